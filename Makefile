@@ -1,0 +1,74 @@
+# One-line targets. Every target bootstraps the local virtualenv (.venv) when it is missing or when
+# pyproject.toml changed, so a fresh machine needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO_SRC := proto/nvinformers/api/device/v1alpha1
+GEN_DIR := nvinformers/api/device/v1alpha1
+PYTEST_ARGS ?=
+
+.PHONY: all venv demo test check lint format types imports check-proto proto unit integration e2e chaos bench bench-smoke soak clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nvinformers needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nvinformers demo $(DEMO_ARGS)
+
+test: check-proto lint types imports
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: test
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+proto: $(STAMP)
+	$(BIN)/python scripts/genproto.py --out .
+
+check-proto: $(STAMP)
+	$(BIN)/python scripts/genproto.py --check
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -m chaos tests $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --smoke $(BENCH_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

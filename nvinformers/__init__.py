@@ -1,0 +1,39 @@
+"""nvinformers: the Python SDK for the node-local NVIDIA Device API.
+
+A Python peer of client-go: a read-only clientset for GPUs over gRPC, shared informers with an
+indexed cache, listers, a rate-limited workqueue and a reconcile loop.
+
+``Config`` and the other heavy names are imported lazily, so ``import nvinformers.workqueue`` or
+``import nvinformers.cache`` does not load gRPC.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from nvinformers.api.device.v1alpha1.types import GPU, Condition, GPUList
+    from nvinformers.clientset.config import Config
+    from nvinformers.options import GetOptions, ListOptions
+
+__all__ = ["__version__", "Config", "GPU", "GPUList", "Condition", "ListOptions", "GetOptions"]
+
+_LAZY = {
+    "Config": "nvinformers.clientset.config",
+    "GPU": "nvinformers.api.device.v1alpha1.types",
+    "GPUList": "nvinformers.api.device.v1alpha1.types",
+    "Condition": "nvinformers.api.device.v1alpha1.types",
+    "ListOptions": "nvinformers.options",
+    "GetOptions": "nvinformers.options",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nvinformers' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

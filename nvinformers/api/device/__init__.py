@@ -1,0 +1,1 @@
+"""The ``device.nvidia.com`` API group."""

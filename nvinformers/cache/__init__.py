@@ -1,0 +1,95 @@
+"""client-go's ``tools/cache`` in Python: stores, indexers, the reflector and shared informers.
+
+This package knows nothing of gRPC: it consumes the list-watch protocol of
+:mod:`nvinformers.cache.listwatch`, so the same machinery caches GPUs from the Device API and
+objects from the Kubernetes API.
+"""
+
+from nvinformers.cache.backoff import Backoff, BackoffConfig
+from nvinformers.cache.clock import Clock, FakeClock, RealClock
+from nvinformers.cache.fifo import Delta, DeltaType, RealFIFO
+from nvinformers.cache.handlers import (
+    FilteringResourceEventHandler,
+    ResourceEventHandler,
+    ResourceEventHandlerDetailedFuncs,
+    ResourceEventHandlerFuncs,
+    deleted_key_and_object,
+)
+from nvinformers.cache.index import (
+    NAMESPACE_INDEX,
+    IndexConflictError,
+    Indexers,
+    IndexFunc,
+    meta_namespace_index_func,
+)
+from nvinformers.cache.keys import (
+    DeletedFinalStateUnknown,
+    ExplicitKey,
+    KeyFunc,
+    KeyFuncError,
+    cluster_scoped_key_func,
+    deletion_handling_meta_namespace_key_func,
+    meta_namespace_key_func,
+    split_meta_namespace_key,
+)
+from nvinformers.cache.listwatch import ListerWatcher, ListResult, ListWatch
+from nvinformers.cache.reflector import Reflector, ReflectorStats, VeryShortWatchError
+from nvinformers.cache.shared_informer import (
+    InformerHealth,
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
+    SharedIndexInformer,
+)
+from nvinformers.cache.store import Indexer, KeyedIndexer, Store, new_indexer, new_store
+from nvinformers.cache.thread_safe_store import ThreadSafeStore
+from nvinformers.cache.wait import wait_for_cache_sync
+
+__all__ = [
+    # stores and indexes
+    "Store",
+    "Indexer",
+    "KeyedIndexer",
+    "ThreadSafeStore",
+    "new_store",
+    "new_indexer",
+    "Indexers",
+    "IndexFunc",
+    "IndexConflictError",
+    "NAMESPACE_INDEX",
+    "meta_namespace_index_func",
+    # keys
+    "KeyFunc",
+    "KeyFuncError",
+    "ExplicitKey",
+    "DeletedFinalStateUnknown",
+    "meta_namespace_key_func",
+    "deletion_handling_meta_namespace_key_func",
+    "cluster_scoped_key_func",
+    "split_meta_namespace_key",
+    # list-watch, reflector, queue
+    "ListerWatcher",
+    "ListResult",
+    "ListWatch",
+    "Reflector",
+    "ReflectorStats",
+    "VeryShortWatchError",
+    "RealFIFO",
+    "Delta",
+    "DeltaType",
+    "Backoff",
+    "BackoffConfig",
+    "Clock",
+    "RealClock",
+    "FakeClock",
+    # informers and handlers
+    "SharedIndexInformer",
+    "ResourceEventHandlerRegistration",
+    "InformerHealth",
+    "InformerStoppedError",
+    "ResourceEventHandler",
+    "ResourceEventHandlerFuncs",
+    "ResourceEventHandlerDetailedFuncs",
+    "FilteringResourceEventHandler",
+    "deleted_key_and_object",
+    "wait_for_cache_sync",
+]

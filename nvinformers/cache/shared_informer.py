@@ -1,0 +1,661 @@
+"""SharedIndexInformer: one list-watch, one indexed cache, many event handlers.
+
+The contract (client-go's ``SharedInformer`` doc comment, which this mirrors):
+
+* The cache is **eventually consistent** with the server. For each object, the sequence of states
+  in the cache is a subsequence of the server's states: states may be skipped, never reordered.
+  There is no ordering promise across objects.
+* Handlers are notified **after** the store and its indexes are updated; each handler's
+  notifications are sequential, and in order per object.
+* Identity is the key (``namespace/name``; the name alone for cluster-scoped objects), not the UID:
+  a delete and re-create under one name may surface as a single update.
+* A delete carries the object's last known state, or a :class:`DeletedFinalStateUnknown` tombstone
+  (``.key`` always set, ``.obj`` possibly stale) when the deletion was noticed only by a relist.
+* Updates that do not change the resource version (a server repeating its ADDED burst, an
+  unchanged object in a relist) are not delivered, except as resyncs.
+* An event older than the cached object (by the Device API's integer revisions) is dropped and
+  counted: no handler ever sees an object go back in time.
+* **Resync is not a relist**: it replays the cache from memory as ``on_update(obj, obj)`` at each
+  handler's period and never contacts the server. A relist (after an expired revision or a watch
+  error) asks the server for the full state and delivers only differences.
+* Objects handed out are shared by the cache, every handler and every lister. nvinformers never
+  mutates them; GPUs are immutable, so no caller can corrupt the cache.
+
+Threads (all named ``nvinformers-*``, all joined when :meth:`run` returns): ``run`` itself runs the
+reflector; one processing thread pops batches from the queue, applies them to the store and hands
+notifications to the handlers; one thread per handler; one watch supervisor.
+
+Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
+registered on a running informer (so a late handler sees a consistent snapshot followed by live
+events). ``_state_lock`` guards the started/stopped flags. No user code runs under either, except
+index functions (which must be pure and fast) and transforms (which run on the reflector thread).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from nvinformers.cache.backoff import DEFAULT_BACKOFF, BackoffConfig
+from nvinformers.cache.clock import REAL_CLOCK, Clock
+from nvinformers.cache.fifo import DeltaType, RealFIFO, Replacement, TransformFunc
+from nvinformers.cache.handlers import ResourceEventHandler
+from nvinformers.cache.index import Indexers
+from nvinformers.cache.informer_metrics import register_informer, unregister_informer
+from nvinformers.cache.keys import (
+    DeletedFinalStateUnknown,
+    KeyFuncError,
+    meta_namespace_key_func,
+)
+from nvinformers.cache.listwatch import ListerWatcher
+from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification, ProcessorListener
+from nvinformers.cache.reflector import (
+    DEFAULT_MIN_WATCH_TIMEOUT,
+    DEFAULT_WATCH_INACTIVITY_TIMEOUT,
+    Reflector,
+    WatchErrorHandler,
+    revision_newer,
+)
+from nvinformers.cache.store import KeyedIndexer, new_indexer
+from nvinformers.cache.thread_safe_store import ThreadSafeStore
+
+__all__ = [
+    "SharedIndexInformer",
+    "ResourceEventHandlerRegistration",
+    "InformerHealth",
+    "InformerStoppedError",
+    "MINIMUM_RESYNC_PERIOD",
+    "DEFAULT_OUTAGE_GRACE",
+]
+
+T = TypeVar("T")
+
+log = logging.getLogger("nvinformers.cache.informer")
+
+#: client-go's ``minimumResyncPeriod``.
+MINIMUM_RESYNC_PERIOD = 1.0
+#: Seconds the informer may be without a working watch before :meth:`health` reports it.
+DEFAULT_OUTAGE_GRACE = 5.0
+
+
+class InformerStoppedError(RuntimeError):
+    """The informer has stopped; it cannot be restarted or take new handlers."""
+
+
+@dataclass(frozen=True, slots=True)
+class InformerHealth:
+    """A point-in-time health report (see :meth:`SharedIndexInformer.health`)."""
+
+    healthy: bool
+    reason: str
+    synced: bool
+    watching: bool
+    seconds_since_last_event: float | None
+    seconds_down: float | None
+    last_error: str
+
+
+class ResourceEventHandlerRegistration:
+    """Returned by ``add_event_handler``; identifies the handler and reports its sync state."""
+
+    __slots__ = ("_listener",)
+
+    def __init__(self, listener: ProcessorListener) -> None:
+        self._listener = listener
+
+    @property
+    def name(self) -> str:
+        return self._listener.name
+
+    def has_synced(self) -> bool:
+        """True once the informer synced and every initial-list add reached this handler."""
+        return self._listener.has_synced()
+
+    @property
+    def backlog(self) -> int:
+        """Notifications waiting for (or being delivered to) this handler."""
+        return self._listener.backlog
+
+    @property
+    def errors(self) -> int:
+        """How many notifications this handler raised on."""
+        return self._listener.errors
+
+
+class SharedIndexInformer(Generic[T]):
+    """Lists and watches one resource into an indexed cache and notifies handlers.
+
+    See the module docstring for the guarantees. Build one directly over a
+    :class:`~nvinformers.cache.listwatch.ListerWatcher`, or get one from
+    :class:`nvinformers.informers.SharedInformerFactory`.
+
+    Args:
+        lw: the list-watch source.
+        name: bounded identity for logs, metrics and thread names (e.g. ``"gpus"``).
+        indexers: extra indexes (the ``namespace`` index is not added implicitly here; the
+            factory adds it).
+        key_func: the store key of an object (default ``namespace/name``).
+        resync_period: default resync period of handlers, seconds (0: no resync).
+        watch_inactivity_timeout: restart a watch silent for this long (None: never).
+        min_watch_timeout: lower bound of the randomized server-side watch timeout.
+        backoff: delays between failed list/watch attempts.
+        use_watch_list: try the streaming list protocol first.
+        transform: applied to every object before it is cached (see :meth:`set_transform`).
+        outage_grace: seconds without a working watch before :meth:`health` turns unhealthy.
+        registry: Prometheus registry for the informer's metrics (None: the default registry).
+        clock: time source; tests inject a fake one.
+        rng: randomness for watch timeouts and jitter.
+    """
+
+    _names = itertools.count(1)
+
+    def __init__(
+        self,
+        lw: ListerWatcher[T],
+        *,
+        name: str = "",
+        indexers: Indexers | None = None,
+        key_func: Callable[[Any], str] = meta_namespace_key_func,
+        resync_period: float = 0.0,
+        watch_inactivity_timeout: float | None = DEFAULT_WATCH_INACTIVITY_TIMEOUT,
+        min_watch_timeout: float = DEFAULT_MIN_WATCH_TIMEOUT,
+        backoff: BackoffConfig = DEFAULT_BACKOFF,
+        use_watch_list: bool = False,
+        transform: TransformFunc | None = None,
+        outage_grace: float = DEFAULT_OUTAGE_GRACE,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = REAL_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        if resync_period < 0:
+            raise ValueError(f"resync_period must be >= 0, got {resync_period}")
+        self.name = name or f"informer-{next(self._names)}"
+        self._key_func = key_func
+        self._indexer: KeyedIndexer[T] = new_indexer(key_func, dict(indexers or {}))
+        self._fifo = RealFIFO(transform=transform)
+        self._clock = clock
+        self._outage_grace = outage_grace
+        self._registry = registry
+        self._inactivity_timeout = watch_inactivity_timeout
+        self.reflector: Reflector[T] = Reflector(
+            lw,
+            self._fifo,
+            name=self.name,
+            watch_inactivity_timeout=watch_inactivity_timeout,
+            min_watch_timeout=min_watch_timeout,
+            backoff=backoff,
+            use_watch_list=use_watch_list,
+            clock=clock,
+            rng=rng,
+        )
+        # client-go: the default resync period doubles as the resync check period.
+        self._default_resync = self._clamp_resync(resync_period)
+        self._resync_check_period = self._default_resync
+        self._state_lock = threading.Lock()
+        self._started = False  # guarded by _state_lock
+        self._stopped = False  # guarded by _state_lock
+        self._delivery_lock = threading.Lock()
+        self._listeners: tuple[ProcessorListener, ...] = ()  # replaced under _delivery_lock
+        self._handler_names = itertools.count(1)
+        self._synced = False
+        self._last_store_rv = ""
+        self._synced_event = threading.Event()
+        # Statistics, written by the processing thread only.
+        self.applied: dict[str, int] = {"added": 0, "updated": 0, "deleted": 0}
+        self.stale_events_dropped = 0
+        self.unknown_deletes = 0
+        self.key_errors = 0
+
+    @staticmethod
+    def _clamp_resync(period: float) -> float:
+        if period <= 0:
+            return 0.0
+        return max(period, MINIMUM_RESYNC_PERIOD)
+
+    # ------------------------------------------------------------------------ configuration
+
+    def set_transform(self, transform: TransformFunc | None) -> None:
+        """Set the function applied to every object before it is cached.
+
+        It runs on the reflector thread for every object, must be idempotent and must not
+        mutate its argument (return a new object). If it raises, the error is logged and
+        counted and the object is cached untransformed.
+
+        Raises:
+            RuntimeError: the informer has already started.
+        """
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError(f"{self.name}: set_transform must be called before start")
+            self._fifo.set_transform(transform)
+
+    def set_watch_error_handler(self, handler: WatchErrorHandler | None) -> None:
+        """Call ``handler(informer_name, error)`` after every failed list/watch pass.
+
+        For visibility only: the informer retries regardless. The informer's own logging (one
+        line per state change) continues.
+
+        Raises:
+            RuntimeError: the informer has already started.
+        """
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError(
+                    f"{self.name}: set_watch_error_handler must be called before start"
+                )
+            self.reflector.set_watch_error_handler(handler)
+
+    def add_indexers(self, indexers: Indexers) -> None:
+        """Add indexes, also while running: existing objects are indexed immediately.
+
+        Raises:
+            InformerStoppedError: the informer has stopped.
+            IndexConflictError: an index of that name already exists.
+        """
+        if self.is_stopped():
+            raise InformerStoppedError(f"{self.name}: cannot add indexers after stop")
+        with self._delivery_lock:
+            self._indexer.add_indexers(indexers)
+
+    # ---------------------------------------------------------------------------- handlers
+
+    def add_event_handler(
+        self,
+        handler: ResourceEventHandler,
+        resync_period: float | None = None,
+        *,
+        name: str | None = None,
+    ) -> ResourceEventHandlerRegistration:
+        """Register ``handler``; on a running informer it first receives every cached object.
+
+        A handler added after start gets an ``on_add(obj, is_in_initial_list=True)`` for every
+        object in the cache, then live events, with nothing missed or repeated in between; its
+        registration's ``has_synced()`` turns true once those adds were delivered.
+
+        Args:
+            handler: receives the notifications on its own thread.
+            resync_period: this handler's resync period in seconds (None: the informer's
+                default; 0: none). Periods under 1 s are raised to 1 s; on a running informer,
+                periods under its resync check period are raised to it; an informer built with
+                resync 0 resyncs nobody (client-go's rules).
+            name: metrics label and thread name (bounded: do not use per-object names).
+
+        Raises:
+            InformerStoppedError: the informer has stopped.
+        """
+        period = self._default_resync if resync_period is None else resync_period
+        period = self._clamp_resync(period)
+        with self._state_lock:
+            if self._stopped:
+                raise InformerStoppedError(f"{self.name}: cannot add a handler after stop")
+            started = self._started
+            if period > 0:
+                if self._resync_check_period == 0:
+                    log.warning(
+                        "%s: handler asked for resync every %.1f s, but the informer was "
+                        "built without resync; it will not be resynced",
+                        self.name,
+                        period,
+                    )
+                    period = 0.0
+                elif period < self._resync_check_period:
+                    if started:
+                        period = self._resync_check_period
+                    else:
+                        self._resync_check_period = period
+        listener = ProcessorListener(
+            handler,
+            name=name or f"handler-{next(self._handler_names)}",
+            informer_name=self.name,
+            informer_synced=self.has_synced,
+            resync_period=period,
+        )
+        listener.next_resync = self._clock.now() + period
+        with self._delivery_lock:
+            if started:
+                objects = self._indexer.list()
+                listener.add_many([(ADD, obj, True) for obj in objects], initial=len(objects))
+            self._listeners = (*self._listeners, listener)
+            if started:
+                listener.start()
+        return ResourceEventHandlerRegistration(listener)
+
+    def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
+        """Stop delivering to the handler. Idempotent; does not block.
+
+        Queued notifications are dropped; a call in progress finishes on the handler's thread.
+        Use :meth:`shut_down_event_handler` to also wait for it.
+        """
+        listener = registration._listener
+        with self._delivery_lock:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+        listener.stop()
+
+    def shut_down_event_handler(
+        self, registration: ResourceEventHandlerRegistration, timeout: float | None = None
+    ) -> bool:
+        """Remove the handler and wait until its thread has ended; True if it did in time.
+
+        Must not be called from inside the handler itself (it cannot wait for itself).
+        """
+        self.remove_event_handler(registration)
+        return registration._listener.join(timeout)
+
+    # ------------------------------------------------------------------------------- reads
+
+    def get_store(self) -> KeyedIndexer[T]:
+        """The informer's store (an indexer). Read it; do not write to it."""
+        return self._indexer
+
+    def get_indexer(self) -> KeyedIndexer[T]:
+        """The informer's indexer (for listers and index lookups)."""
+        return self._indexer
+
+    @property
+    def key_func(self) -> Callable[[Any], str]:
+        return self._key_func
+
+    def has_synced(self) -> bool:
+        """True once the first full list has been applied to the store (resync is unrelated)."""
+        return self._synced
+
+    def wait_for_sync(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`has_synced` or ``timeout`` seconds; returns :meth:`has_synced`."""
+        return self._synced_event.wait(timeout)
+
+    def last_sync_resource_version(self) -> str:
+        """The last revision the reflector saw (not synchronised with the store)."""
+        return self.reflector.last_sync_resource_version()
+
+    def last_store_sync_resource_version(self) -> str:
+        """The revision the store is known to be current to (lists and bookmarks applied)."""
+        return self._last_store_rv
+
+    def is_stopped(self) -> bool:
+        """True once :meth:`run` has returned; a stopped informer never restarts."""
+        with self._state_lock:
+            return self._stopped
+
+    def handlers(self) -> tuple[ResourceEventHandlerRegistration, ...]:
+        """The registered handlers."""
+        return tuple(ResourceEventHandlerRegistration(x) for x in self._listeners)
+
+    @property
+    def queue_depth(self) -> int:
+        """Deltas received but not yet applied to the store."""
+        return len(self._fifo)
+
+    @property
+    def transform_errors(self) -> int:
+        return self._fifo.transform_errors
+
+    def health(self) -> InformerHealth:
+        """Whether the cache is being kept current, and why not.
+
+        Unhealthy when: not synced yet; without a working watch for more than ``outage_grace``
+        seconds (server down, errors); or watching but silent (no event, no bookmark) for longer
+        than ``watch_inactivity_timeout`` — the silent hang that leaves other Python informers
+        serving a frozen cache while still reporting "synced".
+        """
+        stats = self.reflector.stats
+        now = self._clock.now()
+        last = stats.last_activity
+        since_last = None if last is None else max(0.0, now - last)
+        down = None if stats.down_since is None else max(0.0, now - stats.down_since)
+        watching = stats.watching
+        reason = "ok"
+        if self.is_stopped():
+            reason = "stopped"
+        elif not self._synced:
+            reason = "not synced"
+        elif down is not None and down > self._outage_grace:
+            reason = f"no working watch for {down:.1f} s ({stats.last_error})"
+        elif (
+            watching
+            and self._inactivity_timeout is not None
+            and since_last is not None
+            and since_last > self._inactivity_timeout
+        ):
+            reason = f"watch silent for {since_last:.1f} s"
+        return InformerHealth(
+            healthy=reason == "ok",
+            reason=reason,
+            synced=self._synced,
+            watching=watching,
+            seconds_since_last_event=since_last,
+            seconds_down=down,
+            last_error=stats.last_error,
+        )
+
+    def healthy(self) -> bool:
+        """Shorthand for ``health().healthy``."""
+        return self.health().healthy
+
+    # ------------------------------------------------------------------------------- running
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, then stop every thread the informer started. Blocks.
+
+        Running an informer twice is a logged no-op; a stopped informer cannot run again.
+        """
+        with self._state_lock:
+            if self._stopped:
+                log.warning("%s: run() called on a stopped informer; ignoring", self.name)
+                return
+            if self._started:
+                log.warning("%s: run() called twice; ignoring", self.name)
+                return
+            self._started = True
+        register_informer(self, self._registry)
+        processor = threading.Thread(
+            target=self._process_loop,
+            args=(stop,),
+            name=f"nvinformers-process-{self.name}",
+            daemon=True,
+        )
+        resync: threading.Thread | None = None
+        if self._resync_check_period > 0:
+            resync = threading.Thread(
+                target=self._resync_timer,
+                args=(stop,),
+                name=f"nvinformers-resync-{self.name}",
+                daemon=True,
+            )
+        with self._delivery_lock:
+            for listener in self._listeners:
+                listener.start()
+        processor.start()
+        if resync is not None:
+            resync.start()
+        try:
+            self.reflector.run(stop)
+        finally:
+            self._fifo.close()
+            processor.join()
+            if resync is not None:
+                resync.join()
+            with self._state_lock:
+                self._stopped = True
+            with self._delivery_lock:
+                listeners = self._listeners
+            for listener in listeners:
+                listener.stop()
+            for listener in listeners:
+                listener.join()
+            unregister_informer(self, self._registry)
+
+    # ---------------------------------------------------------------------- processing thread
+
+    def _process_loop(self, stop: threading.Event) -> None:
+        fifo = self._fifo
+        while True:
+            batch = fifo.pop_batch()
+            if batch is None or stop.is_set():
+                return
+            try:
+                self._process_batch(batch)
+            except Exception:  # a bug must not kill the cache: log and keep going
+                log.exception("%s: failed to process a batch of %d deltas", self.name, len(batch))
+
+    def _resync_timer(self, stop: threading.Event) -> None:
+        # client-go's reflector resync goroutine: every check period, ask the queue to resync;
+        # the processing thread then replays the cache to the handlers that are due.
+        period = self._resync_check_period
+        while not self._clock.wait(stop, period):
+            self._fifo.resync()
+
+    def _is_stale(self, new: Any, old: Any) -> bool:
+        newer = revision_newer(old.metadata.resource_version, new.metadata.resource_version)
+        return newer is True
+
+    def _key(self, obj: Any) -> str | None:
+        try:
+            return self._key_func(obj)
+        except KeyFuncError as err:
+            self.key_errors += 1
+            log.error("%s: dropping an object without a usable key: %s", self.name, err)
+            return None
+
+    def _process_batch(self, batch: list[Any]) -> None:
+        store: ThreadSafeStore[Any] = self._indexer.thread_safe_store
+        get = store.get
+        changes: list[tuple[str, Any]] = []
+        pending: dict[str, Any] = {}  # key → object or None (deleted), overlays the store
+        notes: list[Notification] = []
+        applied = self.applied
+        became_synced = False
+        resync = False
+        initial = 0
+        added_t, updated_t, deleted_t = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
+        for delta in batch:
+            dtype = delta.type
+            obj = delta.obj
+            if dtype is updated_t or dtype is added_t:
+                key = self._key(obj)
+                if key is None:
+                    continue
+                old = pending[key] if key in pending else get(key)
+                if old is None:
+                    notes.append((ADD, obj, False))
+                    applied["added"] += 1
+                else:
+                    old_rv = old.metadata.resource_version
+                    new_rv = obj.metadata.resource_version
+                    if old_rv == new_rv and new_rv:
+                        continue  # a repeat of what we have: a sync, not a change
+                    if revision_newer(old_rv, new_rv) is True:
+                        self.stale_events_dropped += 1
+                        continue
+                    notes.append((UPDATE, old, obj))
+                    applied["updated"] += 1
+                pending[key] = obj
+                changes.append((key, obj))
+            elif dtype is deleted_t:
+                key = self._key(obj)
+                if key is None:
+                    continue
+                old = pending[key] if key in pending else get(key)
+                if old is None:
+                    self.unknown_deletes += 1  # already gone (e.g. removed by a relist)
+                    continue
+                if self._is_stale(obj, old):
+                    self.stale_events_dropped += 1
+                    continue
+                pending[key] = None
+                changes.append((key, None))
+                notes.append((DELETE, obj, None))
+                applied["deleted"] += 1
+            elif dtype is DeltaType.REPLACED_ALL:
+                first = not self._synced and not became_synced
+                n_initial = self._replace(delta.obj, store, pending, changes, notes, first)
+                if first:
+                    became_synced = True
+                    initial += n_initial
+            elif dtype is DeltaType.BOOKMARK:
+                self._last_store_rv = obj
+            elif dtype is DeltaType.SYNC:
+                resync = True
+        with self._delivery_lock:
+            if changes:
+                store.apply(changes)
+            if notes:
+                for listener in self._listeners:
+                    listener.add_many(notes, initial)
+            if became_synced:
+                self._synced = True
+                self._synced_event.set()
+        if resync:
+            self._resync_due_listeners()
+
+    def _replace(
+        self,
+        replacement: Replacement[Any],
+        store: ThreadSafeStore[Any],
+        pending: dict[str, Any],
+        changes: list[tuple[str, Any]],
+        notes: list[Notification],
+        initial: bool,
+    ) -> int:
+        """Diff a relist against the store (plus this batch's pending changes)."""
+        current: dict[str, Any] = store.snapshot_items()
+        for pkey, value in pending.items():
+            if value is None:
+                current.pop(pkey, None)
+            else:
+                current[pkey] = value
+        applied = self.applied
+        added = 0
+        seen: set[str] = set()
+        for obj in replacement.objects:
+            key = self._key(obj)
+            if key is None or key in seen:
+                continue
+            seen.add(key)
+            old = current.get(key)
+            if old is None:
+                notes.append((ADD, obj, initial))
+                added += 1
+                applied["added"] += 1
+            else:
+                old_rv = old.metadata.resource_version
+                new_rv = obj.metadata.resource_version
+                if old_rv == new_rv and new_rv:
+                    continue
+                if revision_newer(old_rv, new_rv) is True:
+                    self.stale_events_dropped += 1
+                    continue
+                notes.append((UPDATE, old, obj))
+                applied["updated"] += 1
+            pending[key] = obj
+            changes.append((key, obj))
+        for gone, old in current.items():
+            if gone not in seen:
+                # Deleted while we were not watching: only a relist can tell (client-go's
+                # DeletedFinalStateUnknown).
+                pending[gone] = None
+                changes.append((gone, None))
+                notes.append((DELETE, DeletedFinalStateUnknown(gone, old), None))
+                applied["deleted"] += 1
+        self._last_store_rv = replacement.resource_version
+        return added if initial else 0
+
+    # ------------------------------------------------------------------------------- resync
+
+    def _resync_due_listeners(self) -> None:
+        now = self._clock.now()
+        due = [x for x in self._listeners if x.resync_period > 0 and now >= x.next_resync]
+        if not due:
+            return
+        with self._delivery_lock:
+            objects = self._indexer.list()
+            notes: list[Notification] = [(UPDATE, obj, obj) for obj in objects]
+            for listener in due:
+                listener.add_many(notes)
+                listener.next_resync = now + listener.resync_period

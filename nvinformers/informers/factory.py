@@ -1,0 +1,180 @@
+"""SharedInformerFactory: one informer per resource, started and stopped together.
+
+Mirrors client-go's generated ``informers.SharedInformerFactory``: ask it for informers (before or
+after ``start``), start them with one call that does not block, wait for their caches, and shut
+everything down with one call that joins every thread the factory started.
+
+Example::
+
+    factory = SharedInformerFactory(clientset, resync_period=0.0)
+    gpus = factory.device().v1alpha1().gpus()
+    gpus.informer().add_event_handler(ResourceEventHandlerFuncs(on_update=print))
+    stop = threading.Event()
+    factory.start(stop)
+    factory.wait_for_cache_sync(stop)
+    print(gpus.lister().get("gpu-0"))
+    ...
+    factory.shutdown()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry
+
+from nvinformers.cache.fifo import TransformFunc
+from nvinformers.cache.listwatch import TweakListOptionsFunc
+from nvinformers.cache.reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
+from nvinformers.cache.shared_informer import SharedIndexInformer
+
+if TYPE_CHECKING:
+    from nvinformers.clientset.clientset import Clientset
+    from nvinformers.informers.device import DeviceGroup
+
+__all__ = ["SharedInformerFactory"]
+
+log = logging.getLogger("nvinformers.informers")
+
+
+class SharedInformerFactory:
+    """Creates and shares informers for the Device API's resources.
+
+    Args:
+        client: the clientset the informers list and watch through.
+        resync_period: default resync period of every informer's handlers (0: none). Resync
+            replays the cache from memory; it never calls the server.
+        namespace: restrict to one namespace ("" = all; GPUs are cluster-scoped).
+        tweak_list_options: applied to the options of every list and watch (e.g. a label
+            selector, which the server then applies).
+        transform: applied to every object before it is cached.
+        watch_inactivity_timeout: restart a watch silent (no event, no bookmark) for this long.
+        custom_resync: per-resource resync periods (``{"gpus": 30.0}``).
+        use_watch_list: use the streaming list protocol, falling back to classic lists.
+        list_timeout: deadline of each list call, seconds.
+        registry: Prometheus registry for the informers' metrics (None: the default).
+
+    Thread-safety: all methods may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        client: Clientset,
+        resync_period: float = 0.0,
+        *,
+        namespace: str = "",
+        tweak_list_options: TweakListOptionsFunc | None = None,
+        transform: TransformFunc | None = None,
+        watch_inactivity_timeout: float | None = DEFAULT_WATCH_INACTIVITY_TIMEOUT,
+        custom_resync: dict[str, float] | None = None,
+        use_watch_list: bool = False,
+        list_timeout: float | None = 60.0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.client = client
+        self.default_resync = resync_period
+        self.namespace = namespace
+        self.tweak_list_options = tweak_list_options
+        self.transform = transform
+        self.watch_inactivity_timeout = watch_inactivity_timeout
+        self.custom_resync = dict(custom_resync or {})
+        self.use_watch_list = use_watch_list
+        self.list_timeout = list_timeout
+        self.registry = registry
+        self._lock = threading.Lock()
+        self._informers: dict[str, SharedIndexInformer[Any]] = {}  # guarded by _lock
+        self._threads: dict[str, threading.Thread] = {}  # guarded by _lock: started informers
+        self._stop = threading.Event()  # stops informers started without a stop event
+        self._stop_events: list[threading.Event] = []  # guarded by _lock: set by shutdown()
+        self._shutting_down = False  # guarded by _lock
+
+    def resync_for(self, resource: str) -> float:
+        """The resync period the factory gives informers of ``resource``."""
+        return self.custom_resync.get(resource, self.default_resync)
+
+    def informer_for(
+        self, resource: str, new: Callable[[SharedInformerFactory], SharedIndexInformer[Any]]
+    ) -> SharedIndexInformer[Any]:
+        """The factory's informer for ``resource``, created with ``new(factory)`` the first time."""
+        with self._lock:
+            informer = self._informers.get(resource)
+            if informer is None:
+                informer = new(self)
+                self._informers[resource] = informer
+            return informer
+
+    def device(self) -> DeviceGroup:
+        """Informers of the ``device.nvidia.com`` group."""
+        from nvinformers.informers.device import DeviceGroup
+
+        return DeviceGroup(self)
+
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Start every informer requested so far that is not running yet. Does not block.
+
+        The informers run until ``stop`` is set (or :meth:`shutdown` is called; without
+        ``stop``, only until :meth:`shutdown`). Call it again after requesting more informers.
+        After :meth:`shutdown`, it does nothing.
+        """
+        with self._lock:
+            if self._shutting_down:
+                return
+            event = self._stop if stop is None else stop
+            self._stop_events.append(event)
+            for resource, informer in self._informers.items():
+                if resource in self._threads:
+                    continue
+                thread = threading.Thread(
+                    target=informer.run,
+                    args=(event,),
+                    name=f"nvinformers-informer-{informer.name}",
+                    daemon=True,
+                )
+                self._threads[resource] = thread
+                thread.start()
+
+    def wait_for_cache_sync(
+        self, stop: threading.Event | None = None, timeout: float | None = None
+    ) -> dict[str, bool]:
+        """Block until every started informer has synced, ``stop`` is set, or ``timeout``.
+
+        Returns ``{resource: synced}`` for the started informers.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            started = {r: self._informers[r] for r in self._threads}
+        for informer in started.values():
+            while not informer.has_synced():
+                if (stop is not None and stop.is_set()) or informer.is_stopped():
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                informer.wait_for_sync(0.1 if remaining is None else min(0.1, remaining))
+        return {resource: informer.has_synced() for resource, informer in started.items()}
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every informer the factory started and wait for their threads to end.
+
+        Sets the stop events given to :meth:`start` (as client-go's callers close their stop
+        channel before ``Shutdown``), then blocks until every informer thread has ended (up to
+        ``timeout`` seconds each). After shutdown, :meth:`start` does nothing.
+        """
+        with self._lock:
+            self._shutting_down = True
+            threads = list(self._threads.values())
+            events = [self._stop, *self._stop_events]
+        for event in events:
+            event.set()
+        for thread in threads:
+            thread.join(timeout)
+
+    def __enter__(self) -> SharedInformerFactory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

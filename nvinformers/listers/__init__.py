@@ -1,0 +1,10 @@
+"""Listers: read-only, selector-aware views of an informer's cache.
+
+``GPULister`` for GPUs; ``Lister[T]`` / ``NamespaceLister[T]`` for any object with Kubernetes-style
+metadata. Objects returned are shared with the cache: never mutate them.
+"""
+
+from nvinformers.listers.gpu import GPULister
+from nvinformers.listers.lister import Lister, NamespaceLister, SelectorLike
+
+__all__ = ["GPULister", "Lister", "NamespaceLister", "SelectorLike"]

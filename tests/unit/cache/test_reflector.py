@@ -1,0 +1,364 @@
+"""The reflector's decisions, driven by a scripted list-watch (client-go's relist/re-watch
+table)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache.clock import FakeClock
+from nvinformers.cache.reflector import Reflector, revision_newer
+from nvinformers.errors import (
+    BadRequestError,
+    ExpiredError,
+    InternalError,
+    MalformedObjectError,
+    ServiceUnavailableError,
+)
+from nvinformers.options import RESOURCE_VERSION_MATCH_NOT_OLDER_THAN
+from nvinformers.watch import Event, EventType
+
+from .scripted import WAIT, ScriptedListerWatcher, bookmark, eventually, gpu
+
+FAST = BackoffConfig(initial=0.001, cap=0.002)
+
+
+class RecordingStore:
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, Any]] = []
+        self._cond = threading.Condition()
+
+    def _record(self, op: str, value: Any) -> None:
+        with self._cond:
+            self.ops.append((op, value))
+            self._cond.notify_all()
+
+    def add(self, obj: Any) -> None:
+        self._record("add", obj.metadata.name)
+
+    def update(self, obj: Any) -> None:
+        self._record("update", obj.metadata.name)
+
+    def delete(self, obj: Any) -> None:
+        self._record("delete", obj.metadata.name)
+
+    def replace(self, objects: list[Any], resource_version: str) -> None:
+        self._record("replace", (sorted(o.metadata.name for o in objects), resource_version))
+
+    def bookmark(self, resource_version: str) -> None:
+        self._record("bookmark", resource_version)
+
+    def wait_for(self, predicate: Callable[[list[tuple[str, Any]]], bool]) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.ops), WAIT)
+
+
+class Running:
+    """Runs a reflector in a thread; stops and joins it at the end of the test."""
+
+    def __init__(self, reflector: Reflector[Any]) -> None:
+        self.reflector = reflector
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=reflector.run, args=(self.stop,), name="test-refl")
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "reflector did not stop"
+
+
+@pytest.fixture
+def run() -> Iterator[Callable[..., tuple[Reflector[Any], ScriptedListerWatcher, RecordingStore]]]:
+    running: list[Running] = []
+
+    def start(
+        lw: ScriptedListerWatcher | None = None, **kwargs: Any
+    ) -> tuple[Reflector[Any], ScriptedListerWatcher, RecordingStore]:
+        lw = lw or ScriptedListerWatcher(default_list=[gpu("a", 5), gpu("b", 7)])
+        store = RecordingStore()
+        kwargs.setdefault("backoff", FAST)
+        kwargs.setdefault("rng", random.Random(1))
+        reflector: Reflector[Any] = Reflector(lw, store, name="gpus", **kwargs)
+        running.append(Running(reflector))
+        return reflector, lw, store
+
+    yield start
+    for r in running:
+        r.close()
+
+
+def test_first_list_asks_for_revision_zero_then_watches_from_the_list_revision(run: Any) -> None:
+    reflector, lw, store = run()
+    assert lw.wait_for_calls("watch", 1)
+    assert lw.options("list", 0).resource_version == "0"
+    opts = lw.options("watch", 0)
+    assert opts.resource_version == "10"
+    assert opts.allow_watch_bookmarks is True
+    assert opts.timeout_seconds is not None and 300 <= opts.timeout_seconds < 600
+    assert store.ops[0] == ("replace", (["a", "b"], "10"))
+    assert reflector.last_sync_resource_version() == "10"
+
+
+def test_watch_timeouts_are_randomized_between_min_and_twice_min(run: Any) -> None:
+    _, lw, _ = run(min_watch_timeout=300.0)
+    for i in range(5):
+        w = lw.watch_at(i)
+        w.push(Event(EventType.MODIFIED, gpu("a", 11 + i)))
+        w.end()
+    assert lw.wait_for_calls("watch", 6)
+    timeouts = {lw.options("watch", i).timeout_seconds for i in range(6)}
+    assert all(t is not None and 300 <= t < 600 for t in timeouts)
+    assert len(timeouts) > 1
+
+
+def test_events_reach_the_store_in_order_and_advance_the_revision(run: Any) -> None:
+    reflector, lw, store = run()
+    w = lw.watch_at(0)
+    w.push(
+        Event(EventType.ADDED, gpu("c", 11)),
+        Event(EventType.MODIFIED, gpu("a", 12)),
+        Event(EventType.DELETED, gpu("b", 13)),
+        bookmark(20),
+    )
+    assert store.wait_for(lambda ops: len(ops) == 5)
+    assert store.ops[1:] == [("add", "c"), ("update", "a"), ("delete", "b"), ("bookmark", "20")]
+    assert reflector.last_sync_resource_version() == "20"
+    assert reflector.stats.events == {"ADDED": 1, "MODIFIED": 1, "DELETED": 1, "BOOKMARK": 1}
+
+
+def test_clean_end_rewatches_from_last_revision_without_relisting(run: Any) -> None:
+    reflector, lw, _ = run()
+    w = lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", 15)))
+    w.end()
+    assert lw.wait_for_calls("watch", 2)
+    assert lw.options("watch", 1).resource_version == "15"
+    assert lw.count("list") == 1
+    assert reflector.stats.watch_restarts == {"closed": 1}
+
+
+def test_expired_watch_relists_at_the_last_revision(run: Any) -> None:
+    # client-go: a watch-side 410 does not drop the revision; the relist asks for it first.
+    reflector, lw, _ = run()
+    w = lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", 15)))
+    w.fail(ExpiredError("too old resource version"))
+    assert lw.wait_for_calls("list", 2)
+    assert lw.options("list", 1).resource_version == "15"
+    assert reflector.stats.watch_restarts == {"expired": 1}
+
+
+def test_expired_list_retries_with_a_fresh_read(run: Any) -> None:
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    reflector, lw, _ = run(lw)
+    w = lw.watch_at(0)
+    w.fail(ExpiredError("too old"))
+    lw.lists.append(ExpiredError("too old resource version"))
+    assert lw.wait_for_calls("list", 3)
+    assert [lw.options("list", i).resource_version for i in range(3)] == ["0", "10", ""]
+    assert reflector.stats.lists == {"initial": 1, "relist": 1, "expired": 1}
+
+
+@pytest.mark.parametrize(
+    "error", [InternalError("boom"), MalformedObjectError("no name"), BadRequestError("bad")]
+)
+def test_other_watch_errors_relist(run: Any, error: Exception) -> None:
+    _, lw, _ = run()
+    lw.watch_at(0).fail(error)
+    assert lw.wait_for_calls("list", 2)
+    assert lw.wait_for_calls("watch", 2)
+
+
+def test_unavailable_at_watch_start_backs_off_and_rewatches_without_relisting(run: Any) -> None:
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.extend([ServiceUnavailableError("down"), ServiceUnavailableError("down")])
+    reflector, lw, _ = run(lw)
+    assert lw.wait_for_calls("watch", 3)
+    assert lw.count("list") == 1
+    assert reflector.stats.consecutive_failures == 2
+
+
+def test_stream_broken_by_unavailable_rewatches_without_relisting(run: Any) -> None:
+    reflector, lw, _ = run()
+    w = lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", 12)))
+    w.fail(ServiceUnavailableError("server went away"))
+    assert lw.wait_for_calls("watch", 2)
+    assert lw.options("watch", 1).resource_version == "12"
+    assert lw.count("list") == 1
+    assert reflector.stats.watch_restarts == {"unavailable": 1}
+
+
+def test_a_very_short_empty_watch_is_an_error_that_relists(run: Any) -> None:
+    clock = FakeClock()
+    reflector, lw, _ = run(clock=clock, watch_inactivity_timeout=None)
+    lw.watch_at(0).end()  # ends at once (fake time does not move) with no event
+    assert clock.wait_for_waiters(2)  # supervisor + backoff
+    clock.step(5)
+    assert lw.wait_for_calls("list", 2)
+    assert reflector.stats.watch_restarts == {"very_short": 1}
+
+
+def test_a_silent_watch_is_restarted_after_the_inactivity_timeout(run: Any) -> None:
+    clock = FakeClock()
+    reflector, lw, _ = run(clock=clock, watch_inactivity_timeout=30.0)
+    w0 = lw.watch_at(0)
+    w0.push(Event(EventType.MODIFIED, gpu("a", 12)))
+    assert eventually(lambda: reflector.stats.events.get("MODIFIED") == 1)
+    clock.step(29)
+    assert not w0.stopped
+    clock.step(2)
+    assert w0.finished.wait(WAIT)
+    assert lw.wait_for_calls("watch", 2)
+    assert lw.options("watch", 1).resource_version == "12"
+    assert lw.count("list") == 1
+    assert reflector.stats.watch_restarts == {"inactivity": 1}
+
+
+def test_bookmarks_keep_a_quiet_watch_alive(run: Any) -> None:
+    clock = FakeClock()
+    reflector, lw, store = run(clock=clock, watch_inactivity_timeout=30.0)
+    w0 = lw.watch_at(0)
+    for i in range(4):
+        clock.step(20)
+        w0.push(bookmark(100 + i))
+        assert store.wait_for(lambda ops, i=i: ("bookmark", str(100 + i)) in ops)
+    assert not w0.stopped
+    assert reflector.stats.watch_restarts == {}
+
+
+def test_backoff_grows_with_jitter_and_resets_after_two_quiet_minutes(run: Any) -> None:
+    clock = FakeClock()
+    lw = ScriptedListerWatcher()
+    lw.lists.extend([InternalError(f"fail {i}") for i in range(5)])
+
+    class RecordingClock(FakeClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.delays: list[float] = []
+
+        def wait(self, event: threading.Event, timeout: float | None) -> bool:
+            if timeout is not None and threading.current_thread().name == "test-refl":
+                self.delays.append(timeout)
+            return super().wait(event, timeout)
+
+    clock = RecordingClock()
+    run(lw, clock=clock, backoff=BackoffConfig(), watch_inactivity_timeout=None)
+    for n in range(1, 6):
+        assert clock.wait_for_waiters(2)
+        assert eventually(lambda: len(clock.delays) >= n)  # noqa: B023 - evaluated at once
+        clock.step(clock.delays[-1])
+    base = [0.8, 1.6, 3.2, 6.4, 12.8]
+    assert len(clock.delays) >= 5
+    for delay, expected in zip(clock.delays, base, strict=False):
+        assert expected <= delay < 2 * expected
+    # Two quiet minutes later, the next failure starts again from 800 ms.
+    assert lw.wait_for_calls("watch", 1)
+    w = lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", 50)))
+    clock.step(121)
+    lw.lists.append(InternalError("again"))
+    w.fail(InternalError("watch failed"))
+    assert eventually(lambda: len(clock.delays) >= 6)
+    assert 0.8 <= clock.delays[5] < 1.6
+
+
+def test_revision_never_moves_backwards_on_an_added_burst(run: Any) -> None:
+    reflector, lw, _ = run()
+    w = lw.watch_at(0)
+    # A server that ignores the requested revision replays every object, in any order.
+    w.push(
+        Event(EventType.ADDED, gpu("b", 7)),
+        Event(EventType.ADDED, gpu("a", 5)),
+        Event(EventType.MODIFIED, gpu("a", 11)),
+        Event(EventType.ADDED, gpu("b", 7)),
+    )
+    assert eventually(lambda: sum(reflector.stats.events.values()) == 4)
+    assert reflector.last_sync_resource_version() == "11"
+
+
+def test_streaming_list_replaces_the_store_at_the_end_bookmark_and_keeps_the_stream(
+    run: Any,
+) -> None:
+    def initial(w: Any) -> None:
+        w.push(
+            Event(EventType.ADDED, gpu("a", 3)),
+            Event(EventType.ADDED, gpu("b", 4)),
+            bookmark(9, initial_end=True),
+            Event(EventType.MODIFIED, gpu("a", 12)),
+        )
+
+    lw = ScriptedListerWatcher()
+    lw.watch_scripts.append(initial)
+    reflector, lw, store = run(lw, use_watch_list=True)
+    assert store.wait_for(lambda ops: ("update", "a") in ops)
+    assert store.ops[:2] == [("replace", (["a", "b"], "9")), ("update", "a")]
+    opts = lw.options("watch", 0)
+    assert opts.send_initial_events is True
+    assert opts.resource_version_match == RESOURCE_VERSION_MATCH_NOT_OLDER_THAN
+    assert lw.count("list") == 0
+    assert reflector.last_sync_resource_version() == "12"
+
+
+def test_streaming_list_falls_back_to_a_classic_list_when_refused(run: Any) -> None:
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.append(BadRequestError("sendInitialEvents is not supported"))
+    _, lw, store = run(lw, use_watch_list=True)
+    assert lw.wait_for_calls("watch", 2)
+    assert lw.count("list") == 1
+    assert store.ops[0] == ("replace", (["a"], "10"))
+    assert lw.options("watch", 1).send_initial_events is None
+
+
+def test_streaming_list_falls_back_when_the_stream_ends_before_the_bookmark(run: Any) -> None:
+    def partial(w: Any) -> None:
+        w.push(Event(EventType.ADDED, gpu("a", 3)))
+        w.end()
+
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.append(partial)
+    _, lw, store = run(lw, use_watch_list=True)
+    assert lw.wait_for_calls("list", 1)
+    assert store.wait_for(lambda ops: bool(ops))
+    assert store.ops[0] == ("replace", (["a"], "10"))
+
+
+def test_stop_ends_a_blocked_watch_promptly() -> None:
+    lw = ScriptedListerWatcher()
+    reflector: Reflector[Any] = Reflector(lw, RecordingStore(), name="x", backoff=FAST)
+    stop = threading.Event()
+    thread = threading.Thread(target=reflector.run, args=(stop,))
+    thread.start()
+    w = lw.watch_at(0)
+    assert not w.stopped
+    stop.set()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert w.stopped
+
+
+def test_the_watch_error_handler_sees_every_failed_pass_and_may_raise(run: Any) -> None:
+    seen: list[str] = []
+
+    def handler(name: str, err: BaseException) -> None:
+        seen.append(f"{name}:{type(err).__name__}")
+        raise RuntimeError("handler bug")
+
+    _, lw, _ = run(watch_error_handler=handler)
+    lw.watch_at(0).fail(InternalError("x"))
+    assert lw.wait_for_calls("list", 2)
+    assert eventually(lambda: bool(seen))
+    assert seen[0] == "gpus:InternalError"
+
+
+def test_revision_comparison() -> None:
+    assert revision_newer("11", "9") is True
+    assert revision_newer("9", "11") is False
+    assert revision_newer("9", "9") is False
+    assert revision_newer("abc", "9") is None

@@ -1,0 +1,396 @@
+"""SharedIndexInformer semantics over a scripted list-watch (no sockets)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
+from nvinformers.cache import (
+    FakeClock,
+    FilteringResourceEventHandler,
+    InformerStoppedError,
+    SharedIndexInformer,
+    cluster_scoped_key_func,
+    wait_for_cache_sync,
+)
+from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.errors import ExpiredError, ServiceUnavailableError
+from nvinformers.watch import Event, EventType
+
+from .recording import RecordingHandler
+from .scripted import WAIT, ScriptedListerWatcher, eventually, gpu
+
+FAST = BackoffConfig(initial=0.001, cap=0.002)
+
+
+class Harness:
+    def __init__(self, informer: SharedIndexInformer[Any], lw: ScriptedListerWatcher) -> None:
+        self.informer = informer
+        self.lw = lw
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Harness:
+        self.thread = threading.Thread(target=self.informer.run, args=(self.stop,), name="inf")
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(WAIT)
+            assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Harness]]:
+    harnesses: list[Harness] = []
+
+    def build(objects: list[GPU] | None = None, **kwargs: Any) -> Harness:
+        lw = kwargs.pop("lw", None) or ScriptedListerWatcher(
+            default_list=objects if objects is not None else [gpu("a", 5), gpu("b", 7)]
+        )
+        kwargs.setdefault("backoff", FAST)
+        kwargs.setdefault("registry", CollectorRegistry())
+        kwargs.setdefault("rng", random.Random(3))
+        informer: SharedIndexInformer[Any] = SharedIndexInformer(
+            lw, name="gpus", key_func=cluster_scoped_key_func, **kwargs
+        )
+        h = Harness(informer, lw)
+        harnesses.append(h)
+        return h
+
+    yield build
+    for h in harnesses:
+        h.close()
+
+
+def test_initial_list_is_delivered_as_initial_adds_and_syncs(make: Any) -> None:
+    h = make()
+    handler = RecordingHandler()
+    reg = h.informer.add_event_handler(handler, name="rec")
+    assert not h.informer.has_synced()
+    h.start()
+    assert wait_for_cache_sync(h.stop, h.informer.has_synced, reg.has_synced, timeout=WAIT)
+    assert sorted(handler.snapshot()) == ["add a@5 initial", "add b@7 initial"]
+    assert h.informer.get_indexer().get_by_key("a") is not None
+    assert h.informer.last_store_sync_resource_version() == "10"
+
+
+def test_handlers_are_notified_after_the_store_in_order(make: Any) -> None:
+    h = make()
+    handler = RecordingHandler()
+    handler.indexer = h.informer.get_indexer()
+    h.informer.add_event_handler(handler)
+    h.start()
+    assert handler.wait_for_count(2)
+    w = h.lw.watch_at(0)
+    w.push(
+        Event(EventType.MODIFIED, gpu("a", 11)),
+        Event(EventType.MODIFIED, gpu("a", 12)),
+        Event(EventType.ADDED, gpu("c", 13)),
+        Event(EventType.DELETED, gpu("b", 14)),
+    )
+    assert handler.wait_for_count(6)
+    assert handler.snapshot()[2:] == [
+        "update a@5->a@11",
+        "update a@11->a@12",
+        "add c@13",
+        "delete b@14",
+    ]
+    assert all(handler.store_view)
+    assert h.informer.get_indexer().get_by_key("b") is None
+
+
+def test_repeats_with_the_same_revision_are_not_delivered_and_added_means_upsert(
+    make: Any,
+) -> None:
+    h = make()
+    handler = RecordingHandler()
+    h.informer.add_event_handler(handler)
+    h.start()
+    w = h.lw.watch_at(0)
+    w.push(
+        Event(EventType.ADDED, gpu("a", 5)),  # a server replaying its burst
+        Event(EventType.ADDED, gpu("b", 7)),
+        Event(EventType.ADDED, gpu("a", 20)),  # ADDED for a known key: an update
+        Event(EventType.MODIFIED, gpu("b", 21)),
+    )
+    assert handler.wait_for_count(4)
+    assert handler.snapshot()[2:] == ["update a@5->a@20", "update b@7->b@21"]
+
+
+def test_events_older_than_the_cache_are_dropped(make: Any) -> None:
+    h = make()
+    handler = RecordingHandler()
+    h.informer.add_event_handler(handler)
+    h.start()
+    w = h.lw.watch_at(0)
+    w.push(
+        Event(EventType.MODIFIED, gpu("a", 30)),
+        Event(EventType.MODIFIED, gpu("a", 29)),  # older: dropped
+        Event(EventType.DELETED, gpu("a", 28)),  # older: dropped
+        Event(EventType.MODIFIED, gpu("b", 31)),
+    )
+    assert handler.wait_for_count(4)
+    assert handler.snapshot()[2:] == ["update a@5->a@30", "update b@7->b@31"]
+    assert h.informer.stale_events_dropped == 2
+    obj = h.informer.get_indexer().get_by_key("a")
+    assert obj is not None and obj.metadata.resource_version == "30"
+
+
+def test_relist_diff_delivers_tombstones_for_vanished_objects(make: Any) -> None:
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5), gpu("b", 7), gpu("c", 8)])
+    h = make(lw=lw)
+    handler = RecordingHandler()
+    h.informer.add_event_handler(handler)
+    h.start()
+    assert handler.wait_for_count(3)
+    # While disconnected: b was deleted, a changed, d was created; c unchanged.
+    lw.lists.append(
+        GPUList(
+            items=(gpu("a", 40), gpu("c", 8), gpu("d", 41)),
+            metadata=ListMeta(resource_version="42"),
+        )
+    )
+    lw.watch_at(0).fail(ExpiredError("too old resource version"))
+    assert handler.wait_for_count(6)
+    assert sorted(handler.snapshot()[3:]) == [
+        "add d@41",
+        "delete tombstone:b@7",
+        "update a@5->a@40",
+    ]
+    assert sorted(h.informer.get_indexer().list_keys()) == ["a", "c", "d"]
+
+
+def test_a_raising_handler_keeps_receiving_and_does_not_disturb_others(
+    make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = make()
+    bad = RecordingHandler(raise_on="a@")
+    good = RecordingHandler()
+    bad_reg = h.informer.add_event_handler(bad, name="bad")
+    h.informer.add_event_handler(good, name="good")
+    with caplog.at_level(logging.ERROR, logger="nvinformers.cache.handlers"):
+        h.start()
+        w = h.lw.watch_at(0)
+        w.push(Event(EventType.MODIFIED, gpu("a", 11)), Event(EventType.MODIFIED, gpu("b", 12)))
+        assert good.wait_for_count(4)
+        assert bad.wait_for_count(4)
+    assert bad.snapshot() == good.snapshot()
+    assert eventually(lambda: bad_reg.errors == 2)
+    assert "handler bad raised" in caplog.text
+
+
+def test_a_slow_handler_never_delays_the_store_or_other_handlers(make: Any) -> None:
+    h = make()
+    gate = threading.Event()
+    slow = RecordingHandler(gate=gate)
+    fast = RecordingHandler()
+    slow_reg = h.informer.add_event_handler(slow, name="slow")
+    h.informer.add_event_handler(fast, name="fast")
+    h.start()
+    w = h.lw.watch_at(0)
+    w.push(*[Event(EventType.MODIFIED, gpu("a", 11 + i)) for i in range(50)])
+    assert fast.wait_for_count(52)
+    obj = h.informer.get_indexer().get_by_key("a")
+    assert obj is not None and obj.metadata.resource_version == "60"
+    assert slow_reg.backlog >= 50
+    gate.set()
+    assert slow.wait_for_count(52)
+    assert eventually(lambda: slow_reg.backlog == 0)
+
+
+def test_a_late_handler_gets_the_cache_as_initial_adds_then_live_events(make: Any) -> None:
+    h = make()
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+    w = h.lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", 11)))
+    assert eventually(
+        lambda: (
+            (x := h.informer.get_indexer().get_by_key("a")) is not None
+            and x.metadata.resource_version == "11"
+        )
+    )
+    late = RecordingHandler()
+    reg = h.informer.add_event_handler(late)
+    w.push(Event(EventType.MODIFIED, gpu("b", 12)))
+    assert late.wait_for_count(3)
+    assert sorted(late.snapshot()[:2]) == ["add a@11 initial", "add b@7 initial"]
+    assert late.snapshot()[2] == "update b@7->b@12"
+    assert eventually(reg.has_synced)
+
+
+def test_resync_replays_the_cache_from_memory_without_calling_the_server(make: Any) -> None:
+    clock = FakeClock()
+    h = make(resync_period=30.0, clock=clock, watch_inactivity_timeout=None)
+    resyncing = RecordingHandler()
+    quiet = RecordingHandler()
+    h.informer.add_event_handler(resyncing, name="resyncing")
+    h.informer.add_event_handler(quiet, 0, name="quiet")
+    h.start()
+    assert resyncing.wait_for_count(2)
+    clock.step(31)
+    assert resyncing.wait_for_count(4)
+    assert sorted(resyncing.snapshot()[2:]) == ["update a@5->a@5", "update b@7->b@7"]
+    clock.step(31)
+    assert resyncing.wait_for_count(6)
+    assert h.lw.count("list") == 1
+    assert h.lw.count("watch") == 1
+    assert len(quiet.snapshot()) == 2
+
+
+def test_resync_periods_follow_client_go_rules(make: Any) -> None:
+    h = make(resync_period=0.0)
+    reg = h.informer.add_event_handler(RecordingHandler(), 10.0)
+    assert reg._listener.resync_period == 0.0  # informer built without resync
+    h2 = make(resync_period=60.0)
+    reg2 = h2.informer.add_event_handler(RecordingHandler(), 0.2)
+    assert reg2._listener.resync_period == 1.0  # minimum 1 s
+    assert h2.informer._resync_check_period == 1.0  # before start: the check period shrinks
+
+
+def test_remove_event_handler_stops_delivery(make: Any) -> None:
+    h = make()
+    handler = RecordingHandler()
+    reg = h.informer.add_event_handler(handler)
+    other = RecordingHandler()
+    h.informer.add_event_handler(other)
+    h.start()
+    assert handler.wait_for_count(2)
+    assert h.informer.shut_down_event_handler(reg, timeout=WAIT)
+    h.lw.watch_at(0).push(Event(EventType.MODIFIED, gpu("a", 11)))
+    assert other.wait_for_count(3)
+    assert len(handler.snapshot()) == 2
+    h.informer.remove_event_handler(reg)  # idempotent
+
+
+def test_transform_runs_before_the_store_and_a_failing_one_keeps_the_object(make: Any) -> None:
+    def transform(obj: GPU) -> GPU:
+        if obj.metadata.name == "b":
+            raise ValueError("cannot transform b")
+        return GPU.new(obj.metadata.name, resource_version=obj.metadata.resource_version, uuid="T")
+
+    h = make()
+    h.informer.set_transform(transform)
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+    a = h.informer.get_indexer().get_by_key("a")
+    b = h.informer.get_indexer().get_by_key("b")
+    assert a is not None and a.spec.uuid == "T"
+    assert b is not None and b.spec.uuid == "GPU-b"
+    assert h.informer.transform_errors == 1
+    with pytest.raises(RuntimeError, match="before start"):
+        h.informer.set_transform(None)
+
+
+def test_indexers_can_be_added_after_start(make: Any) -> None:
+    h = make([gpu("a", 5, rack="r1"), gpu("b", 7, rack="r2"), gpu("c", 8, rack="r1")])
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+    h.informer.add_indexers({"rack": lambda o: [o.metadata.labels.get("rack", "")]})
+    names = sorted(o.metadata.name for o in h.informer.get_indexer().by_index("rack", "r1"))
+    assert names == ["a", "c"]
+
+
+def test_a_stopped_informer_refuses_handlers_and_does_not_restart(make: Any) -> None:
+    h = make()
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+    h.close()
+    assert h.informer.is_stopped()
+    with pytest.raises(InformerStoppedError):
+        h.informer.add_event_handler(RecordingHandler())
+    h.informer.run(threading.Event())  # logged no-op, returns at once
+    assert not [t for t in threading.enumerate() if t.name.startswith("nvinformers-")]
+
+
+def test_health_reports_outages_and_silence(make: Any) -> None:
+    clock = FakeClock()
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    h = make(lw=lw, clock=clock, watch_inactivity_timeout=60.0, outage_grace=5.0)
+    assert h.informer.health().reason == "not synced"
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+    w = lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", 11)))
+    assert eventually(lambda: h.informer.healthy())
+    # The server goes away: the stream breaks and re-watches fail.
+    lw.watch_scripts.extend([ServiceUnavailableError("down")] * 50)
+    w.fail(ServiceUnavailableError("connection reset"))
+    assert eventually(lambda: h.informer.reflector.stats.down_since is not None)
+    clock.step(6)
+    health = h.informer.health()
+    assert not health.healthy
+    assert "no working watch" in health.reason
+
+
+def test_metrics_are_exported_with_bounded_labels_and_dropped_on_stop(make: Any) -> None:
+    registry = CollectorRegistry()
+    h = make(registry=registry)
+    h.informer.add_event_handler(RecordingHandler(), name="rec")
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+    h.lw.watch_at(0).push(Event(EventType.MODIFIED, gpu("a", 11)))
+    assert eventually(
+        lambda: (
+            registry.get_sample_value(
+                "nvinformers_informer_handler_notifications_total",
+                {"informer": "gpus", "handler": "rec"},
+            )
+            == 3.0
+        )
+    )
+    assert (
+        registry.get_sample_value("nvinformers_informer_store_objects", {"informer": "gpus"}) == 2
+    )
+    assert (
+        registry.get_sample_value(
+            "nvinformers_informer_lists_total", {"informer": "gpus", "reason": "initial"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "nvinformers_informer_events_received_total", {"informer": "gpus", "type": "MODIFIED"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "nvinformers_informer_handler_duration_seconds_count",
+            {"informer": "gpus", "handler": "rec"},
+        )
+        == 3
+    )
+    h.close()
+    assert (
+        registry.get_sample_value("nvinformers_informer_store_objects", {"informer": "gpus"})
+        is None
+    )
+
+
+def test_filtering_handler_converts_transitions(make: Any) -> None:
+    h = make([gpu("a", 5, pool="x"), gpu("b", 7)])
+    inner = RecordingHandler()
+    h.informer.add_event_handler(
+        FilteringResourceEventHandler(lambda o: o.metadata.labels.get("pool") == "x", inner)
+    )
+    h.start()
+    w = h.lw.watch_at(0)
+    w.push(
+        Event(EventType.MODIFIED, gpu("b", 11, pool="x")),  # starts matching: add
+        Event(EventType.MODIFIED, gpu("a", 12)),  # stops matching: delete
+        Event(EventType.MODIFIED, gpu("a", 13)),  # still not matching: nothing
+        Event(EventType.MODIFIED, gpu("b", 14, pool="x")),  # matching: update
+    )
+    assert inner.wait_for_count(4)
+    assert inner.snapshot() == ["add a@5 initial", "add b@11", "delete a@5", "update b@11->b@14"]
