@@ -1,0 +1,29 @@
+"""Test helpers: the fake Device API server.
+
+:class:`FakeServer` is a real gRPC server on a real Unix socket with the semantics of the Device
+API server (revisions, history replay, "too old" expiry, bookmarks, streaming lists, label
+selectors) and fault injection. It is also the console command ``nvinformers fake-server``
+(:func:`main_fake_server`) and ``python -m nvinformers.testing``.
+"""
+
+from nvinformers.testing.server import (
+    DEFAULT_SOCKET_PATH,
+    INITIAL_EVENTS_END_ANNOTATION,
+    NOT_READY_RECOMMENDED_ACTION,
+    READY_CONDITION,
+    TARGET_ENV,
+    FakeServer,
+    FakeServerError,
+    main_fake_server,
+)
+
+__all__ = [
+    "FakeServer",
+    "FakeServerError",
+    "main_fake_server",
+    "DEFAULT_SOCKET_PATH",
+    "TARGET_ENV",
+    "READY_CONDITION",
+    "NOT_READY_RECOMMENDED_ACTION",
+    "INITIAL_EVENTS_END_ANNOTATION",
+]

@@ -1,0 +1,65 @@
+"""Work queues for controllers: client-go's ``util/workqueue`` in Python.
+
+Three layers, each wrapping the one below:
+
+* :class:`Queue` — fair, de-duplicating, never hands one item to two workers at once;
+* :class:`DelayingQueue` — adds :meth:`~DelayingQueue.add_after`;
+* :class:`RateLimitingQueue` — adds :meth:`~RateLimitingQueue.add_rate_limited`,
+  :meth:`~RateLimitingQueue.forget` and :meth:`~RateLimitingQueue.num_requeues`, paced by a
+  :class:`RateLimiter`.
+
+Named queues export client-go's ``workqueue_*`` Prometheus metrics. Time is read through a
+:class:`Clock`; :class:`FakeClock` lets tests, including users' tests, drive it by hand.
+
+A worker loop::
+
+    queue: RateLimitingQueue[str] = RateLimitingQueue("gpu-controller")
+    while True:
+        key, shutdown = queue.get()
+        if shutdown:
+            return
+        assert key is not None
+        try:
+            reconcile(key)
+        except Exception:
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+        finally:
+            queue.done(key)
+
+This package imports nothing else from nvinformers (checked by import-linter).
+"""
+
+from nvinformers.workqueue.clock import Clock, FakeClock, RealClock
+from nvinformers.workqueue.delaying_queue import DelayingQueue
+from nvinformers.workqueue.queue import Queue
+from nvinformers.workqueue.rate_limiters import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    ItemFastSlowRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+    WithMaxWaitRateLimiter,
+    default_controller_rate_limiter,
+)
+from nvinformers.workqueue.rate_limiting_queue import RateLimitingQueue
+
+__all__ = [
+    # queues
+    "Queue",
+    "DelayingQueue",
+    "RateLimitingQueue",
+    # rate limiters
+    "RateLimiter",
+    "ItemExponentialFailureRateLimiter",
+    "BucketRateLimiter",
+    "ItemFastSlowRateLimiter",
+    "MaxOfRateLimiter",
+    "WithMaxWaitRateLimiter",
+    "default_controller_rate_limiter",
+    # time
+    "Clock",
+    "RealClock",
+    "FakeClock",
+]

@@ -1,0 +1,187 @@
+"""nvinformers.testing.patch (merge / JSON patch on the JSON form) and faults.FailurePlan."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+
+from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
+from nvinformers.api.device.v1alpha1.types import GPU, Condition
+from nvinformers.errors import BadRequestError
+from nvinformers.testing.faults import FailurePlan
+from nvinformers.testing.patch import (
+    apply_json_patch,
+    apply_merge_patch,
+    apply_patch,
+    gpu_from_json,
+    gpu_to_json,
+)
+
+WHEN = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+
+
+def sample() -> pb.Gpu:
+    return GPU.new(
+        "gpu-0",
+        uuid="GPU-1",
+        resource_version="7",
+        uid="u-1",
+        generation=2,
+        creation_timestamp=WHEN,
+        labels={"rack": "a", "nvidia.com/gpu.index": "0"},
+        annotations={"note": "x"},
+        conditions=[
+            Condition(
+                type="Ready",
+                status="True",
+                reason="DriverReady",
+                observed_generation=2,
+                last_transition_time=WHEN,
+            ),
+            Condition(type="Healthy", status="True"),
+        ],
+        recommended_action="NONE",
+    ).to_proto()
+
+
+def patch(msg: pb.Gpu, kind: str, body: object) -> pb.Gpu:
+    return apply_patch(msg, kind, json.dumps(body).encode())
+
+
+class TestJsonForm:
+    def test_round_trip_is_exact_including_nanoseconds(self) -> None:
+        msg = sample()
+        doc = gpu_to_json(msg)
+        assert doc["metadata"]["labels"] == {"rack": "a", "nvidia.com/gpu.index": "0"}
+        assert doc["status"]["conditions"][0]["lastTransitionTime"] == "2025-01-02T03:04:05.123456Z"
+        assert gpu_from_json(doc) == msg
+
+    @pytest.mark.parametrize(
+        ("doc", "fragment"),
+        [
+            ({"metadata": {"name": 1}}, "metadata.name: expected str"),
+            ({"metadata": {"generation": True}}, "expected an integer"),
+            ({"metadata": {"labels": {"a": 1}}}, "metadata.labels.a"),
+            ({"spec": {"uuid": "x", "extra": 1}}, "spec: unknown field(s) 'extra'"),
+            ({"status": {"conditions": [{"typo": 1}]}}, "status.conditions[0]: unknown"),
+            ({"status": {"conditions": {}}}, "status.conditions: expected list"),
+            ({"metadata": {"creationTimestamp": "yesterday"}}, "invalid RFC 3339"),
+            ({"bogus": {}}, "object: unknown field(s) 'bogus'"),
+            ([], "object: expected dict"),
+        ],
+    )
+    def test_bad_documents_are_bad_requests(self, doc: object, fragment: str) -> None:
+        with pytest.raises(BadRequestError) as info:
+            gpu_from_json(doc)
+        assert fragment in str(info.value)
+
+
+class TestMergePatch:
+    def test_rfc7386_basics(self) -> None:
+        target = {"a": {"b": 1, "c": 2}, "d": [1, 2], "e": 1}
+        result = apply_merge_patch(target, {"a": {"b": None, "x": 3}, "d": [9], "e": None})
+        assert result == {"a": {"c": 2, "x": 3}, "d": [9]}
+        assert target == {"a": {"b": 1, "c": 2}, "d": [1, 2], "e": 1}  # untouched
+
+    def test_labels_added_and_removed(self) -> None:
+        out = patch(sample(), "merge", {"metadata": {"labels": {"rack": None, "tier": "gold"}}})
+        assert dict(out.object_meta.labels) == {"nvidia.com/gpu.index": "0", "tier": "gold"}
+
+    def test_conditions_list_is_replaced_whole(self) -> None:
+        body = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+        out = patch(sample(), "application/merge-patch+json", body)
+        assert [(c.type, c.status) for c in out.status.conditions] == [("Ready", "False")]
+        assert out.status.recommended_action == "NONE"
+
+    def test_recommended_action_removed_with_null(self) -> None:
+        out = patch(sample(), "merge", {"status": {"recommendedAction": None}})
+        assert not out.status.HasField("recommended_action")
+
+    def test_a_merge_patch_must_be_an_object(self) -> None:
+        with pytest.raises(BadRequestError, match="must be a JSON object"):
+            patch(sample(), "merge", [1])
+
+
+class TestJsonPatch:
+    def test_add_replace_remove_test(self) -> None:
+        ops = [
+            {"op": "test", "path": "/metadata/labels/rack", "value": "a"},
+            {"op": "add", "path": "/metadata/labels/nvidia.com~1model", "value": "h100"},
+            {"op": "replace", "path": "/status/conditions/0/status", "value": "False"},
+            {"op": "remove", "path": "/status/conditions/1"},
+            {"op": "add", "path": "/status/conditions/-", "value": {"type": "X", "status": "U"}},
+            {"op": "remove", "path": "/metadata/annotations/note"},
+        ]
+        out = patch(sample(), "json", ops)
+        assert out.object_meta.labels["nvidia.com/model"] == "h100"
+        assert [(c.type, c.status) for c in out.status.conditions] == [
+            ("Ready", "False"),
+            ("X", "U"),
+        ]
+        assert "note" not in out.object_meta.annotations
+        # The untouched transition time keeps its microseconds.
+        assert out.status.conditions[0].last_transition_time.ToDatetime(UTC) == WHEN
+
+    def test_insert_into_an_array(self) -> None:
+        doc = apply_json_patch({"a": [1, 3]}, [{"op": "add", "path": "/a/1", "value": 2}])
+        assert doc == {"a": [1, 2, 3]}
+        assert apply_json_patch({"a": 1}, [{"op": "replace", "path": "", "value": 5}]) == 5
+
+    @pytest.mark.parametrize(
+        ("ops", "fragment"),
+        [
+            ([{"op": "test", "path": "/metadata/labels/rack", "value": "b"}], "test failed"),
+            ([{"op": "replace", "path": "/metadata/labels/nope", "value": "b"}], "does not exist"),
+            ([{"op": "remove", "path": "/status/conditions/5"}], "out of range"),
+            ([{"op": "remove", "path": "/status/conditions/01"}], "not an array index"),
+            ([{"op": "move", "from": "/a", "path": "/b"}], "unsupported op 'move'"),
+            ([{"op": "add", "path": "/metadata/labels/x"}], "needs a value"),
+            ([{"op": "add", "path": "metadata", "value": 1}], 'must be empty or start with "/"'),
+            ([{"op": "add", "path": "/nope/x", "value": 1}], '"nope" does not exist'),
+            ([{"op": "remove", "path": ""}], "cannot remove the whole document"),
+            ({"op": "add"}, "json patch: expected list"),
+        ],
+    )
+    def test_bad_operations(self, ops: object, fragment: str) -> None:
+        with pytest.raises(BadRequestError) as info:
+            patch(sample(), "json", ops)
+        assert fragment in str(info.value)
+
+
+class TestPatchDispatch:
+    def test_unsupported_patch_type(self) -> None:
+        with pytest.raises(BadRequestError, match='unsupported patch type "strategic"'):
+            apply_patch(sample(), "strategic", b"{}")
+
+    def test_invalid_json(self) -> None:
+        with pytest.raises(BadRequestError, match="not valid JSON"):
+            apply_patch(sample(), "merge", b"{nope")
+        with pytest.raises(BadRequestError, match="not valid JSON"):
+            apply_patch(sample(), "merge", b"\xff")
+
+
+class TestFailurePlan:
+    def test_budget_is_consumed_per_call_and_per_method(self) -> None:
+        plan = FailurePlan()
+        plan.fail_next("ListGpus", 2, grpc.StatusCode.UNAVAILABLE)
+        assert plan.pending("ListGpus") == 2
+        assert plan.take("WatchGpus") is None
+        first = plan.take("ListGpus")
+        assert first is not None
+        assert first.code is grpc.StatusCode.UNAVAILABLE
+        assert "injected fault" in first.message
+        assert plan.take("ListGpus") is not None
+        assert plan.take("ListGpus") is None
+
+    def test_zero_cancels_and_bad_arguments_are_refused(self) -> None:
+        plan = FailurePlan()
+        plan.fail_next("GetGpu", 3, grpc.StatusCode.INTERNAL, "boom")
+        plan.fail_next("GetGpu", 0, grpc.StatusCode.INTERNAL)
+        assert plan.take("GetGpu") is None
+        with pytest.raises(ValueError, match="non-negative"):
+            plan.fail_next("GetGpu", -1, grpc.StatusCode.INTERNAL)
+        with pytest.raises(ValueError, match="other than OK"):
+            plan.fail_next("GetGpu", 1, grpc.StatusCode.OK)
