@@ -210,6 +210,7 @@ class Reflector(Generic[T]):
         self._watch_lock = threading.Lock()
         self._watch: WatchInterface[T] | None = None  # guarded by _watch_lock
         self._stopped_for_inactivity: WatchInterface[T] | None = None  # guarded by _watch_lock
+        self._closed = False  # guarded by _watch_lock: run() is stopping; stop new watches
         self._failing_since: float | None = None  # run thread only
         self._failures_in_outage = 0  # run thread only
 
@@ -499,12 +500,17 @@ class Reflector(Generic[T]):
     def _set_watch(self, watch: WatchInterface[T] | None) -> None:
         with self._watch_lock:
             previous = self._watch
-            self._watch = watch
+            closed = self._closed
+            self._watch = None if closed else watch
             if watch is not None:
                 self.stats.last_activity = self._clock.now()
-        self.stats.watching = watch is not None
+        self.stats.watching = watch is not None and not closed
         if previous is not None and previous is not watch:
             previous.stop()
+        if closed and watch is not None:
+            # Opened while run() was being stopped, after the supervisor's last look: stop it
+            # here, or its iteration could block shutdown.
+            watch.stop()
 
     def _take_inactivity_flag(self, watch: WatchInterface[T]) -> bool:
         with self._watch_lock:
@@ -539,6 +545,7 @@ class Reflector(Generic[T]):
             log.exception("%s: watch supervisor failed", self.name)
         finally:
             with self._watch_lock:
+                self._closed = True
                 watch = self._watch
             if watch is not None:
                 watch.stop()

@@ -363,8 +363,10 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
         try:
             # The callback runs when the RPC ends for any reason (client cancel, deadline,
             # server stop) and wakes the wait below; False means it has already ended.
-            if not context.add_callback(watcher.close) or not owner._serving:
+            if not context.add_callback(watcher.close):
                 return
+            if not owner._serving:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
             _log.debug("Watch stream connected (starting RV: %r)", opts.resource_version)
             yield from self._stream(watcher, opts, context)
         finally:
@@ -740,8 +742,12 @@ class FakeServer:
             for thread in self._threads:
                 thread.join()
             self._threads = []
+            # Stop accepting calls first, then end the streams: a client that re-watches as
+            # soon as its stream ends is refused (UNAVAILABLE) instead of racing the shutdown
+            # into a stream that the server cancels at once.
+            stopped = server.stop(grace)
             self._storage.end_watches(_StreamEnd(None, "server stopping"))
-            server.stop(grace).wait()
+            stopped.wait()
             executor.shutdown(wait=True)
             self._grpc_server = None
             self._executor = None
@@ -987,6 +993,10 @@ class FakeServer:
         with self._stats:
             self._calls[method] += 1
             self._stats.notify_all()
+        if not self._serving:
+            # A call that slips in while stop() is under way: answer like a server that is
+            # going away (clients then back off) rather than with a clean, empty stream.
+            context.abort(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
         failure = self._failures.take(method)
         if failure is not None:
             context.abort(failure.code, failure.message)

@@ -6,8 +6,7 @@ import threading
 from typing import Any
 
 from nvinformers.cache.keys import DeletedFinalStateUnknown
-
-from .scripted import WAIT
+from tests.unit.cache.scripted import WAIT
 
 
 def describe(obj: Any) -> str:

@@ -22,8 +22,7 @@ from nvinformers.errors import (
 )
 from nvinformers.options import RESOURCE_VERSION_MATCH_NOT_OLDER_THAN
 from nvinformers.watch import Event, EventType
-
-from .scripted import WAIT, ScriptedListerWatcher, bookmark, eventually, gpu
+from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, bookmark, eventually, gpu
 
 FAST = BackoffConfig(initial=0.001, cap=0.002)
 

@@ -23,9 +23,8 @@ from nvinformers.cache import (
 from nvinformers.cache.backoff import BackoffConfig
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 from nvinformers.watch import Event, EventType
-
-from .recording import RecordingHandler
-from .scripted import WAIT, ScriptedListerWatcher, eventually, gpu
+from tests.unit.cache.recording import RecordingHandler
+from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, eventually, gpu
 
 FAST = BackoffConfig(initial=0.001, cap=0.002)
 

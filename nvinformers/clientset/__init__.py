@@ -1,0 +1,90 @@
+"""The Device API clientset: configuration, channel, typed GPU client, watch adapter.
+
+The Python peer of client-go's generated clientset and NVIDIA's ``nvgrpc`` package::
+
+    from nvinformers.clientset import Config, new_for_config
+
+    with new_for_config(Config(target="unix:///run/device-api.sock")) as cs:
+        gpus = cs.device_v1alpha1().gpus()
+        lst = gpus.list()
+        with gpus.watch(ListOptions(resource_version=lst.metadata.resource_version)) as w:
+            for event in w:
+                print(event.type, event.object.metadata.name)
+
+Failures are raised as :mod:`nvinformers.errors` classes (``NotFoundError``,
+``ServiceUnavailableError``, ``ExpiredError``, ...), with the ``grpc.RpcError`` as ``__cause__``.
+The in-memory fake for tests is :class:`nvinformers.clientset.fake.FakeClientset`.
+
+Names are imported lazily: ``Config`` and ``parse_target`` do not load gRPC.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nvinformers.clientset.clientset import (
+        Clientset,
+        DeviceV1alpha1Client,
+        DeviceV1alpha1Interface,
+        Interface,
+        new_for_config,
+        new_for_config_and_channel,
+        new_for_config_or_die,
+    )
+    from nvinformers.clientset.config import DEFAULT_TARGET, TARGET_ENV_VAR, Config
+    from nvinformers.clientset.gpus import ClientsetClosedError, GPUClient, GPUInterface
+    from nvinformers.clientset.target import Target, parse_target
+    from nvinformers.clientset.watch import GPUWatch
+
+__all__ = [
+    "Config",
+    "TARGET_ENV_VAR",
+    "DEFAULT_TARGET",
+    "Clientset",
+    "Interface",
+    "DeviceV1alpha1Client",
+    "DeviceV1alpha1Interface",
+    "GPUClient",
+    "GPUInterface",
+    "GPUWatch",
+    "ClientsetClosedError",
+    "new_for_config",
+    "new_for_config_or_die",
+    "new_for_config_and_channel",
+    "Target",
+    "parse_target",
+]
+
+_LAZY = {
+    "Config": "nvinformers.clientset.config",
+    "TARGET_ENV_VAR": "nvinformers.clientset.config",
+    "DEFAULT_TARGET": "nvinformers.clientset.config",
+    "Clientset": "nvinformers.clientset.clientset",
+    "Interface": "nvinformers.clientset.clientset",
+    "DeviceV1alpha1Client": "nvinformers.clientset.clientset",
+    "DeviceV1alpha1Interface": "nvinformers.clientset.clientset",
+    "new_for_config": "nvinformers.clientset.clientset",
+    "new_for_config_or_die": "nvinformers.clientset.clientset",
+    "new_for_config_and_channel": "nvinformers.clientset.clientset",
+    "GPUClient": "nvinformers.clientset.gpus",
+    "GPUInterface": "nvinformers.clientset.gpus",
+    "ClientsetClosedError": "nvinformers.clientset.gpus",
+    "GPUWatch": "nvinformers.clientset.watch",
+    "Target": "nvinformers.clientset.target",
+    "parse_target": "nvinformers.clientset.target",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nvinformers.clientset' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,27 @@
+"""An in-memory fake of the clientset for tests: client-go's ``fake.NewSimpleClientset``.
+
+``FakeClientset(*gpus)`` offers ``device_v1alpha1().gpus()`` with get, list and watch over an
+:class:`ObjectTracker` with real revisions and watch replay, recorded :meth:`actions
+<FakeClientset.actions>` and prepended reactors. See :mod:`nvinformers.clientset.fake.clientset`
+and :mod:`nvinformers.clientset.fake.tracker`.
+"""
+
+from nvinformers.clientset.fake.clientset import (
+    Action,
+    FakeClientset,
+    FakeDeviceV1alpha1Client,
+    FakeGPUClient,
+    Reaction,
+)
+from nvinformers.clientset.fake.tracker import DEFAULT_HISTORY_LIMIT, FakeGPUWatch, ObjectTracker
+
+__all__ = [
+    "FakeClientset",
+    "FakeDeviceV1alpha1Client",
+    "FakeGPUClient",
+    "FakeGPUWatch",
+    "ObjectTracker",
+    "Action",
+    "Reaction",
+    "DEFAULT_HISTORY_LIMIT",
+]

@@ -1,0 +1,411 @@
+"""The typed GPU client: ``clientset.device_v1alpha1().gpus()``.
+
+The Python peer of the Go SDK's ``GPUInterface``. GPUs are cluster-scoped: requests never set a
+namespace. Every :class:`~nvinformers.options.ListOptions` field is sent on the wire (the Go SDK of
+January 2026 dropped all but the resource version); fields left at their "unset" value are not set
+(proto3 ``optional`` presence), so the server applies its defaults.
+
+Receive path: responses are parsed with private "shadow" messages (``wire_pb2``) that see each GPU
+as its raw serialized bytes, and every GPU becomes an immutable view over those bytes
+(:meth:`GPU.from_bytes <nvinformers.api.device.v1alpha1.types.GPU.from_bytes>`, which validates
+them). A list of 10,000 GPUs is split into items in C and costs about its wire size in memory.
+
+The SDK is read-only, as the Go SDK is: ``create``, ``update``, ``update_status``, ``delete`` and
+``patch`` exist so that code written against client-go's interface reads naturally, and raise
+:class:`~nvinformers.errors.MethodNotSupportedError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, NoReturn, Protocol
+
+import grpc
+
+from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
+from nvinformers.api.device.v1alpha1 import wire_pb2
+from nvinformers.api.device.v1alpha1.types import GPU, RESOURCE, GPUList, ListMeta
+from nvinformers.clientset.metrics import ClientMetrics
+from nvinformers.clientset.status import PROTO_PACKAGE, from_rpc_error
+from nvinformers.clientset.watch import GPUWatch
+from nvinformers.errors import (
+    MalformedObjectError,
+    MethodNotSupportedError,
+    NvInformersError,
+    qualify,
+)
+from nvinformers.options import GetOptions, ListOptions
+
+if TYPE_CHECKING:
+    from nvinformers.watch import Interface as WatchInterface
+
+__all__ = [
+    "GPUClient",
+    "GPUInterface",
+    "ClientsetClosedError",
+    "ReadOnlyVerbs",
+    "list_options_to_proto",
+    "SERVICE",
+    "GET_GPU",
+    "LIST_GPUS",
+    "WATCH_GPUS",
+]
+
+#: Full name of the gRPC service.
+SERVICE = f"{PROTO_PACKAGE}.GpuService"
+GET_GPU = f"/{SERVICE}/GetGpu"
+LIST_GPUS = f"/{SERVICE}/ListGpus"
+WATCH_GPUS = f"/{SERVICE}/WatchGpus"
+
+
+class ClientsetClosedError(NvInformersError, RuntimeError):
+    """A call was made on a clientset (or one of its typed clients) after ``close()``."""
+
+
+class GPUInterface(Protocol):
+    """The read verbs of a GPU client; implemented by :class:`GPUClient` and the fake clientset.
+
+    Informers and tests can be written against this protocol.
+    """
+
+    def get(
+        self, name: str, opts: GetOptions | None = None, *, timeout: float | None = None
+    ) -> GPU:
+        """Fetch one GPU by name."""
+        ...
+
+    def list(self, opts: ListOptions | None = None, *, timeout: float | None = None) -> GPUList:
+        """List GPUs."""
+        ...
+
+    def watch(self, opts: ListOptions | None = None) -> WatchInterface[GPU]:
+        """Watch GPUs."""
+        ...
+
+
+def list_options_to_proto(opts: ListOptions | None, *, watch: bool = False) -> pb.ListOptions:
+    """Encode ``opts``; unset fields stay unset on the wire (presence), ``watch`` is set if True.
+
+    Raises:
+        ValueError: ``opts`` is not a ListOptions, or ``timeout_seconds`` is negative.
+    """
+    msg = pb.ListOptions()
+    if watch:
+        msg.watch = True
+    if opts is None:
+        return msg
+    if not isinstance(opts, ListOptions):
+        raise ValueError(f"opts must be nvinformers.options.ListOptions, got {type(opts).__name__}")
+    if opts.label_selector:
+        msg.label_selector = opts.label_selector
+    if opts.resource_version:
+        msg.resource_version = opts.resource_version
+    if opts.resource_version_match:
+        msg.resource_version_match = opts.resource_version_match
+    if opts.timeout_seconds is not None:
+        if opts.timeout_seconds < 0:
+            raise ValueError(
+                f"ListOptions.timeout_seconds must be >= 0, got {opts.timeout_seconds}"
+            )
+        msg.timeout_seconds = opts.timeout_seconds
+    if opts.allow_watch_bookmarks:
+        msg.allow_watch_bookmarks = True
+    if opts.send_initial_events is not None:
+        msg.send_initial_events = opts.send_initial_events
+    return msg
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+
+
+class ReadOnlyVerbs:
+    """The write verbs of client-go's typed client, raising ``MethodNotSupportedError``.
+
+    The nvinformers SDK is read-only (as NVIDIA's Go SDK is); writes belong to the Device API's
+    providers (health monitors), which speak the write RPCs directly.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, verb: str) -> NoReturn:
+        raise MethodNotSupportedError(
+            f"the nvinformers SDK is read-only: {verb} is not supported on {qualify(RESOURCE)} "
+            "(only get, list and watch are); GPUs are written by the Device API's providers",
+            resource=qualify(RESOURCE),
+        )
+
+    def create(self, gpu: GPU, opts: object = None, *, timeout: float | None = None) -> NoReturn:
+        """Not supported: raises :class:`MethodNotSupportedError`."""
+        self._read_only("create")
+
+    def update(self, gpu: GPU, opts: object = None, *, timeout: float | None = None) -> NoReturn:
+        """Not supported: raises :class:`MethodNotSupportedError`."""
+        self._read_only("update")
+
+    def update_status(
+        self, gpu: GPU, opts: object = None, *, timeout: float | None = None
+    ) -> NoReturn:
+        """Not supported: raises :class:`MethodNotSupportedError`."""
+        self._read_only("update_status")
+
+    def delete(self, name: str, opts: object = None, *, timeout: float | None = None) -> NoReturn:
+        """Not supported: raises :class:`MethodNotSupportedError`."""
+        self._read_only("delete")
+
+    def patch(
+        self,
+        name: str,
+        patch_type: str,
+        data: bytes,
+        opts: object = None,
+        *subresources: str,
+        timeout: float | None = None,
+    ) -> NoReturn:
+        """Not supported: raises :class:`MethodNotSupportedError`."""
+        self._read_only("patch")
+
+
+class _ClientState:
+    """Mutable state shared by a clientset and its typed clients (set once, on close)."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
+
+
+class GPUClient(ReadOnlyVerbs):
+    """Typed client for ``gpus.device.nvidia.com``: get, list and watch over gRPC.
+
+    Obtain it from ``clientset.device_v1alpha1().gpus()`` (the same object every time). The three
+    gRPC multicallables are built once, here.
+
+    Thread-safety: safe for concurrent use from any number of threads.
+
+    Blocking: ``get`` and ``list`` block for one round trip (bounded by ``timeout`` when given;
+    there is no default deadline, as in client-go); ``watch`` does not block (the stream is
+    opened and its first failure, if any, is raised by the first ``next()``).
+    """
+
+    __slots__ = ("_get", "_list", "_logger", "_metrics", "_state", "_target", "_watch")
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        target: str,
+        logger: logging.Logger,
+        metrics: ClientMetrics,
+        state: _ClientState | None = None,
+    ) -> None:
+        self._target = target
+        self._logger = logger
+        self._metrics = metrics
+        self._state = _ClientState() if state is None else state
+        self._get = channel.unary_unary(
+            GET_GPU,
+            request_serializer=pb.GetGpuRequest.SerializeToString,
+            response_deserializer=wire_pb2.RawGetGpuResponse.FromString,
+        )
+        self._list = channel.unary_unary(
+            LIST_GPUS,
+            request_serializer=pb.ListGpusRequest.SerializeToString,
+            response_deserializer=wire_pb2.RawListGpusResponse.FromString,
+        )
+        self._watch = channel.unary_stream(
+            WATCH_GPUS,
+            request_serializer=pb.WatchGpusRequest.SerializeToString,
+            response_deserializer=wire_pb2.RawWatchGpusResponse.FromString,
+        )
+
+    def _check_open(self) -> None:
+        if self._state.closed:
+            raise ClientsetClosedError(
+                f"the clientset for {self._target} is closed; build a new one with new_for_config()"
+            )
+
+    def get(
+        self, name: str, opts: GetOptions | None = None, *, timeout: float | None = None
+    ) -> GPU:
+        """Fetch the GPU ``name``.
+
+        Blocks for one round trip.
+
+        Args:
+            name: the GPU's name (``gpu-0``); must not be empty.
+            opts: ``resource_version`` "" reads the latest state.
+            timeout: seconds before the call fails with ``ServiceUnavailableError``; None: none.
+
+        Returns:
+            The GPU (an immutable view; share it freely).
+
+        Raises:
+            ValueError: ``name`` is empty, or ``opts`` / ``timeout`` are invalid (before any call).
+            NotFoundError: no such GPU (``gpus.device.nvidia.com "gpu-9" not found``).
+            ServiceUnavailableError: the server cannot be reached, or the timeout expired.
+            MalformedObjectError: the response carries no GPU, or an undecodable or nameless one.
+            StatusError: any other mapped failure.
+            ClientsetClosedError: the clientset was closed.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"GPU name must be a non-empty string, got {name!r}")
+        if opts is not None and not isinstance(opts, GetOptions):
+            raise ValueError(
+                f"opts must be nvinformers.options.GetOptions, got {type(opts).__name__}"
+            )
+        _check_timeout(timeout)
+        self._check_open()
+        request = pb.GetGpuRequest(name=name)
+        # Always send opts (even empty): some server builds dereference it without a nil check.
+        request.opts.SetInParent()
+        if opts is not None and opts.resource_version:
+            request.opts.resource_version = opts.resource_version
+        try:
+            response = self._get(request, timeout=timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(
+                err, target=self._target, resource=RESOURCE, name=name, method="GetGpu"
+            ) from err
+        except ValueError as exc:
+            self._raise_if_closed(exc)
+            raise
+        if not response.HasField("gpu"):
+            raise MalformedObjectError(
+                f"GetGpu response for {name!r} from {self._target} carries no gpu",
+                resource=qualify(RESOURCE),
+                name=name,
+            )
+        gpu = GPU.from_bytes(response.gpu)
+        meta = gpu.metadata
+        if not meta.name:
+            raise MalformedObjectError(
+                f"GetGpu response for {name!r} from {self._target} carries a GPU without "
+                "metadata.name",
+                resource=qualify(RESOURCE),
+                name=name,
+            )
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug(
+                "Fetched GPU: name=%s resource_version=%s",
+                meta.name,
+                meta.resource_version,
+                extra={"gpu_name": meta.name, "resource_version": meta.resource_version},
+            )
+        return gpu
+
+    def list(self, opts: ListOptions | None = None, *, timeout: float | None = None) -> GPUList:
+        """List GPUs (all of them, or those matching ``opts.label_selector``).
+
+        Blocks for one round trip.
+
+        Args:
+            opts: every field is sent; ``resource_version`` "" reads the latest state.
+            timeout: seconds before the call fails with ``ServiceUnavailableError``; None: none.
+
+        Returns:
+            A :class:`GPUList`: ``items`` (a tuple of GPUs) and ``metadata.resource_version``, the
+            revision the snapshot was taken at (watch from it to follow changes).
+
+        Raises:
+            ValueError: ``opts`` / ``timeout`` are invalid (before any call).
+            BadRequestError: the server rejected the options (for example the label selector).
+            ServiceUnavailableError: the server cannot be reached, or the timeout expired.
+            MalformedObjectError: the response carries no list, or an undecodable or nameless item.
+            StatusError: any other mapped failure.
+            ClientsetClosedError: the clientset was closed.
+        """
+        _check_timeout(timeout)
+        request = pb.ListGpusRequest()
+        request.opts.CopyFrom(list_options_to_proto(opts))
+        self._check_open()
+        try:
+            response = self._list(request, timeout=timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(
+                err, target=self._target, resource=RESOURCE, method="ListGpus"
+            ) from err
+        except ValueError as exc:
+            self._raise_if_closed(exc)
+            raise
+        if not response.HasField("gpu_list"):
+            raise MalformedObjectError(
+                f"ListGpus response from {self._target} carries no gpu_list",
+                resource=qualify(RESOURCE),
+            )
+        gpu_list = response.gpu_list
+        from_bytes = GPU.from_bytes
+        items = tuple(from_bytes(raw) for raw in gpu_list.items)
+        for index, item in enumerate(items):
+            if not item.metadata.name:
+                raise MalformedObjectError(
+                    f"ListGpus response from {self._target}: item {index} has no metadata.name",
+                    resource=qualify(RESOURCE),
+                )
+        result = GPUList(
+            items=items, metadata=ListMeta(resource_version=gpu_list.list_meta.resource_version)
+        )
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug(
+                "Listed GPUs: count=%d resource_version=%s",
+                len(items),
+                result.metadata.resource_version,
+                extra={"count": len(items), "resource_version": result.metadata.resource_version},
+            )
+        return result
+
+    def watch(self, opts: ListOptions | None = None) -> GPUWatch:
+        """Open a watch stream of GPU changes.
+
+        Does not block: the stream is opened and returned. Iterating it blocks for each event;
+        stop it with ``stop()`` (any thread) or use it as a context manager.
+
+        Args:
+            opts: ``resource_version`` ""/"0": first an ADDED event per existing GPU, then changes;
+                a revision: the changes after it. ``allow_watch_bookmarks``,
+                ``send_initial_events``, ``timeout_seconds`` and ``label_selector`` are sent too.
+
+        Returns:
+            A :class:`GPUWatch` (see :mod:`nvinformers.clientset.watch` for what its iteration
+            yields and raises, including ``ExpiredError`` for a too old resource version).
+
+        Raises:
+            ValueError: ``opts`` is invalid (before any call).
+            ClientsetClosedError: the clientset was closed.
+        """
+        request = pb.WatchGpusRequest()
+        request.opts.CopyFrom(list_options_to_proto(opts, watch=True))
+        self._check_open()
+        rv = request.opts.resource_version
+        self._logger.debug(
+            "Opening watch stream: resource=%s resource_version=%r",
+            RESOURCE,
+            rv,
+            extra={"resource": RESOURCE, "resource_version": rv},
+        )
+        try:
+            call = self._watch(request)
+        except grpc.RpcError as err:  # a failure to even start the call (rare: usually lazy)
+            raise from_rpc_error(
+                err, target=self._target, resource=RESOURCE, watch=True, method="WatchGpus"
+            ) from err
+        except ValueError as exc:
+            self._raise_if_closed(exc)
+            raise
+        return GPUWatch(
+            call,
+            target=self._target,
+            logger=self._logger,
+            metrics=self._metrics,
+            method="WatchGpus",
+            resource=RESOURCE,
+        )
+
+    def _raise_if_closed(self, exc: ValueError) -> None:
+        # gRPC raises ValueError("Cannot invoke RPC on closed channel!") if close() raced the call.
+        if self._state.closed:
+            raise ClientsetClosedError(f"the clientset for {self._target} is closed") from exc
+
+    def __repr__(self) -> str:
+        return f"GPUClient(target={self._target!r})"

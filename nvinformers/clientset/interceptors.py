@@ -1,0 +1,335 @@
+"""The built-in client interceptors: latency logging (always first in the chain) and metrics.
+
+:class:`LatencyLoggingInterceptor` mirrors the Go SDK's ``NewLatencyUnaryInterceptor`` /
+``NewLatencyStreamInterceptor``: it times the call and logs the method, the duration and the status
+code. Levels:
+
+==================================  ======  ============================================
+outcome                             level   message
+==================================  ======  ============================================
+unary success                       DEBUG   ``RPC succeeded``
+unary CANCELLED / DEADLINE_EXCEEDED DEBUG   ``RPC finished with context error``
+unary, any other error              ERROR   ``RPC failed``
+stream opened                       DEBUG   ``Stream started`` (times establishment only)
+stream CANCELLED / DEADLINE_EXC.    DEBUG   ``Stream establishment canceled``
+stream, any other error             ERROR   ``Stream establishment failed``
+==================================  ======  ============================================
+
+Repeats are not re-logged at ERROR: while a method keeps failing with the same code (an outage,
+with an informer retrying under backoff), the first failure is logged at ERROR, the repeats at
+DEBUG, and the first success afterwards at INFO with the number of failures in between — one line
+per state change, not one per retry.
+
+Every record carries the structured fields ``grpc_method`` (full method name), ``duration``
+(seconds, float), ``code`` (status code name, ``"OK"``), ``target``, and for failures ``error``
+(the status details), in ``extra`` and in the message text.
+
+As in Go, a unary-stream call is "established" as soon as gRPC returns its iterator: failures of
+``WatchGpus`` (too old resource version, bad selector, server down) arrive while iterating and are
+handled by the watch adapter, so the stream lines are almost always ``Stream started``.
+
+Both interceptors return the continuation's result unchanged: they never touch the messages of a
+stream, so the receive path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from nvinformers.clientset.metrics import ClientMetrics, short_method
+from nvinformers.clientset.status import code_name
+
+__all__ = ["LatencyLoggingInterceptor", "MetricsInterceptor"]
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+#: Codes the caller caused (cancelled the call, or its deadline expired): debug, not error.
+_CONTEXT_CODES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED"})
+
+
+def _unary_code(outcome: object) -> str:
+    """Status code name of a finished unary call as an interceptor sees it.
+
+    gRPC hands an interceptor either a successful outcome (not an ``RpcError``) or the
+    ``RpcError`` itself (also for failures of inner interceptors), so success needs no
+    ``code()`` call, which would take the call's lock once per interceptor.
+    """
+    return code_name(outcome) if isinstance(outcome, grpc.RpcError) else "OK"
+
+
+def _method_of(details: grpc.ClientCallDetails) -> str:
+    method: str | bytes = details.method
+    return method.decode("utf-8", "replace") if isinstance(method, bytes) else method
+
+
+def _details_of(outcome: object) -> str:
+    details_fn = getattr(outcome, "details", None)
+    if details_fn is None:
+        return ""
+    try:
+        details = details_fn()
+    except Exception:  # a stream still running, or a foreign outcome object: no details
+        return ""
+    return details if isinstance(details, str) else ""
+
+
+class LatencyLoggingInterceptor(
+    grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor
+):
+    """Logs every RPC's method, duration and status code (see the module docstring).
+
+    Thread-safety: stateless after construction; safe for concurrent calls.
+
+    Args:
+        logger: where to log.
+        target: the channel's target, added to every record.
+    """
+
+    def __init__(self, logger: logging.Logger, target: str) -> None:
+        self._logger = logger
+        self._target = target
+        self._lock = threading.Lock()
+        #: method → [code, repeats] of its current failure streak; guarded by _lock
+        self._failing: dict[str, list[Any]] = {}
+
+    def _failure_level(self, details: grpc.ClientCallDetails, code: str) -> int:
+        """ERROR for the first failure of a streak, DEBUG for its repeats."""
+        method = _method_of(details)
+        with self._lock:
+            streak = self._failing.get(method)
+            if streak is not None and streak[0] == code:
+                streak[1] += 1
+                return logging.DEBUG
+            self._failing[method] = [code, 0]
+        return logging.ERROR
+
+    def _note_success(self, details: grpc.ClientCallDetails, duration: float) -> None:
+        if not self._failing:  # the common case: no lock, no work
+            return
+        method = _method_of(details)
+        with self._lock:
+            streak = self._failing.pop(method, None)
+        if streak is not None:
+            self._log(
+                logging.INFO,
+                f"RPC succeeded again after {streak[1] + 1} failed attempt(s) ({streak[0]})",
+                details=details,
+                duration=duration,
+                code="OK",
+                error="",
+            )
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = time.perf_counter()
+        outcome = continuation(client_call_details, request)
+        duration = time.perf_counter() - start
+        code = _unary_code(outcome)
+        if code == "OK":
+            self._note_success(client_call_details, duration)
+            # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._log(
+                    logging.DEBUG,
+                    "RPC succeeded",
+                    details=client_call_details,
+                    duration=duration,
+                    code=code,
+                    error="",
+                )
+        elif code in _CONTEXT_CODES:
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._log(
+                    logging.DEBUG,
+                    "RPC finished with context error",
+                    details=client_call_details,
+                    duration=duration,
+                    code=code,
+                    error=_details_of(outcome),
+                )
+        else:
+            self._log(
+                self._failure_level(client_call_details, code),
+                "RPC failed",
+                details=client_call_details,
+                duration=duration,
+                code=code,
+                error=_details_of(outcome),
+            )
+        return outcome
+
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = time.perf_counter()
+        try:
+            call = continuation(client_call_details, request)
+        except grpc.RpcError as err:
+            self._log_stream(client_call_details, time.perf_counter() - start, err, raised=True)
+            raise
+        self._log_stream(client_call_details, time.perf_counter() - start, call, raised=False)
+        return call
+
+    def _log_stream(
+        self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
+    ) -> None:
+        code = "OK"
+        if raised:
+            code = code_name(outcome)
+        else:
+            # A stream call is itself a grpc.RpcError instance, so only "raised" tells a failure
+            # apart. Only a call that already finished has a code; asking a running one would
+            # block (multi-threaded) or raise UsageError (single-threaded).
+            done = getattr(outcome, "done", None)
+            if done is not None and done():
+                code = code_name(outcome)
+        if code == "OK":
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._log(
+                    logging.DEBUG,
+                    "Stream started",
+                    details=details,
+                    duration=duration,
+                    code=code,
+                    error="",
+                )
+        elif code in _CONTEXT_CODES:
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._log(
+                    logging.DEBUG,
+                    "Stream establishment canceled",
+                    details=details,
+                    duration=duration,
+                    code=code,
+                    error=_details_of(outcome),
+                )
+        else:
+            self._log(
+                self._failure_level(details, code),
+                "Stream establishment failed",
+                details=details,
+                duration=duration,
+                code=code,
+                error=_details_of(outcome),
+            )
+
+    def _log(
+        self,
+        level: int,
+        message: str,
+        *,
+        details: grpc.ClientCallDetails,
+        duration: float,
+        code: str,
+        error: str,
+    ) -> None:
+        method = _method_of(details)
+        extra: dict[str, object] = {
+            "grpc_method": method,
+            "duration": duration,
+            "code": code,
+            "target": self._target,
+        }
+        if error:
+            extra["error"] = error
+            self._logger.log(
+                level,
+                "%s: method=%s code=%s duration=%.6fs target=%s error=%r",
+                message,
+                method,
+                code,
+                duration,
+                self._target,
+                error,
+                extra=extra,
+            )
+        else:
+            self._logger.log(
+                level,
+                "%s: method=%s code=%s duration=%.6fs target=%s",
+                message,
+                method,
+                code,
+                duration,
+                self._target,
+                extra=extra,
+            )
+
+
+class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Counts and times unary calls; times stream establishment (see :mod:`.metrics`).
+
+    A stream's final code is counted by the watch adapter when the stream ends; a stream that
+    fails to even start (the continuation raises) is counted here.
+
+    Thread-safety: safe for concurrent calls.
+
+    Args:
+        metrics: the collectors to record into.
+    """
+
+    def __init__(self, metrics: ClientMetrics) -> None:
+        self._metrics = metrics
+        # Label children cached by label values: labels() costs a lock and a dict lookup per call.
+        # Races only create the same child twice (prometheus returns the existing one).
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._histograms: dict[str, Any] = {}
+
+    def _record(self, full_method: str, code: str | None, duration: float) -> None:
+        method = short_method(full_method)
+        histogram = self._histograms.get(method)
+        if histogram is None:
+            histogram = self._histograms[method] = self._metrics.duration.labels(method=method)
+        histogram.observe(duration)
+        if code is not None:
+            key = (method, code)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = self._metrics.requests.labels(
+                    method=method, code=code
+                )
+            counter.inc()
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = time.perf_counter()
+        outcome = continuation(client_call_details, request)
+        self._record(
+            _method_of(client_call_details), _unary_code(outcome), time.perf_counter() - start
+        )
+        return outcome
+
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = time.perf_counter()
+        try:
+            call = continuation(client_call_details, request)
+        except grpc.RpcError as err:
+            self._record(
+                _method_of(client_call_details), code_name(err), time.perf_counter() - start
+            )
+            raise
+        self._record(_method_of(client_call_details), None, time.perf_counter() - start)
+        return call

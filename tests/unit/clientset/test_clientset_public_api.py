@@ -1,0 +1,38 @@
+"""The public surface of nvinformers.clientset."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+import nvinformers.clientset as clientset_pkg
+from nvinformers.clientset import Config, Interface, new_for_config
+
+
+def test_every_exported_name_resolves() -> None:
+    expected = {
+        "Config",
+        "Clientset",
+        "new_for_config",
+        "new_for_config_or_die",
+        "new_for_config_and_channel",
+        "GPUClient",
+        "GPUWatch",
+        "parse_target",
+    }
+    assert expected <= set(clientset_pkg.__all__)
+    for name in clientset_pkg.__all__:
+        assert getattr(clientset_pkg, name) is not None, name
+    assert set(clientset_pkg.__all__) <= set(dir(clientset_pkg))
+
+
+def test_the_real_clientset_satisfies_the_interface() -> None:
+    directory = tempfile.mkdtemp(dir="/tmp", prefix="nvi-api-")
+    config = Config(
+        target=f"unix://{Path(directory) / 'x.sock'}", metrics_registry=CollectorRegistry()
+    )
+    with new_for_config(config) as cs:
+        real: Interface = cs  # checked by mypy
+        assert real.device_v1alpha1().gpus() is cs.device_v1alpha1().gpus()
