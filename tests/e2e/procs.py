@@ -1,0 +1,94 @@
+"""Run commands as subprocesses and read their output line by line with timeouts."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+WAIT = 20.0
+
+
+def env(**extra: str) -> dict[str, str]:
+    out = dict(os.environ)
+    out.pop("NVIDIA_DEVICE_API_TARGET", None)
+    out["PYTHONUNBUFFERED"] = "1"
+    out.update(extra)
+    return out
+
+
+def run(*args: str, timeout: float = 60.0, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """Run to completion; returns the completed process (stdout and stderr captured)."""
+    return subprocess.run(
+        [PYTHON, *args], capture_output=True, text=True, timeout=timeout, env=env(**extra_env),
+        cwd=ROOT, check=False,
+    )  # fmt: skip
+
+
+def cli(*args: str, timeout: float = 60.0, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    return run("-m", "nvinformers.cli", *args, timeout=timeout, **extra_env)
+
+
+class Background:
+    """A long-running subprocess whose merged output is read by a thread into a queue."""
+
+    def __init__(self, *args: str, **extra_env: str) -> None:
+        self.proc = subprocess.Popen(
+            [PYTHON, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env(**extra_env), cwd=ROOT,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name="e2e-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def expect(self, fragment: str, timeout: float = WAIT) -> str:
+        """Return the first new output line containing ``fragment``; fail after ``timeout``."""
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no line containing {fragment!r} within {timeout} s; output so far:\n"
+                    + "\n".join(self.lines)
+                ) from None
+            if line is None:
+                raise AssertionError(
+                    f"process exited before printing {fragment!r}; output:\n"
+                    + "\n".join(self.lines)
+                )
+            self.lines.append(line)
+            if fragment in line:
+                return line
+
+    def terminate(self, timeout: float = WAIT) -> int:
+        """SIGTERM, then wait; returns the exit code. Collects the remaining output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._reader.join(WAIT)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        while not self._queue.empty():
+            line = self._queue.get_nowait()
+            if line is not None:
+                self.lines.append(line)
+        return code
