@@ -33,7 +33,7 @@ from nvinformers.cache.reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache.shared_informer import SharedIndexInformer
 
 if TYPE_CHECKING:
-    from nvinformers.clientset.clientset import Clientset
+    from nvinformers.clientset.clientset import Interface as ClientsetInterface
     from nvinformers.informers.device import DeviceGroup
 
 __all__ = ["SharedInformerFactory"]
@@ -63,7 +63,7 @@ class SharedInformerFactory:
 
     def __init__(
         self,
-        client: Clientset,
+        client: ClientsetInterface,
         resync_period: float = 0.0,
         *,
         namespace: str = "",

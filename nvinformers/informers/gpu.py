@@ -14,14 +14,14 @@ from nvinformers.options import ListOptions
 from nvinformers.watch import Interface as WatchInterface
 
 if TYPE_CHECKING:
-    from nvinformers.clientset.clientset import Clientset
+    from nvinformers.clientset.clientset import Interface as ClientsetInterface
     from nvinformers.informers.factory import SharedInformerFactory
 
 __all__ = ["GPUInformer", "new_gpu_informer"]
 
 
 def new_gpu_informer(
-    client: Clientset,
+    client: ClientsetInterface,
     *,
     resync_period: float = 0.0,
     name: str = RESOURCE,
