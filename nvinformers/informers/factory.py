@@ -107,6 +107,11 @@ class SharedInformerFactory:
                 self._informers[resource] = informer
             return informer
 
+    def informers(self) -> dict[str, SharedIndexInformer[Any]]:
+        """The informers requested so far, by resource (a snapshot)."""
+        with self._lock:
+            return dict(self._informers)
+
     def device(self) -> DeviceGroup:
         """Informers of the ``device.nvidia.com`` group."""
         from nvinformers.informers.device import DeviceGroup

@@ -1,0 +1,120 @@
+"""The reconcile loop: controller-runtime's ``Controller`` and ``Manager`` for nvinformers.
+
+Layers, each depending only on the ones above it (controller-runtime's packages):
+
+* :mod:`~nvinformers.controller.reconcile` — :class:`Request`, :class:`Result`,
+  :class:`TerminalError`, :class:`Reconciler`: the contract;
+* :mod:`~nvinformers.controller.event` — the events informers produce;
+* :mod:`~nvinformers.controller.predicates` — which events matter;
+* :mod:`~nvinformers.controller.handler` — which requests an event produces;
+* :mod:`~nvinformers.controller.controller` — :class:`Controller`: the workqueue and workers;
+* :mod:`~nvinformers.controller.manager` — :class:`Manager`: informers and controllers together,
+  with ``/healthz``, ``/readyz`` and ``/metrics``.
+
+Example::
+
+    from nvinformers.controller import Controller, Manager, Request, Result, predicates
+
+    lister = factory.device().v1alpha1().gpus().lister()
+
+    def reconcile(request: Request) -> Result:
+        gpu = lister.get(request.name)
+        ...
+        return Result()
+
+    ctl = Controller("gpu-health", reconcile, max_concurrent_reconciles=2)
+    ctl.watch(
+        factory.device().v1alpha1().gpus(),
+        predicates=[predicates.resource_version_changed_predicate()],
+    )
+    mgr = Manager(port=8081)
+    mgr.add_informer_factory(factory)
+    mgr.add_controller(ctl)
+    mgr.run()                      # until SIGTERM / SIGINT
+
+This package never imports gRPC (checked by import-linter).
+"""
+
+from nvinformers.controller import handler, predicates
+from nvinformers.controller.controller import (
+    CacheSyncTimeoutError,
+    Controller,
+    ReconcilePanicError,
+    is_terminal_error,
+)
+from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
+from nvinformers.controller.handler import (
+    EnqueueRequestForObject,
+    EnqueueRequestsFromMapFunc,
+    EventHandler,
+    EventHandlerFuncs,
+    MapFunc,
+    RequestQueue,
+    enqueue_mapped,
+    enqueue_request_for_object,
+)
+from nvinformers.controller.manager import Check, CheckResult, Manager
+from nvinformers.controller.predicates import (
+    Funcs,
+    Predicate,
+    and_,
+    annotation_changed_predicate,
+    generation_changed_predicate,
+    label_changed_predicate,
+    label_selector_predicate,
+    new_predicate_funcs,
+    not_,
+    or_,
+    resource_version_changed_predicate,
+)
+from nvinformers.controller.reconcile import (
+    AsyncReconciler,
+    Reconciler,
+    Request,
+    Result,
+    TerminalError,
+)
+
+__all__ = [
+    # the reconcile contract
+    "Request",
+    "Result",
+    "TerminalError",
+    "Reconciler",
+    "AsyncReconciler",
+    # controller and manager
+    "Controller",
+    "CacheSyncTimeoutError",
+    "ReconcilePanicError",
+    "is_terminal_error",
+    "Manager",
+    "Check",
+    "CheckResult",
+    # events
+    "CreateEvent",
+    "UpdateEvent",
+    "DeleteEvent",
+    # event handlers
+    "handler",
+    "EventHandler",
+    "RequestQueue",
+    "MapFunc",
+    "EnqueueRequestForObject",
+    "EnqueueRequestsFromMapFunc",
+    "EventHandlerFuncs",
+    "enqueue_request_for_object",
+    "enqueue_mapped",
+    # predicates
+    "predicates",
+    "Predicate",
+    "Funcs",
+    "new_predicate_funcs",
+    "resource_version_changed_predicate",
+    "generation_changed_predicate",
+    "label_changed_predicate",
+    "annotation_changed_predicate",
+    "label_selector_predicate",
+    "and_",
+    "or_",
+    "not_",
+]
