@@ -40,7 +40,6 @@ from nvinformers.controller.controller import (
     CacheSyncTimeoutError,
     Controller,
     ReconcilePanicError,
-    is_terminal_error,
 )
 from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
 from nvinformers.controller.handler import (
@@ -73,6 +72,7 @@ from nvinformers.controller.reconcile import (
     Request,
     Result,
     TerminalError,
+    is_terminal_error,
 )
 
 __all__ = [

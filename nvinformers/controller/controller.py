@@ -101,7 +101,12 @@ from nvinformers.controller.metrics import (
     new_controller_metrics,
 )
 from nvinformers.controller.predicates import Predicate, check_predicates
-from nvinformers.controller.reconcile import Reconciler, Request, Result, TerminalError
+from nvinformers.controller.reconcile import (
+    Reconciler,
+    Request,
+    Result,
+    is_terminal_error,
+)
 from nvinformers.workqueue import Clock, RateLimiter, RateLimitingQueue, RealClock
 
 if TYPE_CHECKING:
@@ -144,28 +149,6 @@ class ReconcilePanicError(RuntimeError):
 
     The original exception is the ``__cause__``. The controller stopped itself.
     """
-
-
-def is_terminal_error(err: BaseException) -> bool:
-    """Return True if ``err`` is, or explicitly wraps, a :class:`TerminalError`.
-
-    Follows ``__cause__`` (``raise X from err``) and the members of exception groups, like Go's
-    ``errors.Is`` follows ``Unwrap``; not the implicit ``__context__``.
-    """
-    seen: set[int] = set()
-    stack: list[BaseException] = [err]
-    while stack:
-        exc = stack.pop()
-        if id(exc) in seen:
-            continue
-        seen.add(id(exc))
-        if isinstance(exc, TerminalError):
-            return True
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        if exc.__cause__ is not None:
-            stack.append(exc.__cause__)
-    return False
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ reconcile ...                            then
 =======================================  ===============================================
 returns ``Result()``                     success: the item's failure history is forgotten
 returns ``Result(requeue_after=s)``      forget, then reconcile again in ``s`` seconds
-raises :class:`TerminalError`            logged and counted, **not** retried
+raises :class:`TerminalError`            logged and counted, forgotten, **not** retried
 raises any other exception               rate-limited retry (exponential backoff per item)
 =======================================  ===============================================
 
@@ -23,7 +23,14 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Request", "Result", "TerminalError", "Reconciler", "AsyncReconciler"]
+__all__ = [
+    "Request",
+    "Result",
+    "TerminalError",
+    "is_terminal_error",
+    "Reconciler",
+    "AsyncReconciler",
+]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -77,6 +84,28 @@ class TerminalError(Exception):
     The controller logs it and counts it in ``controller_runtime_terminal_reconcile_errors_total``
     and does not requeue the request. Wrap the cause: ``raise TerminalError("bad spec") from err``.
     """
+
+
+def is_terminal_error(err: BaseException) -> bool:
+    """Return True if ``err`` is, or explicitly wraps, a :class:`TerminalError`.
+
+    Follows ``__cause__`` (``raise X from err``) and the members of exception groups, like Go's
+    ``errors.Is`` follows ``Unwrap``; not the implicit ``__context__``.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException] = [err]
+    while stack:
+        exc = stack.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, TerminalError):
+            return True
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        if exc.__cause__ is not None:
+            stack.append(exc.__cause__)
+    return False
 
 
 class Reconciler(Protocol):

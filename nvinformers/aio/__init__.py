@@ -1,0 +1,48 @@
+"""asyncio bridges: embed nvinformers' thread-based informers in an event loop.
+
+Informers, their caches and the workqueue stay thread-based (their threads are named and joined
+as everywhere in nvinformers); this package lets coroutines use them without ever blocking the
+loop, for operators written with asyncio frameworks such as kopf:
+
+* :func:`wait_for_cache_sync` / :func:`informer_synced` — await cache sync
+  (:mod:`nvinformers.aio.sync`);
+* :func:`add_async_event_handler` — informer notifications delivered on the loop, to coroutine or
+  plain handlers, in order, batched across the thread boundary (:mod:`nvinformers.aio.handlers`);
+* :class:`AsyncQueue` — ``await queue.get()`` over the thread-safe rate-limiting workqueue,
+  cancellation-safe (:mod:`nvinformers.aio.workqueue`);
+* :class:`AsyncController` — controller-runtime's reconcile loop with worker tasks on the loop
+  (:mod:`nvinformers.aio.reconcile`).
+
+Threading model in one line: threads produce (reflector, informer processing, per-handler
+threads, the queue's pump), the loop consumes; every hand-over to the loop is one
+``call_soon_threadsafe`` per batch, and nothing on the loop waits for a thread.
+"""
+
+from nvinformers.aio.handlers import (
+    AsyncEventHandlerRegistration,
+    AsyncResourceEventHandler,
+    AsyncResourceEventHandlerDetailedFuncs,
+    AsyncResourceEventHandlerFuncs,
+    add_async_event_handler,
+)
+from nvinformers.aio.reconcile import AsyncController, CacheSyncTimeoutError, MapFunc
+from nvinformers.aio.sync import informer_synced, wait_for_cache_sync
+from nvinformers.aio.workqueue import AsyncQueue
+
+__all__ = [
+    # sync
+    "wait_for_cache_sync",
+    "informer_synced",
+    # handlers
+    "add_async_event_handler",
+    "AsyncResourceEventHandler",
+    "AsyncResourceEventHandlerFuncs",
+    "AsyncResourceEventHandlerDetailedFuncs",
+    "AsyncEventHandlerRegistration",
+    # workqueue
+    "AsyncQueue",
+    # controller
+    "AsyncController",
+    "CacheSyncTimeoutError",
+    "MapFunc",
+]

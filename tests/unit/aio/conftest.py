@@ -1,0 +1,3 @@
+from tests.unit.aio.aiohelpers import informers
+
+__all__ = ["informers"]
