@@ -137,9 +137,16 @@ class NotFoundError(StatusError):
     default_reason = "NotFound"
 
     @classmethod
-    def for_object(cls, resource: str, name: str, *, grpc_code: str | None = None) -> NotFoundError:
-        """Build the canonical not-found error for ``name`` of ``resource`` (``"gpus"``)."""
-        qualified = qualify(resource)
+    def for_object(
+        cls, resource: str, name: str, *, group: str = GROUP, grpc_code: str | None = None
+    ) -> NotFoundError:
+        """Build the canonical not-found error for ``name`` of ``resource`` (``"gpus"``).
+
+        ``group`` qualifies an unqualified resource: the Device API's by default
+        (``gpus.device.nvidia.com "gpu-9" not found``); ``""`` for Kubernetes core resources
+        (``nodes "node-9" not found``).
+        """
+        qualified = qualify(resource, group)
         return cls(
             f'{qualified} "{name}" not found', grpc_code=grpc_code, resource=qualified, name=name
         )
@@ -202,11 +209,15 @@ class ServiceUnavailableError(StatusError):
     default_reason = "ServiceUnavailable"
 
 
-def qualify(resource: str) -> str:
-    """Return ``resource`` qualified with the API group (``gpus`` → ``gpus.device.nvidia.com``)."""
-    if not resource or "." in resource:
+def qualify(resource: str, group: str = GROUP) -> str:
+    """Return ``resource`` qualified with ``group`` (``gpus`` → ``gpus.device.nvidia.com``).
+
+    Already qualified resources (with a dot) and an empty ``group`` (the Kubernetes core group)
+    leave it unchanged.
+    """
+    if not resource or not group or "." in resource:
         return resource
-    return f"{resource}.{GROUP}"
+    return f"{resource}.{group}"
 
 
 def is_bad_request(err: BaseException | None) -> bool:

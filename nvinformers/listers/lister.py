@@ -28,7 +28,7 @@ from nvinformers import labels
 from nvinformers.cache.index import NAMESPACE_INDEX
 from nvinformers.cache.keys import split_meta_namespace_key
 from nvinformers.cache.store import Indexer, KeyedIndexer
-from nvinformers.errors import NotFoundError
+from nvinformers.errors import GROUP, NotFoundError
 from nvinformers.meta import Object
 
 __all__ = ["Lister", "NamespaceLister", "SelectorLike"]
@@ -85,9 +85,23 @@ class Lister(Generic[T]):
     See the module docstring for sharing, blocking and freshness.
     """
 
-    __slots__ = ("_get_by_key", "_indexer", "_namespaced", "_resource", "_warned_no_index")
+    __slots__ = (
+        "_get_by_key",
+        "_group",
+        "_indexer",
+        "_namespaced",
+        "_resource",
+        "_warned_no_index",
+    )
 
-    def __init__(self, indexer: Indexer[T], *, resource: str, namespaced: bool = False) -> None:
+    def __init__(
+        self,
+        indexer: Indexer[T],
+        *,
+        resource: str,
+        namespaced: bool = False,
+        group: str = GROUP,
+    ) -> None:
         """Create a lister over ``indexer``.
 
         Args:
@@ -95,6 +109,8 @@ class Lister(Generic[T]):
             resource: the plural resource name used in errors (``"gpus"``; qualified as
                 :func:`nvinformers.errors.qualify` does, so ``gpus.device.nvidia.com``).
             namespaced: whether the resource is namespaced (enables :meth:`namespaced`).
+            group: qualifies the resource in not-found errors (the Device API's group by
+                default; ``""`` for Kubernetes core resources).
 
         Raises:
             ValueError: ``resource`` is empty.
@@ -103,9 +119,15 @@ class Lister(Generic[T]):
             raise ValueError("resource must be a non-empty plural resource name, e.g. 'gpus'")
         self._indexer = indexer
         self._resource = resource
+        self._group = group
         self._namespaced = namespaced
         self._get_by_key = _getter(indexer)
         self._warned_no_index = False
+
+    @property
+    def group(self) -> str:
+        """The API group qualifying the resource in errors ("" for Kubernetes core)."""
+        return self._group
 
     @property
     def resource(self) -> str:
@@ -158,7 +180,7 @@ class Lister(Generic[T]):
         if obj is None:
             if self._namespaced:
                 _, name = split_meta_namespace_key(name)
-            raise NotFoundError.for_object(self._resource, name)
+            raise NotFoundError.for_object(self._resource, name, group=self._group)
         return obj
 
     def by_index(self, index_name: str, value: str) -> builtins.list[T]:
@@ -250,7 +272,7 @@ class NamespaceLister(Generic[T]):
         key = f"{self._namespace}/{name}" if self._namespace else name
         obj = lister._get_by_key(key)
         if obj is None:
-            raise NotFoundError.for_object(lister.resource, name)
+            raise NotFoundError.for_object(lister.resource, name, group=lister.group)
         return obj
 
     def __repr__(self) -> str:

@@ -1,11 +1,15 @@
-"""Test helpers: the fake Device API server.
+"""Test helpers: the fake Device API server and a fake Kubernetes API server.
 
 :class:`FakeServer` is a real gRPC server on a real Unix socket with the semantics of the Device
 API server (revisions, history replay, "too old" expiry, bookmarks, streaming lists, label
 selectors) and fault injection. It is also the console command ``nvinformers fake-server``
 (:func:`main_fake_server`) and ``python -m nvinformers.testing``.
+
+:class:`FakeKubeAPIServer` speaks the Kubernetes list/watch protocol over loopback HTTP (nodes and
+pods), so the official ``kubernetes`` client and :mod:`nvinformers.kube` run end to end in tests.
 """
 
+from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
 from nvinformers.testing.server import (
     DEFAULT_SOCKET_PATH,
     INITIAL_EVENTS_END_ANNOTATION,
@@ -21,6 +25,8 @@ __all__ = [
     "FakeServer",
     "FakeServerError",
     "main_fake_server",
+    "FakeKubeAPIServer",
+    "FakeKubeAPIError",
     "DEFAULT_SOCKET_PATH",
     "TARGET_ENV",
     "READY_CONDITION",

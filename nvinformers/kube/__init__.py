@@ -1,0 +1,83 @@
+"""The Kubernetes API as an informer source (optional extra ``kube``).
+
+The same :class:`~nvinformers.cache.SharedIndexInformer`, listers and controllers that serve GPUs
+from the Device API serve Kubernetes objects fetched with the official ``kubernetes`` client::
+
+    from nvinformers.kube import new_node_informer, lister_for
+
+    informer = new_node_informer(kubernetes.client.ApiClient())
+    ...
+    lister_for(informer).list("node-role.kubernetes.io/gpu")
+
+* :mod:`nvinformers.kube.objects` — :class:`KubeObject`, an immutable view over an object's JSON
+  bytes (the cache's memory-lean object type), :class:`KubeList`, :class:`Labels`.
+* :mod:`nvinformers.kube.listwatch` — :class:`KubeListWatch` / :class:`KubeWatch`: list and
+  watch through an official-client list function, bypassing its model deserialization.
+* :mod:`nvinformers.kube.informers` — :func:`new_informer`, :func:`new_node_informer`,
+  :func:`new_pod_informer`, :func:`lister_for`.
+
+Requires the official client: ``pip install nvinformers[kube]``. A test server that speaks the
+same protocol is :class:`nvinformers.testing.kube_api.FakeKubeAPIServer`.
+"""
+
+try:
+    import kubernetes as _kubernetes  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "nvinformers.kube needs the official Kubernetes client: pip install 'nvinformers[kube]'"
+    ) from exc
+
+from nvinformers.kube.informers import (
+    KubeLister,
+    KubeNamespaceLister,
+    lister_for,
+    new_informer,
+    new_node_informer,
+    new_pod_informer,
+    not_found,
+)
+from nvinformers.kube.listwatch import (
+    KubeListWatch,
+    KubeWatch,
+    decode_event,
+    error_from_api_exception,
+    error_from_status,
+)
+from nvinformers.kube.objects import (
+    EMPTY_LABELS,
+    Condition,
+    KubeList,
+    KubeObject,
+    Labels,
+    ListMeta,
+    ObjectMeta,
+    parse_list,
+    strip_managed_fields,
+)
+
+__all__ = [
+    # objects
+    "KubeObject",
+    "KubeList",
+    "ObjectMeta",
+    "ListMeta",
+    "Labels",
+    "Condition",
+    "EMPTY_LABELS",
+    "parse_list",
+    "strip_managed_fields",
+    # list-watch
+    "KubeListWatch",
+    "KubeWatch",
+    "decode_event",
+    "error_from_status",
+    "error_from_api_exception",
+    # informers and listers
+    "new_informer",
+    "new_node_informer",
+    "new_pod_informer",
+    "lister_for",
+    "KubeLister",
+    "KubeNamespaceLister",
+    "not_found",
+]
