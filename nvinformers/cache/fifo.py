@@ -2,15 +2,31 @@
 
 client-go's current model (``RealFIFO``, the default since 1.36): every event is kept, in arrival
 order, with no per-key coalescing; a relist is one atomic ``ReplacedAll`` delta whose consumer
-computes the deletions against the store; the consumer pops *batches* (up to 1000 deltas) and
+computes the deletions against the store; the consumer takes *batches* (up to 1000 deltas) and
 applies each batch to the store in one transaction (kubernetes#132240 measured up to 30x write
 throughput). Transforms run on enqueue, so queued objects are already in their cached form.
 
-Producer: the reflector thread (``add``/``update``/``delete``/``replace``/``bookmark``).
-Consumer: the informer's processing thread (``pop_batch``).
+Two ways to consume it:
 
-Thread-safety: one lock (``_cond``) guards the deque and the closed flag; a push notifies only
-when the consumer is waiting, so a busy stream costs one lock round per event and no wake-up.
+* **A consumer thread** calls :meth:`RealFIFO.pop_batch` (client-go's ``processLoop``).
+* **Inline** (``process=`` given, what the informer uses): the thread that pushes a delta while
+  no drain is in progress becomes the drainer and hands the queued deltas, in order and in
+  batches, to ``process`` before its push returns; a delta pushed meanwhile by another thread
+  (the resync timer) is queued and applied by that drainer. In Go a channel hand-off costs
+  nanoseconds; in Python a wake-up of another thread costs 5-35 µs (a futex, a context switch
+  and a GIL transfer), more than applying an event to the store, so the informer applies events
+  on the reflector's thread instead of paying a hand-off per event. ``process`` runs no user
+  code except index functions (user handlers run on their own threads), so the reflector is
+  never blocked by a slow handler.
+
+Producer: the reflector thread (``add``/``update``/``delete``/``replace``/``bookmark``), and the
+resync timer (``resync``).
+
+Thread-safety: in pop mode one condition guards the deque and the closed flag, and a push notifies
+only when the consumer is waiting, so a busy stream costs one lock round per event and no wake-up.
+In inline mode the deque is used lock-free (its ``append`` and ``popleft`` are atomic) and a drain
+lock, taken without blocking, elects the thread that drains. Queued deltas are plain
+``(DeltaType, obj)`` pairs; :meth:`RealFIFO.pop_batch` returns them as :class:`Delta` objects.
 """
 
 from __future__ import annotations
@@ -20,10 +36,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from threading import Condition
+from threading import Condition, Lock
 from typing import Any, Generic, TypeVar
 
-__all__ = ["DeltaType", "Delta", "Replacement", "RealFIFO", "TransformFunc", "DEFAULT_BATCH_SIZE"]
+__all__ = [
+    "DeltaType",
+    "Delta",
+    "Replacement",
+    "RealFIFO",
+    "TransformFunc",
+    "ProcessFunc",
+    "DEFAULT_BATCH_SIZE",
+]
 
 T = TypeVar("T")
 TransformFunc = Callable[[Any], Any]
@@ -64,23 +88,53 @@ class Delta:
     obj: Any
 
 
+#: What ``process=`` receives: a batch of ``(DeltaType, obj)`` pairs, oldest first.
+ProcessFunc = Callable[[list[tuple[DeltaType, Any]]], None]
+
 _ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
+_REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, DeltaType.SYNC
 
 
 class RealFIFO:
-    """An unbounded, in-order queue of :class:`Delta` with batched pops.
+    """An unbounded, in-order queue of deltas with batched consumption.
 
     Args:
         transform: applied to every object on enqueue (not to bookmarks). If it raises, the error
             is logged and counted (``transform_errors``) and the object is queued untransformed:
             a failing user function must not make an object vanish from the cache.
+        process: consume inline (see the module docstring): called with each batch of
+            ``(DeltaType, obj)`` pairs, in order, one batch at a time, by the pushing thread.
+            An exception it raises is logged and the drain goes on with the next batch.
+            :meth:`pop_batch` must not be used in this mode.
+        process_one: optional, with ``process``: called as ``process_one(dtype, obj)`` instead of
+            ``process([(dtype, obj)])`` for a delta pushed while nothing is queued (the usual
+            case: a watch event), saving the batch; it must do exactly what ``process`` would.
+        batch_size: most deltas per batch handed to ``process``.
     """
 
-    def __init__(self, *, transform: TransformFunc | None = None) -> None:
-        self._cond = Condition()
-        self._items: deque[Delta] = deque()  # guarded by _cond
-        self._closed = False  # guarded by _cond
-        self._consumer_waiting = False  # guarded by _cond
+    def __init__(
+        self,
+        *,
+        transform: TransformFunc | None = None,
+        process: ProcessFunc | None = None,
+        process_one: Callable[[DeltaType, Any], None] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._lock = Lock()
+        self._cond = Condition(self._lock)
+        # Pop mode: guarded by _lock. Inline mode: used lock-free (see _push_inline).
+        self._items: deque[tuple[DeltaType, Any]] = deque()
+        self._closed = False  # written under _lock
+        self._consumer_waiting = False  # guarded by _lock
+        # Inline mode: held by the thread draining; it takes whatever is pushed meanwhile.
+        self._drain_lock = Lock()
+        if process_one is not None and process is None:
+            raise ValueError("process_one needs process")
+        self._process = process
+        self._process_one = process_one
+        self._batch_size = batch_size
         self._transform = transform
         self.transform_errors = 0  # written by the producer thread only
 
@@ -89,48 +143,89 @@ class RealFIFO:
         self._transform = transform
 
     def _transformed(self, obj: Any) -> Any:
-        transform = self._transform
-        if transform is None:
-            return obj
         try:
-            return transform(obj)
+            return self._transform(obj)  # type: ignore[misc]
         except Exception:
             self.transform_errors += 1
             log.exception("transform failed; caching the object untransformed")
             return obj
 
-    def _push(self, delta: Delta) -> None:
+    def _push(self, dtype: DeltaType, obj: Any) -> None:
+        if self._process is not None:
+            self._push_inline(dtype, obj)
+            return
         with self._cond:
             if self._closed:
                 return
-            self._items.append(delta)
+            self._items.append((dtype, obj))
             if self._consumer_waiting:
                 self._cond.notify()
 
+    def _push_inline(self, dtype: DeltaType, obj: Any) -> None:
+        """Queue the delta, then drain the queue unless another thread is draining it.
+
+        Lock-free on the queue itself (``deque.append`` / ``popleft`` are atomic): this runs once
+        per watch event. No delta is ever left behind: a pusher that finds the drain lock taken
+        has appended first, and the drainer re-checks the queue after releasing the lock.
+        """
+        if self._closed:
+            return
+        items = self._items
+        items.append((dtype, obj))
+        drain = self._drain_lock
+        while items and drain.acquire(False):
+            try:
+                self._drain_locked()
+            finally:
+                drain.release()
+
+    def _drain_locked(self) -> None:
+        """Apply queued deltas in order until the queue is empty (caller holds the drain lock)."""
+        items = self._items
+        process = self._process
+        process_one = self._process_one
+        assert process is not None
+        while items:
+            if self._closed:
+                items.clear()  # the informer is stopping: what is left is dropped
+                return
+            count = len(items)
+            try:
+                if count == 1 and process_one is not None:
+                    dtype, obj = items.popleft()
+                    process_one(dtype, obj)
+                else:
+                    process([items.popleft() for _ in range(min(count, self._batch_size))])
+            except Exception:  # a bug must not stop the cache: log and keep going
+                log.exception("failed to process queued deltas")
+
     def add(self, obj: Any) -> None:
         """Queue an ADDED event (the store treats it as an update if the key is known)."""
-        self._push(Delta(_ADDED, self._transformed(obj)))
+        self._push(_ADDED, obj if self._transform is None else self._transformed(obj))
 
     def update(self, obj: Any) -> None:
         """Queue a MODIFIED event."""
-        self._push(Delta(_UPDATED, self._transformed(obj)))
+        self._push(_UPDATED, obj if self._transform is None else self._transformed(obj))
 
     def delete(self, obj: Any) -> None:
         """Queue a DELETED event carrying the object's last known state."""
-        self._push(Delta(_DELETED, self._transformed(obj)))
+        self._push(_DELETED, obj if self._transform is None else self._transformed(obj))
 
     def replace(self, objects: Iterable[Any], resource_version: str) -> None:
         """Queue a whole relist as one atomic delta."""
-        items = [self._transformed(o) for o in objects]
-        self._push(Delta(DeltaType.REPLACED_ALL, Replacement(items, resource_version)))
+        if self._transform is None:
+            items = list(objects)
+        else:
+            items = [self._transformed(o) for o in objects]
+        self._push(_REPLACED_ALL, Replacement(items, resource_version))
 
     def resync(self) -> None:
         """Queue a resync check, processed in order with the events around it."""
-        self._push(Delta(DeltaType.SYNC, None))
+        self._push(_SYNC, None)
 
     def bookmark(self, resource_version: str) -> None:
         """Queue a progress notification (lets the store know how fresh it is)."""
-        self._push(Delta(DeltaType.BOOKMARK, resource_version))
+        self._push(_BOOKMARK, resource_version)
 
     def pop_batch(
         self, max_items: int = DEFAULT_BATCH_SIZE, timeout: float | None = None
@@ -139,7 +234,12 @@ class RealFIFO:
 
         Blocks until at least one delta is queued, ``timeout`` seconds pass (returns ``[]``) or
         the queue is closed and drained (returns None).
+
+        Raises:
+            RuntimeError: the queue consumes inline (``process=`` was given).
         """
+        if self._process is not None:
+            raise RuntimeError("pop_batch() on a RealFIFO that consumes inline (process=...)")
         with self._cond:
             items = self._items
             if not items:
@@ -153,17 +253,22 @@ class RealFIFO:
                 if not items:
                     return None if self._closed else []
             if len(items) <= max_items:
-                batch = list(items)
+                pairs = list(items)
                 items.clear()
-                return batch
-            return [items.popleft() for _ in range(max_items)]
+            else:
+                pairs = [items.popleft() for _ in range(max_items)]
+        return [Delta(dtype, obj) for dtype, obj in pairs]
 
     def close(self) -> None:
-        """Stop accepting deltas; the consumer drains what is queued, then gets None."""
+        """Stop accepting deltas.
+
+        A consumer thread drains what is queued, then gets None; an inline drain in progress
+        stops after its current batch (what is still queued is dropped: the informer closes the
+        queue only once it is stopping).
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
 
     def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
+        return len(self._items)  # an atomic read

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from nvinformers.cache.keys import _ACCESSORS, header_accessors
+
 __all__ = [
     "IndexFunc",
     "Indexers",
@@ -69,4 +71,6 @@ def meta_namespace_index_func(obj: Any) -> list[str]:
     Raises:
         AttributeError: ``obj`` has no ``metadata`` (the store logs, counts and survives it).
     """
-    return [obj.metadata.namespace or ""]
+    cls = type(obj)
+    accessors = _ACCESSORS.get(cls) or header_accessors(cls)
+    return [accessors.namespace(obj) or ""]

@@ -48,12 +48,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from nvinformers.cache.backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
-from nvinformers.cache.clock import REAL_CLOCK, Clock
+from nvinformers.cache.clock import REAL_CLOCK, Clock, RealClock
+from nvinformers.cache.keys import header_accessors, resource_version_of
 from nvinformers.cache.listwatch import ListerWatcher
 from nvinformers.errors import (
     BadRequestError,
@@ -146,6 +148,10 @@ def revision_newer(candidate: str, current: str) -> bool | None:
     one global integer revision).
     """
     if candidate.isdigit() and current.isdigit():
+        if len(candidate) == len(current):
+            # Digit strings of equal length compare as numbers do (no int conversion needed:
+            # this runs for every watch event).
+            return candidate > current
         return int(candidate) > int(current)
     return None
 
@@ -455,7 +461,8 @@ class Reflector(Generic[T]):
         add, update, delete = store.add, store.update, store.delete
         stats = self.stats
         events = stats.events
-        now = self._clock.now
+        # The real clock's now() is time.monotonic(): call it directly (once per event).
+        now = time.monotonic if isinstance(self._clock, RealClock) else self._clock.now
         added, modified, deleted, bookmark = (
             EventType.ADDED,
             EventType.MODIFIED,
@@ -464,6 +471,8 @@ class Reflector(Generic[T]):
         )
         count = 0
         recovered = False
+        last_cls: type | None = None
+        rv_of: Callable[[Any], Any] = resource_version_of
         for event in watch:
             stats.last_activity = now()
             if not recovered:
@@ -472,6 +481,11 @@ class Reflector(Generic[T]):
             count += 1
             etype = event.type
             obj = event.object
+            cls = type(obj)
+            if cls is not last_cls:
+                # Direct readers for types that allow it (GPUs): see cache.keys.
+                last_cls = cls
+                rv_of = header_accessors(cls).resource_version
             if etype is modified:
                 update(obj)
             elif etype is added:
@@ -479,12 +493,22 @@ class Reflector(Generic[T]):
             elif etype is deleted:
                 delete(obj)
             elif etype is bookmark:
-                store.bookmark(obj.metadata.resource_version)  # type: ignore[attr-defined]
-            events[etype.value] = events.get(etype.value, 0) + 1
-            rv = obj.metadata.resource_version  # type: ignore[attr-defined]
+                store.bookmark(rv_of(obj))
+            name = etype.value
+            events[name] = events.get(name, 0) + 1
+            rv = rv_of(obj)
             if rv:
                 current = self._last_sync_rv
-                if not current or revision_newer(rv, current) is not False:
+                if (
+                    not current
+                    # revision_newer(rv, current) is not False, inlined for the usual case:
+                    # equal-length decimal revisions compare as strings.
+                    or (
+                        rv > current
+                        if len(rv) == len(current) and rv.isdigit() and current.isdigit()
+                        else revision_newer(rv, current) is not False
+                    )
+                ):
                     self._last_sync_rv = rv
         return count
 

@@ -22,8 +22,11 @@ The contract (client-go's ``SharedInformer`` doc comment, which this mirrors):
   mutates them; GPUs are immutable, so no caller can corrupt the cache.
 
 Threads (all named ``nvinformers-*``, all joined when :meth:`run` returns): ``run`` itself runs the
-reflector; one processing thread pops batches from the queue, applies them to the store and hands
-notifications to the handlers; one thread per handler; one watch supervisor.
+reflector, which also applies each change to the store and hands the notifications to the
+handlers (the queue between them is drained inline, see :mod:`nvinformers.cache.fifo`: a wake-up
+of a separate processing thread per event costs more than the processing); one thread per
+handler; one watch supervisor; a resync timer when resync is on. Handlers always run on their own
+threads, so a slow handler never delays the store, the watch or another handler.
 
 Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
 registered on a running informer (so a late handler sees a consistent snapshot followed by live
@@ -50,9 +53,13 @@ from nvinformers.cache.handlers import ResourceEventHandler
 from nvinformers.cache.index import Indexers
 from nvinformers.cache.informer_metrics import register_informer, unregister_informer
 from nvinformers.cache.keys import (
+    _ACCESSORS,
     DeletedFinalStateUnknown,
     KeyFuncError,
+    bulk_keys,
+    header_accessors,
     meta_namespace_key_func,
+    resource_version_of,
 )
 from nvinformers.cache.listwatch import ListerWatcher
 from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification, ProcessorListener
@@ -78,6 +85,10 @@ __all__ = [
 T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.informer")
+
+_rv_generic = resource_version_of
+_ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
+_REPLACED_ALL = DeltaType.REPLACED_ALL
 
 #: client-go's ``minimumResyncPeriod``.
 MINIMUM_RESYNC_PERIOD = 1.0
@@ -179,7 +190,10 @@ class SharedIndexInformer(Generic[T]):
         self.name = name or f"informer-{next(self._names)}"
         self._key_func = key_func
         self._indexer: KeyedIndexer[T] = new_indexer(key_func, dict(indexers or {}))
-        self._fifo = RealFIFO(transform=transform)
+        self._store: ThreadSafeStore[T] = self._indexer.thread_safe_store
+        self._fifo = RealFIFO(
+            transform=transform, process=self._process_batch, process_one=self._process_delta
+        )
         self._clock = clock
         self._outage_grace = outage_grace
         self._registry = registry
@@ -454,12 +468,6 @@ class SharedIndexInformer(Generic[T]):
                 return
             self._started = True
         register_informer(self, self._registry)
-        processor = threading.Thread(
-            target=self._process_loop,
-            args=(stop,),
-            name=f"nvinformers-process-{self.name}",
-            daemon=True,
-        )
         resync: threading.Thread | None = None
         if self._resync_check_period > 0:
             resync = threading.Thread(
@@ -471,14 +479,12 @@ class SharedIndexInformer(Generic[T]):
         with self._delivery_lock:
             for listener in self._listeners:
                 listener.start()
-        processor.start()
         if resync is not None:
             resync.start()
         try:
             self.reflector.run(stop)
         finally:
             self._fifo.close()
-            processor.join()
             if resync is not None:
                 resync.join()
             with self._state_lock:
@@ -491,18 +497,7 @@ class SharedIndexInformer(Generic[T]):
                 listener.join()
             unregister_informer(self, self._registry)
 
-    # ---------------------------------------------------------------------- processing thread
-
-    def _process_loop(self, stop: threading.Event) -> None:
-        fifo = self._fifo
-        while True:
-            batch = fifo.pop_batch()
-            if batch is None or stop.is_set():
-                return
-            try:
-                self._process_batch(batch)
-            except Exception:  # a bug must not kill the cache: log and keep going
-                log.exception("%s: failed to process a batch of %d deltas", self.name, len(batch))
+    # ----------------------------------------------------------------------------- processing
 
     def _resync_timer(self, stop: threading.Event) -> None:
         # client-go's reflector resync goroutine: every check period, ask the queue to resync;
@@ -510,10 +505,6 @@ class SharedIndexInformer(Generic[T]):
         period = self._resync_check_period
         while not self._clock.wait(stop, period):
             self._fifo.resync()
-
-    def _is_stale(self, new: Any, old: Any) -> bool:
-        newer = revision_newer(old.metadata.resource_version, new.metadata.resource_version)
-        return newer is True
 
     def _key(self, obj: Any) -> str | None:
         try:
@@ -523,9 +514,22 @@ class SharedIndexInformer(Generic[T]):
             log.error("%s: dropping an object without a usable key: %s", self.name, err)
             return None
 
-    def _process_batch(self, batch: list[Any]) -> None:
+    def _process_batch(self, batch: list[tuple[DeltaType, Any]]) -> None:
+        """Apply a batch of deltas to the store, then queue the notifications to every handler.
+
+        Runs on the thread that pushed into the queue (the reflector's, or the resync timer's),
+        one batch at a time, in order (see :class:`RealFIFO`).
+        """
+        if len(batch) == 1:
+            dtype, obj = batch[0]
+            if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
+                self._process_delta(dtype, obj)
+                return
+            if dtype is _REPLACED_ALL and not len(self._store):
+                self._load(obj)
+                return
         store: ThreadSafeStore[Any] = self._indexer.thread_safe_store
-        get = store.get
+        key_func = self._key_func
         changes: list[tuple[str, Any]] = []
         pending: dict[str, Any] = {}  # key → object or None (deleted), overlays the store
         notes: list[Notification] = []
@@ -534,47 +538,53 @@ class SharedIndexInformer(Generic[T]):
         resync = False
         initial = 0
         added_t, updated_t, deleted_t = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
-        for delta in batch:
-            dtype = delta.type
-            obj = delta.obj
-            if dtype is updated_t or dtype is added_t:
-                key = self._key(obj)
-                if key is None:
+        last_cls: type | None = None
+        rv_of: Callable[[Any], Any] = _rv_generic
+        for dtype, obj in batch:
+            if dtype is updated_t or dtype is added_t or dtype is deleted_t:
+                try:
+                    key = key_func(obj)
+                except KeyFuncError as err:
+                    self.key_errors += 1
+                    log.error("%s: dropping an object without a usable key: %s", self.name, err)
                     continue
-                old = pending[key] if key in pending else get(key)
+                old = pending[key] if key in pending else store.get(key)
                 if old is None:
+                    if dtype is deleted_t:
+                        self.unknown_deletes += 1  # already gone (e.g. removed by a relist)
+                        continue
                     notes.append((ADD, obj, False))
                     applied["added"] += 1
-                else:
-                    old_rv = old.metadata.resource_version
-                    new_rv = obj.metadata.resource_version
-                    if old_rv == new_rv and new_rv:
-                        continue  # a repeat of what we have: a sync, not a change
+                    pending[key] = obj
+                    changes.append((key, obj))
+                    continue
+                cls = type(obj)
+                if cls is not last_cls:
+                    last_cls = cls
+                    rv_of = (_ACCESSORS.get(cls) or header_accessors(cls)).resource_version
+                new_rv = rv_of(obj)
+                old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
+                if dtype is deleted_t:
                     if revision_newer(old_rv, new_rv) is True:
                         self.stale_events_dropped += 1
                         continue
-                    notes.append((UPDATE, old, obj))
-                    applied["updated"] += 1
-                pending[key] = obj
-                changes.append((key, obj))
-            elif dtype is deleted_t:
-                key = self._key(obj)
-                if key is None:
+                    pending[key] = None
+                    changes.append((key, None))
+                    notes.append((DELETE, obj, None))
+                    applied["deleted"] += 1
                     continue
-                old = pending[key] if key in pending else get(key)
-                if old is None:
-                    self.unknown_deletes += 1  # already gone (e.g. removed by a relist)
-                    continue
-                if self._is_stale(obj, old):
+                if old_rv == new_rv and new_rv:
+                    continue  # a repeat of what we have: a sync, not a change
+                if revision_newer(old_rv, new_rv) is True:
                     self.stale_events_dropped += 1
                     continue
-                pending[key] = None
-                changes.append((key, None))
-                notes.append((DELETE, obj, None))
-                applied["deleted"] += 1
+                notes.append((UPDATE, old, obj))
+                applied["updated"] += 1
+                pending[key] = obj
+                changes.append((key, obj))
             elif dtype is DeltaType.REPLACED_ALL:
                 first = not self._synced and not became_synced
-                n_initial = self._replace(delta.obj, store, pending, changes, notes, first)
+                n_initial = self._replace(obj, store, pending, changes, notes, first)
                 if first:
                     became_synced = True
                     initial += n_initial
@@ -582,17 +592,115 @@ class SharedIndexInformer(Generic[T]):
                 self._last_store_rv = obj
             elif dtype is DeltaType.SYNC:
                 resync = True
-        with self._delivery_lock:
-            if changes:
-                store.apply(changes)
-            if notes:
-                for listener in self._listeners:
-                    listener.add_many(notes, initial)
-            if became_synced:
-                self._synced = True
-                self._synced_event.set()
+        if changes or notes or became_synced:
+            with self._delivery_lock:
+                if changes:
+                    store.apply(changes)
+                if notes:
+                    for listener in self._listeners:
+                        listener.add_many(notes, initial)
+                if became_synced:
+                    self._synced = True
+                    self._synced_event.set()
         if resync:
             self._resync_due_listeners()
+
+    def _process_delta(self, dtype: DeltaType, obj: Any) -> None:
+        """:meth:`_process_batch` for a batch of one delta.
+
+        The common case: in an event storm the reflector delivers events one by one, inline.
+        An add, update or delete follows the same rules as the general path, without its
+        per-batch bookkeeping.
+        """
+        if dtype is not _UPDATED and dtype is not _ADDED and dtype is not _DELETED:
+            self._process_batch([(dtype, obj)])
+            return
+        try:
+            key = self._key_func(obj)
+        except KeyFuncError as err:
+            self.key_errors += 1
+            log.error("%s: dropping an object without a usable key: %s", self.name, err)
+            return
+        store = self._store
+        # No store lock for this read: only this thread writes to the store (the queue has a
+        # single drainer), and a dict read is atomic.
+        old = store._items.get(key)
+        note: Notification
+        if old is None:
+            if dtype is _DELETED:
+                self.unknown_deletes += 1  # already gone (e.g. removed by a relist)
+                return
+            note = (ADD, obj, False)
+            self.applied["added"] += 1
+        else:
+            cls = type(obj)
+            rv_of = (_ACCESSORS.get(cls) or header_accessors(cls)).resource_version
+            new_rv = rv_of(obj)
+            old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
+            if dtype is _DELETED:
+                if revision_newer(old_rv, new_rv) is True:
+                    self.stale_events_dropped += 1
+                    return
+                note = (DELETE, obj, None)
+                self.applied["deleted"] += 1
+            else:
+                if old_rv == new_rv and new_rv:
+                    return  # a repeat of what we have: a sync, not a change
+                if revision_newer(old_rv, new_rv) is True:
+                    self.stale_events_dropped += 1
+                    return
+                note = (UPDATE, old, obj)
+                self.applied["updated"] += 1
+        notes = (note,)
+        lock = self._delivery_lock
+        lock.acquire()
+        try:
+            if dtype is _DELETED:
+                store.delete(key)
+            else:
+                store.add(key, obj)
+            for listener in self._listeners:
+                listener.add_many(notes)
+        finally:
+            lock.release()
+
+    def _load(self, replacement: Replacement[Any]) -> None:
+        """:meth:`_process_batch` for a list into an empty store (the initial sync).
+
+        Same outcome as the general path (every object added, first one wins on a duplicate
+        key, notifications in list order), in bulk: the store is filled in one
+        :meth:`ThreadSafeStore.replace` (indexes built outside the store lock) and no
+        notification is built when no handler is registered.
+        """
+        key_func = self._key_func
+        objects = replacement.objects
+        keys = bulk_keys(key_func, objects)
+        items: dict[str, Any] = {} if keys is None else dict(zip(keys, objects, strict=True))
+        if keys is None or len(items) != len(objects):  # no shortcut, or duplicate keys
+            items = {}
+            for obj in objects:
+                try:
+                    key = key_func(obj)
+                except KeyFuncError as err:
+                    self.key_errors += 1
+                    log.error("%s: dropping an object without a usable key: %s", self.name, err)
+                    continue
+                if key not in items:
+                    items[key] = obj
+        initial = not self._synced
+        store = self._store
+        with self._delivery_lock:
+            store.replace(items)
+            listeners = self._listeners
+            if listeners and items:
+                notes: list[Notification] = [(ADD, obj, initial) for obj in items.values()]
+                for listener in listeners:
+                    listener.add_many(notes, len(notes) if initial else 0)
+            self.applied["added"] += len(items)
+            self._last_store_rv = replacement.resource_version
+            if initial:
+                self._synced = True
+                self._synced_event.set()
 
     def _replace(
         self,
@@ -613,19 +721,19 @@ class SharedIndexInformer(Generic[T]):
         applied = self.applied
         added = 0
         seen: set[str] = set()
+        key = self._key
         for obj in replacement.objects:
-            key = self._key(obj)
-            if key is None or key in seen:
+            k = key(obj)
+            if k is None or k in seen:
                 continue
-            seen.add(key)
-            old = current.get(key)
+            seen.add(k)
+            old = current.get(k)
             if old is None:
                 notes.append((ADD, obj, initial))
                 added += 1
-                applied["added"] += 1
             else:
-                old_rv = old.metadata.resource_version
-                new_rv = obj.metadata.resource_version
+                old_rv = resource_version_of(old)
+                new_rv = resource_version_of(obj)
                 if old_rv == new_rv and new_rv:
                     continue
                 if revision_newer(old_rv, new_rv) is True:
@@ -633,8 +741,9 @@ class SharedIndexInformer(Generic[T]):
                     continue
                 notes.append((UPDATE, old, obj))
                 applied["updated"] += 1
-            pending[key] = obj
-            changes.append((key, obj))
+            pending[k] = obj
+            changes.append((k, obj))
+        applied["added"] += added
         for gone, old in current.items():
             if gone not in seen:
                 # Deleted while we were not watching: only a relist can tell (client-go's

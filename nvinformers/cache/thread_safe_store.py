@@ -27,9 +27,16 @@ import builtins
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-from nvinformers.cache.index import IndexConflictError, Indexers, IndexFunc, Indices
+from nvinformers.cache.index import (
+    IndexConflictError,
+    Indexers,
+    IndexFunc,
+    Indices,
+    meta_namespace_index_func,
+)
+from nvinformers.cache.keys import header_accessors
 
 __all__ = ["ThreadSafeStore"]
 
@@ -48,17 +55,38 @@ _MAX_LOGGED_FAILURES: Final = 3
 _IndexedValues = dict[str, dict[str, tuple[str, ...]]]
 
 
-class _IndexFailure(NamedTuple):
-    index_name: str
-    key: str
-    error: Exception
+class _IndexFailure:
+    """One index function failure, logged after the store lock is released."""
+
+    __slots__ = ("error", "index_name", "key")
+
+    def __init__(self, index_name: str, key: str, error: Exception) -> None:
+        self.index_name = index_name
+        self.key = key
+        self.error = error
+
+
+# One shared tuple per single index value: most objects are indexed under one value that many
+# share (every GPU under namespace ""), and the store remembers each key's values, so sharing
+# saves a tuple per object and per index (~48 bytes). Bounded; beyond the bound tuples are fresh.
+_SINGLES: dict[str, tuple[str]] = {}
+_MAX_SINGLES = 1 << 16
+
+
+def _single(value: str) -> tuple[str]:
+    values = _SINGLES.get(value)
+    if values is None:
+        values = (value,)
+        if len(_SINGLES) < _MAX_SINGLES:
+            _SINGLES[value] = values
+    return values
 
 
 def _normalize(values: Iterable[str]) -> tuple[str, ...]:
     """Turn an index function's result into a tuple of distinct strings, or raise TypeError."""
     # Fast path: the usual index function returns a one-element list of str.
     if type(values) is list and len(values) == 1 and type(values[0]) is str:
-        return (values[0],)
+        return _SINGLES.get(values[0]) or _single(values[0])
     if isinstance(values, str):
         raise TypeError(f"index function returned the str {values!r}; it must return a list of str")
     try:
@@ -95,22 +123,72 @@ def _build_indices(
     indices: Indices = {}
     indexed: _IndexedValues = {}
     for name, func in indexers.items():
+        if func is meta_namespace_index_func and (shared := _one_namespace(items)) is not None:
+            # Every object is in one namespace (GPUs: ""): the index is one value, read at C
+            # speed. A relist of 100,000 GPUs saves tens of milliseconds.
+            shared_values = _single(shared)
+            indices[name] = {shared: set(items)} if items else {}
+            indexed[name] = dict.fromkeys(items, shared_values)
+            continue
         index: dict[str, set[str]] = {}
         by_key: dict[str, tuple[str, ...]] = {}
+        singles: dict[str, list[str]] = {}  # value → keys, for the usual one-value case
         for key, obj in items.items():
-            values = _index_values(name, func, key, obj, failures)
-            if not values:
+            # _index_values, inlined with its one-value fast path: this runs once per object
+            # of a relist (100,000 GPUs in a large one).
+            try:
+                values = func(obj)
+            except Exception as exc:
+                failures.append(_IndexFailure(name, key, exc))
                 continue
-            by_key[key] = values
-            for value in values:
+            if type(values) is list and len(values) == 1 and type(value := values[0]) is str:
+                by_key[key] = _SINGLES.get(value) or _single(value)
+                same = singles.get(value)
+                if same is None:
+                    singles[value] = [key]
+                else:
+                    same.append(key)
+                continue
+            try:
+                normalized = _normalize(values)
+            except TypeError as exc:
+                failures.append(_IndexFailure(name, key, exc))
+                continue
+            if not normalized:
+                continue
+            by_key[key] = normalized
+            for value in normalized:
                 keys = index.get(value)
                 if keys is None:
                     index[value] = {key}
                 else:
                     keys.add(key)
+        for value, same in singles.items():
+            keys = index.get(value)
+            if keys is None:
+                index[value] = set(same)
+            else:
+                keys.update(same)
         indices[name] = index
         indexed[name] = by_key
     return indices, indexed
+
+
+def _one_namespace(items: Mapping[str, Any]) -> str | None:
+    """The namespace shared by every object of ``items``, when they are all of one class with
+    direct header readers (see :func:`~nvinformers.cache.keys.header_accessors`); else None."""
+    if not items:
+        return ""
+    objects = list(items.values())
+    cls = type(objects[0])
+    accessors = header_accessors(cls)
+    if not accessors.direct or any(type(obj) is not cls for obj in objects):
+        return None
+    namespaces = set(map(accessors.namespace, objects))
+    if len(namespaces) != 1:
+        return None
+    namespace = namespaces.pop() or ""
+    return namespace if type(namespace) is str else None
 
 
 def _log_failures(failures: Sequence[_IndexFailure]) -> None:
@@ -191,10 +269,16 @@ class ThreadSafeStore(Generic[T]):
             obj: the object (stored by reference).
         """
         failures: list[_IndexFailure] = []
-        with self._lock:
+        # Hot path (once per watch event): explicit acquire/release is about twice as fast as
+        # "with" on CPython 3.11.
+        lock = self._lock
+        lock.acquire()
+        try:
             self._upsert_locked(key, obj, failures)
             if failures:
                 self.index_errors += len(failures)
+        finally:
+            lock.release()
         if failures:
             _log_failures(failures)
 
@@ -306,8 +390,12 @@ class ThreadSafeStore(Generic[T]):
 
     def get(self, key: str) -> T | None:
         """Return the object stored under ``key``, or None."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # hot path: see add()
+        try:
             return self._items.get(key)
+        finally:
+            lock.release()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, T]:
         """Return ``{key: object}`` for those of ``keys`` that are stored, read atomically."""
@@ -424,7 +512,21 @@ class ThreadSafeStore(Generic[T]):
     def _upsert_locked(self, key: str, obj: T, failures: builtins.list[_IndexFailure]) -> None:
         self._items[key] = obj
         for name, func in self._indexers.items():
-            new = _index_values(name, func, key, obj, failures)
+            # _index_values, inlined with its one-value fast path (once per write per index).
+            try:
+                values = func(obj)
+            except Exception as exc:  # the user's index function: see the module docstring
+                failures.append(_IndexFailure(name, key, exc))
+                new: tuple[str, ...] = _EMPTY
+            else:
+                if type(values) is list and len(values) == 1 and type(value := values[0]) is str:
+                    new = _SINGLES.get(value) or _single(value)
+                else:
+                    try:
+                        new = _normalize(values)
+                    except TypeError as exc:
+                        failures.append(_IndexFailure(name, key, exc))
+                        new = _EMPTY
             by_key = self._indexed[name]
             old = by_key.get(key, _EMPTY)
             if old == new:

@@ -147,7 +147,7 @@ class Queue(Generic[T]):
             raise _none_item_error("add")
         # Hot path (add, get, done): explicit acquire/release, because "with lock" costs about
         # twice as much on CPython 3.11 (Lock.__exit__ takes *args), and the body is kept inline
-        # rather than calling _add_locked. See benchmarks/bench_workqueue_draft.py.
+        # rather than calling _add_locked. See benchmarks/s5_workqueue.py.
         lock = self._lock
         lock.acquire()
         try:

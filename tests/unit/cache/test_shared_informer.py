@@ -393,3 +393,16 @@ def test_filtering_handler_converts_transitions(make: Any) -> None:
     )
     assert inner.wait_for_count(4)
     assert inner.snapshot() == ["add a@5 initial", "add b@11", "delete a@5", "update b@11->b@14"]
+
+
+def test_an_initial_list_with_a_repeated_name_keeps_the_first_object(make: Any) -> None:
+    h = make([gpu("a", 5), gpu("b", 7), gpu("a", 9)])
+    handler = RecordingHandler()
+    reg = h.informer.add_event_handler(handler, name="rec")
+    h.start()
+    assert wait_for_cache_sync(h.stop, h.informer.has_synced, reg.has_synced, timeout=WAIT)
+    assert sorted(handler.snapshot()) == ["add a@5 initial", "add b@7 initial"]
+    cached = h.informer.get_indexer().get_by_key("a")
+    assert cached is not None
+    assert cached.metadata.resource_version == "5"
+    assert sorted(h.informer.get_indexer().list_keys()) == ["a", "b"]

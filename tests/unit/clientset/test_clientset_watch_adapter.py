@@ -236,3 +236,24 @@ def test_context_manager_stops(registry: CollectorRegistry) -> None:
         assert next(watch).type is EventType.ADDED
     assert watch.stopped and call.cancelled == 1
     assert "stopped" in repr(watch)
+
+
+def test_the_message_counter_is_exact_at_once_for_a_lone_message_and_at_the_end_of_a_burst(
+    registry: CollectorRegistry,
+) -> None:
+    gpus = [GPU.new(f"gpu-{i}", resource_version=str(i + 1)) for i in range(150)]
+    watch = make(ScriptedCall(*(message("MODIFIED", g) for g in gpus)), registry)
+
+    def counted() -> float | None:
+        return registry.get_sample_value(
+            "nvinformers_client_stream_messages_received_total", {"method": "WatchGpus"}
+        )
+
+    next(watch)
+    assert counted() == 1  # the first message after a quiet spell is counted at once
+    for _ in range(148):
+        next(watch)
+    assert watch.messages_received == 149
+    assert 1 <= (counted() or 0) <= 149  # a burst is counted in steps
+    assert list(watch) != []  # the last message, then the end of the stream
+    assert counted() == 150

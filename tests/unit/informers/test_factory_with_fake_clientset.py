@@ -57,9 +57,11 @@ def test_writes_between_list_and_watch_are_not_lost(clientset: FakeClientset) ->
     clientset.tracker.add(GPU.new("gpu-2"))  # lands after the list, before the watch opens
     from nvinformers.options import ListOptions
 
-    with clientset.device_v1alpha1().gpus().watch(
-        ListOptions(resource_version=informer_list.metadata.resource_version)
-    ) as watch:
+    with (
+        clientset.device_v1alpha1()
+        .gpus()
+        .watch(ListOptions(resource_version=informer_list.metadata.resource_version)) as watch
+    ):
         event = next(iter(watch))
     assert event.type == "ADDED"
     assert event.object.metadata.name == "gpu-2"
