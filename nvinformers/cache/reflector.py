@@ -79,6 +79,8 @@ __all__ = [
     "ReflectorStats",
     "WatchErrorHandler",
     "VeryShortWatchError",
+    "ReplayedWatchError",
+    "RECOVERED_AFTER",
     "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
     "DEFAULT_MIN_WATCH_TIMEOUT",
     "revision_newer",
@@ -95,6 +97,9 @@ DEFAULT_WATCH_INACTIVITY_TIMEOUT = 360.0
 DEFAULT_MIN_WATCH_TIMEOUT = 300.0
 #: A watch that ends cleanly sooner than this with no event is an error (client-go: 1 s).
 _VERY_SHORT_WATCH = 1.0
+#: A watch that has stayed open this long without failing proves the server is back (a failing
+#: one fails within milliseconds), even if the cluster is idle and no event has arrived yet.
+RECOVERED_AFTER = 1.0
 
 #: Called with the reflector's name and the error after each failed list-and-watch pass.
 WatchErrorHandler = Callable[[str, BaseException], None]
@@ -102,6 +107,17 @@ WatchErrorHandler = Callable[[str, BaseException], None]
 
 class VeryShortWatchError(Exception):
     """A watch ended cleanly almost immediately without delivering any event."""
+
+
+class ReplayedWatchError(Exception):
+    """A re-watch started with ADDED events no newer than the revision it asked for.
+
+    The server ignored the requested revision and replayed its current state (some Device API
+    server builds do). Objects deleted while the reflector was not watching are absent from such
+    a burst and would stay in the cache, so the reflector relists instead ("relist when in
+    doubt", as the contract asks). A watch that directly follows a list is exempt: its burst is
+    the list it follows.
+    """
 
 
 class ReflectorStore(Protocol):
@@ -217,8 +233,14 @@ class Reflector(Generic[T]):
         self._watch: WatchInterface[T] | None = None  # guarded by _watch_lock
         self._stopped_for_inactivity: WatchInterface[T] | None = None  # guarded by _watch_lock
         self._closed = False  # guarded by _watch_lock: run() is stopping; stop new watches
-        self._failing_since: float | None = None  # run thread only
-        self._failures_in_outage = 0  # run thread only
+        self._watch_opened = 0.0  # guarded by _watch_lock: clock time the current watch opened
+        # Outage bookkeeping, written by the run thread and (recovery of an idle watch) by the
+        # supervisor: guarded by _health_lock.
+        self._health_lock = threading.Lock()
+        self._failing_since: float | None = None
+        self._failures_in_outage = 0
+        self._replays_seen = 0  # run thread only
+        self._stop: threading.Event | None = None  # set once by run()
 
     # ----------------------------------------------------------------------------- public API
 
@@ -230,6 +252,14 @@ class Reflector(Generic[T]):
         """
         return self._last_sync_rv
 
+    def watch_open_for(self) -> float | None:
+        """Seconds the current watch has been open (None when no watch is open)."""
+        with self._watch_lock:
+            if self._watch is None:
+                return None
+            opened = self._watch_opened
+        return max(0.0, self._clock.now() - opened)
+
     def set_watch_error_handler(self, handler: WatchErrorHandler | None) -> None:
         """Replace the watch error handler (the informer allows this only before it starts)."""
         self._error_handler = handler
@@ -240,6 +270,7 @@ class Reflector(Generic[T]):
         Errors are logged, counted and retried under backoff. Setting ``stop`` ends a blocked
         watch promptly; a list in flight finishes first (its source bounds it with a deadline).
         """
+        self._stop = stop
         supervisor = threading.Thread(
             target=self._supervise,
             args=(stop,),
@@ -388,8 +419,13 @@ class Reflector(Generic[T]):
     def _watch_loop(self, watch: WatchInterface[T] | None, stop: threading.Event) -> None:
         clock = self._clock
         stats = self.stats
+        # The first watch of a pass follows a list (or is the streaming list): a server replaying
+        # its state on it repeats that list. Later re-watches are checked for replays.
+        after_list = True
+        start_rv = self._last_sync_rv
         while not stop.is_set():
             if watch is None:
+                start_rv = self._last_sync_rv
                 options = ListOptions(
                     resource_version=self._last_sync_rv,
                     allow_watch_bookmarks=True,
@@ -407,8 +443,17 @@ class Reflector(Generic[T]):
                 self._set_watch(watch)
             started = clock.now()
             count = 0
+            detect_replay = not after_list
+            after_list = False
             try:
-                count = self._consume(watch)
+                count = self._consume(watch, start_rv if detect_replay else "")
+            except ReplayedWatchError as err:
+                self._set_watch(None)
+                self._restart("replayed")
+                self._replays_seen += 1
+                if self._replays_seen == 1:
+                    log.info("%s: %s; relisting (and after every such re-watch)", self.name, err)
+                raise
             except ServiceUnavailableError as err:
                 self._set_watch(None)
                 watch = None
@@ -455,8 +500,12 @@ class Reflector(Generic[T]):
                 )
             self._restart("closed")
 
-    def _consume(self, watch: WatchInterface[T]) -> int:
-        """Feed one watch's events into the store; return how many arrived. The hot loop."""
+    def _consume(self, watch: WatchInterface[T], replay_below: str = "") -> int:
+        """Feed one watch's events into the store; return how many arrived. The hot loop.
+
+        With ``replay_below`` (the revision the watch asked for), an ADDED event no newer than it
+        raises :class:`ReplayedWatchError` before it is applied.
+        """
         store = self._store
         add, update, delete = store.add, store.update, store.delete
         stats = self.stats
@@ -489,6 +538,11 @@ class Reflector(Generic[T]):
             if etype is modified:
                 update(obj)
             elif etype is added:
+                if replay_below and revision_newer(rv_of(obj), replay_below) is False:
+                    raise ReplayedWatchError(
+                        f"server replayed its state (ADDED at revision {rv_of(obj)}) on a watch "
+                        f"from revision {replay_below}: it ignores requested revisions"
+                    )
                 add(obj)
             elif etype is deleted:
                 delete(obj)
@@ -527,7 +581,7 @@ class Reflector(Generic[T]):
             closed = self._closed
             self._watch = None if closed else watch
             if watch is not None:
-                self.stats.last_activity = self._clock.now()
+                self.stats.last_activity = self._watch_opened = self._clock.now()
         self.stats.watching = watch is not None and not closed
         if previous is not None and previous is not watch:
             previous.stop()
@@ -535,6 +589,28 @@ class Reflector(Generic[T]):
             # Opened while run() was being stopped, after the supervisor's last look: stop it
             # here, or its iteration could block shutdown.
             watch.stop()
+        elif watch is not None and self.stats.down_since is not None and self._stop is not None:
+            # A watch opened during an outage. If it has nothing to say, no event will mark the
+            # recovery and the supervisor may sleep for its whole inactivity period: a short-lived
+            # thread confirms it once the watch has stayed open RECOVERED_AFTER seconds.
+            threading.Thread(
+                target=self._confirm_recovery,
+                args=(watch, self._stop),
+                name=f"nvinformers-recovery-{self.name}",
+                daemon=True,
+            ).start()
+
+    def _confirm_recovery(self, watch: WatchInterface[T], stop: threading.Event) -> None:
+        """Mark the outage over if ``watch`` is still the open watch after RECOVERED_AFTER."""
+        try:
+            if self._clock.wait(stop, RECOVERED_AFTER):
+                return
+            with self._watch_lock:
+                current = self._watch is watch
+            if current and self.stats.down_since is not None:
+                self._on_recovered()
+        except Exception:  # never die silently
+            log.exception("%s: recovery check failed", self.name)
 
     def _take_inactivity_flag(self, watch: WatchInterface[T]) -> bool:
         with self._watch_lock:
@@ -553,6 +629,15 @@ class Reflector(Generic[T]):
                 with self._watch_lock:
                     watch = self._watch
                     last = self.stats.last_activity
+                    opened = self._watch_opened
+                if watch is not None and self.stats.down_since is not None:
+                    # Recovery of an idle watch: open and error-free for a while, no event yet.
+                    open_for = clock.now() - opened
+                    if open_for >= RECOVERED_AFTER:
+                        self._on_recovered()
+                    else:
+                        wait = RECOVERED_AFTER - open_for
+                        timeout = wait if timeout is None else min(timeout, wait)
                 if limit is not None and watch is not None and last is not None:
                     idle = clock.now() - last
                     if idle >= limit:
@@ -562,7 +647,7 @@ class Reflector(Generic[T]):
                         watch.stop()
                         timeout = limit
                     else:
-                        timeout = limit - idle
+                        timeout = min(timeout or limit, limit - idle)
                 if clock.wait(stop, timeout):
                     break
         except Exception:  # never let the supervisor die silently
@@ -578,31 +663,40 @@ class Reflector(Generic[T]):
         stats = self.stats
         stats.consecutive_failures += 1
         stats.last_error = f"{type(err).__name__}: {err}"
-        if stats.down_since is None:
-            stats.down_since = self._clock.now()
-        if self._failing_since is None:
-            self._failing_since = self._clock.now()
-            self._failures_in_outage = 0
+        with self._health_lock:
+            if stats.down_since is None:
+                stats.down_since = self._clock.now()
+            first = self._failing_since is None
+            if first:
+                self._failing_since = self._clock.now()
+                self._failures_in_outage = 0
+            self._failures_in_outage += 1
+        if first:
             log.warning("%s: list/watch failing: %s; retrying with backoff", self.name, err)
         else:
             log.debug("%s: list/watch still failing: %s", self.name, err)
-        self._failures_in_outage += 1
 
     def _on_recovered(self) -> None:
+        """The server answers again (an event, a list, or an idle watch that stays open).
+
+        Called by the run thread and by the supervisor; logs the recovery once.
+        """
         stats = self.stats
-        stats.down_since = None
-        stats.consecutive_failures = 0
-        if self._failing_since is not None:
+        with self._health_lock:
+            stats.down_since = None
+            stats.consecutive_failures = 0
+            since, failures = self._failing_since, self._failures_in_outage
+            self._failing_since = None
+        if since is not None:
             log.info(
                 "%s: list/watch recovered after %d failed attempts over %.1f s",
                 self.name,
-                self._failures_in_outage,
-                self._clock.now() - self._failing_since,
+                failures,
+                self._clock.now() - since,
             )
-            self._failing_since = None
 
     def _on_pass_failed(self, err: BaseException) -> None:
-        if isinstance(err, ExpiredError | VeryShortWatchError):
+        if isinstance(err, ExpiredError | VeryShortWatchError | ReplayedWatchError):
             # Routine: the informer relists. client-go logs expiry at V(4).
             log.debug("%s: %s; relisting", self.name, err)
             self.stats.last_error = f"{type(err).__name__}: {err}"

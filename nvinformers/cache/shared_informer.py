@@ -66,6 +66,7 @@ from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification, Proce
 from nvinformers.cache.reflector import (
     DEFAULT_MIN_WATCH_TIMEOUT,
     DEFAULT_WATCH_INACTIVITY_TIMEOUT,
+    RECOVERED_AFTER,
     Reflector,
     WatchErrorHandler,
     revision_newer,
@@ -424,6 +425,10 @@ class SharedIndexInformer(Generic[T]):
         since_last = None if last is None else max(0.0, now - last)
         down = None if stats.down_since is None else max(0.0, now - stats.down_since)
         watching = stats.watching
+        if down is not None:
+            open_for = self.reflector.watch_open_for()
+            if open_for is not None and open_for >= RECOVERED_AFTER:
+                down = None  # an idle watch that stays open proves the server is back
         reason = "ok"
         if self.is_stopped():
             reason = "stopped"

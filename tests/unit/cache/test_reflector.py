@@ -361,3 +361,34 @@ def test_revision_comparison() -> None:
     assert revision_newer("9", "11") is False
     assert revision_newer("9", "9") is False
     assert revision_newer("abc", "9") is None
+
+
+def test_a_replayed_burst_on_a_rewatch_relists_but_one_after_a_list_is_accepted(
+    run: Any,
+) -> None:
+    reflector, lw, store = run()
+    first = lw.watch_at(0)
+    # Right after the list, a server that ignores revisions repeats the list: accepted.
+    first.push(Event(EventType.ADDED, gpu("a", 5)), Event(EventType.ADDED, gpu("b", 7)))
+    first.push(Event(EventType.MODIFIED, gpu("a", 12)))
+    first.end()
+    second = lw.watch_at(1)
+    assert lw.options("watch", 1).resource_version == "12"
+    # On the re-watch, the same replay could hide deletes made in the gap: relist.
+    second.push(Event(EventType.ADDED, gpu("a", 12)))
+    assert lw.wait_for_calls("list", 2)
+    assert reflector.stats.watch_restarts == {"closed": 1, "replayed": 1}
+    assert ("add", "a") in store.ops  # the burst after the list was applied as usual
+    assert store.ops.count(("add", "a")) == 1  # the replayed one on the re-watch was not
+
+
+def test_a_new_object_on_a_rewatch_is_not_a_replay(run: Any) -> None:
+    reflector, lw, store = run()
+    first = lw.watch_at(0)
+    first.push(Event(EventType.MODIFIED, gpu("a", 12)))
+    first.end()
+    second = lw.watch_at(1)
+    second.push(Event(EventType.ADDED, gpu("c", 13)))
+    assert store.wait_for(lambda ops: ("add", "c") in ops)
+    assert lw.count("list") == 1
+    assert "replayed" not in reflector.stats.watch_restarts

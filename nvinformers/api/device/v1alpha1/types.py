@@ -29,7 +29,7 @@ import gc
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NoReturn, Self, TypeVar
 
 from google.protobuf.message import DecodeError
@@ -135,8 +135,23 @@ class FrozenMap(Mapping[str, str]):
         return f"FrozenMap({dict(self.items())!r})"
 
 
-def _ts_to_datetime(ts: Timestamp) -> datetime:
-    return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, tz=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: protobuf's valid Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
+_TS_MIN_SECONDS = -62135596800
+_TS_MAX_SECONDS = 253402300799
+
+
+def _ts_to_datetime(ts: Timestamp) -> datetime | None:
+    """The timestamp as an aware UTC datetime (microsecond precision, truncated).
+
+    A value outside protobuf's valid range (which a hostile or buggy server can still put on
+    the wire) reads as None instead of raising: reading a cached object never fails.
+    """
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (_TS_MIN_SECONDS <= seconds <= _TS_MAX_SECONDS) or not (0 <= nanos < 1_000_000_000):
+        return None
+    # Integer arithmetic: seconds + nanos / 1e9 as a float rounds up at the range's end.
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def _set_ts(ts: Timestamp, value: datetime) -> None:
@@ -146,7 +161,12 @@ def _set_ts(ts: Timestamp, value: datetime) -> None:
 
 
 def _rfc3339(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 with second precision, as Kubernetes prints ``metav1.Time`` (years zero-padded:
+    ``strftime("%Y")`` is not, for years before 1000)."""
+    if value is None:
+        return None
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
 def _decode_gpu(raw: bytes) -> pb.Gpu:
