@@ -40,7 +40,10 @@ Logging says what happened once per state change (first failure: WARNING; repeat
 recovery: INFO), not once per retry.
 
 Threads: :meth:`Reflector.run` runs in the caller's thread and starts one supervisor thread
-(``nvinformers-watchdog-<name>``), joined before ``run`` returns.
+(``nvinformers-watchdog-<name>``), joined before ``run`` returns. A watch opened during an outage
+also starts a short-lived ``nvinformers-recovery-<name>`` thread that marks the outage over once
+the watch has stayed open :data:`RECOVERED_AFTER` seconds (an idle node sends no event to mark
+it); it ends after that second, or at once when ``stop`` is set.
 """
 
 from __future__ import annotations
@@ -235,7 +238,7 @@ class Reflector(Generic[T]):
         self._closed = False  # guarded by _watch_lock: run() is stopping; stop new watches
         self._watch_opened = 0.0  # guarded by _watch_lock: clock time the current watch opened
         # Outage bookkeeping, written by the run thread and (recovery of an idle watch) by the
-        # supervisor: guarded by _health_lock.
+        # short-lived recovery thread of _confirm_recovery: guarded by _health_lock.
         self._health_lock = threading.Lock()
         self._failing_since: float | None = None
         self._failures_in_outage = 0
@@ -629,15 +632,6 @@ class Reflector(Generic[T]):
                 with self._watch_lock:
                     watch = self._watch
                     last = self.stats.last_activity
-                    opened = self._watch_opened
-                if watch is not None and self.stats.down_since is not None:
-                    # Recovery of an idle watch: open and error-free for a while, no event yet.
-                    open_for = clock.now() - opened
-                    if open_for >= RECOVERED_AFTER:
-                        self._on_recovered()
-                    else:
-                        wait = RECOVERED_AFTER - open_for
-                        timeout = wait if timeout is None else min(timeout, wait)
                 if limit is not None and watch is not None and last is not None:
                     idle = clock.now() - last
                     if idle >= limit:
@@ -647,7 +641,7 @@ class Reflector(Generic[T]):
                         watch.stop()
                         timeout = limit
                     else:
-                        timeout = min(timeout or limit, limit - idle)
+                        timeout = limit - idle
                 if clock.wait(stop, timeout):
                     break
         except Exception:  # never let the supervisor die silently
@@ -679,7 +673,7 @@ class Reflector(Generic[T]):
     def _on_recovered(self) -> None:
         """The server answers again (an event, a list, or an idle watch that stays open).
 
-        Called by the run thread and by the supervisor; logs the recovery once.
+        Called by the run thread and by :meth:`_confirm_recovery`; logs the recovery once.
         """
         stats = self.stats
         with self._health_lock:

@@ -214,16 +214,22 @@ def attempts_within(seconds: float) -> set[int]:
     return set(range(min(counts), max(counts) + 1))
 
 
+def _synced_under_a_watch(rig: Rig) -> ScriptedWatch:
+    """Start the informer; return its first watch once an event on it has been applied."""
+    rig.thread.start()
+    assert rig.informer.wait_for_sync(WAIT)
+    first = rig.source.watch_at(0)
+    first.push(Event(EventType.MODIFIED, gpu("gpu-0", 11)))
+    assert eventually(lambda: rig.informer.last_sync_resource_version() == "11")
+    return first
+
+
 def test_a_sixty_second_outage_under_a_watch_costs_a_few_jittered_retries_and_one_rewatch(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="nvinformers")
     clock, source, informer = rig.clock, rig.source, rig.informer
-    rig.thread.start()
-    assert informer.wait_for_sync(WAIT)
-    first = source.watch_at(0)
-    first.push(Event(EventType.MODIFIED, gpu("gpu-0", 11)))
-    assert eventually(lambda: informer.last_sync_resource_version() == "11")
+    first = _synced_under_a_watch(rig)
     assert informer.health().healthy
     assert rig.healthy_metric() == 1.0
 
@@ -316,11 +322,7 @@ def test_a_sixty_second_outage_at_start_up_retries_the_list_with_backoff(
 def _recover_idly(rig: Rig) -> None:
     """An outage of 10 s under a watch; the re-watch then works but delivers nothing."""
     clock, source, informer = rig.clock, rig.source, rig.informer
-    rig.thread.start()
-    assert informer.wait_for_sync(WAIT)
-    first = source.watch_at(0)
-    first.push(Event(EventType.MODIFIED, gpu("gpu-0", 11)))
-    assert eventually(lambda: informer.last_sync_resource_version() == "11")
+    first = _synced_under_a_watch(rig)
     start = clock.now()
     source.down = True
     first.fail(unavailable())
