@@ -175,6 +175,9 @@ def revision_newer(candidate: str, current: str) -> bool | None:
     return None
 
 
+_EVENT_NAMES: dict[EventType, str] = {t: t.value for t in EventType}
+
+
 class Reflector(Generic[T]):
     """Keeps a store in step with the server through list and watch (see the module docstring).
 
@@ -521,6 +524,7 @@ class Reflector(Generic[T]):
             EventType.DELETED,
             EventType.BOOKMARK,
         )
+        event_names = _EVENT_NAMES
         count = 0
         recovered = False
         last_cls: type | None = None
@@ -551,7 +555,7 @@ class Reflector(Generic[T]):
                 delete(obj)
             elif etype is bookmark:
                 store.bookmark(rv_of(obj))
-            name = etype.value
+            name = event_names[etype]  # not etype.value: an enum property is Python code
             events[name] = events.get(name, 0) + 1
             rv = rv_of(obj)
             if rv:
