@@ -52,6 +52,13 @@ _Resp = TypeVar("_Resp")
 
 #: Codes the caller caused (cancelled the call, or its deadline expired): debug, not error.
 _CONTEXT_CODES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED"})
+#: What a unary call and a stream's establishment log: (success, ended by its context, failure).
+_UNARY_MESSAGES = ("RPC succeeded", "RPC finished with context error", "RPC failed")
+_STREAM_MESSAGES = (
+    "Stream started",
+    "Stream establishment canceled",
+    "Stream establishment failed",
+)
 
 
 def _unary_code(outcome: object) -> str:
@@ -138,35 +145,7 @@ class LatencyLoggingInterceptor(
         code = _unary_code(outcome)
         if code == "OK":
             self._note_success(client_call_details, duration)
-            # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._log(
-                    logging.DEBUG,
-                    "RPC succeeded",
-                    details=client_call_details,
-                    duration=duration,
-                    code=code,
-                    error="",
-                )
-        elif code in _CONTEXT_CODES:
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._log(
-                    logging.DEBUG,
-                    "RPC finished with context error",
-                    details=client_call_details,
-                    duration=duration,
-                    code=code,
-                    error=_details_of(outcome),
-                )
-        else:
-            self._log(
-                self._failure_level(client_call_details, code),
-                "RPC failed",
-                details=client_call_details,
-                duration=duration,
-                code=code,
-                error=_details_of(outcome),
-            )
+        self._report(client_call_details, duration, code, outcome, _UNARY_MESSAGES)
         return outcome
 
     def intercept_unary_stream(
@@ -197,11 +176,25 @@ class LatencyLoggingInterceptor(
             done = getattr(outcome, "done", None)
             if done is not None and done():
                 code = code_name(outcome)
+        self._report(details, duration, code, outcome, _STREAM_MESSAGES)
+
+    def _report(
+        self,
+        details: grpc.ClientCallDetails,
+        duration: float,
+        code: str,
+        outcome: object,
+        messages: tuple[str, str, str],
+    ) -> None:
+        """Log one outcome: success and context errors (cancelled, deadline) at DEBUG, other
+        failures at the streak's level (ERROR for the first, DEBUG for repeats)."""
+        succeeded, ended_by_context, failed = messages
         if code == "OK":
+            # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
             if self._logger.isEnabledFor(logging.DEBUG):
                 self._log(
                     logging.DEBUG,
-                    "Stream started",
+                    succeeded,
                     details=details,
                     duration=duration,
                     code=code,
@@ -211,7 +204,7 @@ class LatencyLoggingInterceptor(
             if self._logger.isEnabledFor(logging.DEBUG):
                 self._log(
                     logging.DEBUG,
-                    "Stream establishment canceled",
+                    ended_by_context,
                     details=details,
                     duration=duration,
                     code=code,
@@ -220,7 +213,7 @@ class LatencyLoggingInterceptor(
         else:
             self._log(
                 self._failure_level(details, code),
-                "Stream establishment failed",
+                failed,
                 details=details,
                 duration=duration,
                 code=code,
