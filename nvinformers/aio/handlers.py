@@ -42,6 +42,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from nvinformers.aio.sync import informer_synced
 from nvinformers.cache.keys import DeletedFinalStateUnknown
+from nvinformers.cache.log_throttle import LogThrottle
 from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification
 from nvinformers.cache.shared_informer import (
     ResourceEventHandlerRegistration,
@@ -262,8 +263,7 @@ class AsyncEventHandlerRegistration:
         self.errors = 0
         self._dropped = 0
         self._stats_lock = threading.Lock()
-        self._last_error_log = -_LOG_INTERVAL
-        self._suppressed_errors = 0
+        self._error_log = LogThrottle(_LOG_INTERVAL)
         self._last_drop_log = -_LOG_INTERVAL
 
     # ------------------------------------------------------------------------------ reads
@@ -481,13 +481,9 @@ class AsyncEventHandlerRegistration:
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1
-        now = time.monotonic()
-        if now - self._last_error_log < _LOG_INTERVAL:
-            self._suppressed_errors += 1
+        suppressed = self._error_log.allow()
+        if suppressed is None:
             return
-        suppressed = self._suppressed_errors
-        self._suppressed_errors = 0
-        self._last_error_log = now
         what = ("on_add", "on_update", "on_delete")[kind]
         log.exception(
             "%s: asyncio handler %s raised in %s (it keeps receiving events)%s",

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nvinformers.cache.handlers import ResourceEventHandler
+from nvinformers.cache.log_throttle import LogThrottle
 
 __all__ = [
     "Notification",
@@ -153,8 +154,7 @@ class ProcessorListener:
         self.delivered = 0
         self.errors = 0
         self.durations = DurationHistogram()
-        self._last_error_log = -_ERROR_LOG_INTERVAL
-        self._suppressed_errors = 0
+        self._error_log = LogThrottle(_ERROR_LOG_INTERVAL)
 
     # ------------------------------------------------------------------------- producer side
 
@@ -293,13 +293,9 @@ class ProcessorListener:
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1
-        now = time.monotonic()
-        if now - self._last_error_log < _ERROR_LOG_INTERVAL:
-            self._suppressed_errors += 1
+        suppressed = self._error_log.allow()
+        if suppressed is None:
             return
-        suppressed = self._suppressed_errors
-        self._suppressed_errors = 0
-        self._last_error_log = now
         what = ("on_add", "on_update", "on_delete")[kind]
         log.exception(
             "%s: handler %s raised in %s (it keeps receiving events)%s",

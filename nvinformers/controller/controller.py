@@ -85,6 +85,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from nvinformers.cache.keys import DeletedFinalStateUnknown, KeyFunc, meta_namespace_key_func
+from nvinformers.cache.log_throttle import LogThrottle
 from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
 from nvinformers.controller.handler import (
     EnqueueRequestForObject,
@@ -369,10 +370,7 @@ class Controller:
         self._stopping = False
         self._started = False  # guarded by _lock: the workers have been started
 
-        # Skipped-event logging, rate-limited (guarded by _skip_lock).
-        self._skip_lock = threading.Lock()
-        self._last_skip_log = -_SKIP_LOG_INTERVAL
-        self._suppressed_skips = 0
+        self._skip_log = LogThrottle(_SKIP_LOG_INTERVAL)
 
     # -------------------------------------------------------------------------- properties
 
@@ -847,14 +845,9 @@ class Controller:
         """Count and (rate-limited) log an event a source could not turn into requests."""
         reason = exc.reason if isinstance(exc, SkipEventError) else "handler_error"
         self._metrics.skipped(reason)
-        now = time.monotonic()
-        with self._skip_lock:
-            if now - self._last_skip_log < _SKIP_LOG_INTERVAL:
-                self._suppressed_skips += 1
-                return
-            suppressed = self._suppressed_skips
-            self._suppressed_skips = 0
-            self._last_skip_log = now
+        suppressed = self._skip_log.allow()
+        if suppressed is None:
+            return
         more = f" ({suppressed} more since the last report)" if suppressed else ""
         what = _describe(obj)
         if isinstance(exc, SkipEventError):
