@@ -8,23 +8,19 @@ threads and never-awaited coroutines) and bounds the run with a timeout.
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from nvinformers.api.device.v1alpha1 import GPU, GPUList
-from nvinformers.cache import SharedIndexInformer, cluster_scoped_key_func
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.api.device.v1alpha1 import GPUList
 from nvinformers.options import ListOptions
+from tests.unit.cache.harness import Harness as CacheHarness
+from tests.unit.cache.harness import harness_factory
 from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, ScriptedWatch
 
 R = TypeVar("R")
-
-FAST = BackoffConfig(initial=0.001, cap=0.002)
 
 
 def run(main: Callable[[], Awaitable[R]], *, timeout: float = WAIT) -> R:
@@ -68,27 +64,8 @@ class GatedListerWatcher:
         return self.inner.watch(options)
 
 
-class Harness:
-    """A SharedIndexInformer over a scripted source, run on a thread, stopped and joined."""
-
-    def __init__(self, informer: SharedIndexInformer[Any], lw: Any) -> None:
-        self.informer = informer
-        self.lw = lw
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> Harness:
-        self.thread = threading.Thread(
-            target=self.informer.run, args=(self.stop,), name="test-informer"
-        )
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(WAIT)
-            assert not self.thread.is_alive()
+class Harness(CacheHarness):
+    """The cache tests' harness, with access to the scripted source from a coroutine."""
 
     @property
     def scripted(self) -> ScriptedListerWatcher:
@@ -105,24 +82,8 @@ MakeHarness = Callable[..., Harness]
 
 @pytest.fixture
 def informers() -> Iterator[MakeHarness]:
-    made: list[Harness] = []
-
-    def make(objects: list[GPU] | None = None, *, lw: Any = None, **kwargs: Any) -> Harness:
-        if lw is None:
-            lw = ScriptedListerWatcher(default_list=list(objects or []))
-        kwargs.setdefault("backoff", FAST)
-        kwargs.setdefault("registry", CollectorRegistry())
-        kwargs.setdefault("rng", random.Random(3))
-        informer: SharedIndexInformer[Any] = SharedIndexInformer(
-            lw, name="gpus", key_func=cluster_scoped_key_func, **kwargs
-        )
-        harness = Harness(informer, lw)
-        made.append(harness)
-        return harness
-
-    yield make
-    for harness in made:
-        harness.close()
+    with harness_factory(Harness, []) as make:
+        yield make
 
 
 def thread_names() -> set[str]:

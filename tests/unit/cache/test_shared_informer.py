@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,59 +15,19 @@ from nvinformers.cache import (
     FakeClock,
     FilteringResourceEventHandler,
     InformerStoppedError,
-    SharedIndexInformer,
-    cluster_scoped_key_func,
     wait_for_cache_sync,
 )
-from nvinformers.cache.backoff import BackoffConfig
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 from nvinformers.watch import Event, EventType
+from tests.unit.cache.harness import Harness, harness_factory
 from tests.unit.cache.recording import RecordingHandler
 from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, eventually, gpu
-
-FAST = BackoffConfig(initial=0.001, cap=0.002)
-
-
-class Harness:
-    def __init__(self, informer: SharedIndexInformer[Any], lw: ScriptedListerWatcher) -> None:
-        self.informer = informer
-        self.lw = lw
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> Harness:
-        self.thread = threading.Thread(target=self.informer.run, args=(self.stop,), name="inf")
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(WAIT)
-            assert not self.thread.is_alive()
 
 
 @pytest.fixture
 def make() -> Iterator[Callable[..., Harness]]:
-    harnesses: list[Harness] = []
-
-    def build(objects: list[GPU] | None = None, **kwargs: Any) -> Harness:
-        lw = kwargs.pop("lw", None) or ScriptedListerWatcher(
-            default_list=objects if objects is not None else [gpu("a", 5), gpu("b", 7)]
-        )
-        kwargs.setdefault("backoff", FAST)
-        kwargs.setdefault("registry", CollectorRegistry())
-        kwargs.setdefault("rng", random.Random(3))
-        informer: SharedIndexInformer[Any] = SharedIndexInformer(
-            lw, name="gpus", key_func=cluster_scoped_key_func, **kwargs
-        )
-        h = Harness(informer, lw)
-        harnesses.append(h)
-        return h
-
-    yield build
-    for h in harnesses:
-        h.close()
+    with harness_factory(Harness, [gpu("a", 5), gpu("b", 7)]) as build:
+        yield build
 
 
 def test_initial_list_is_delivered_as_initial_adds_and_syncs(make: Any) -> None:
