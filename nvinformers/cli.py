@@ -6,6 +6,7 @@ Commands::
     nvinformers get gpu NAME [-o wide|json|yaml|name]
     nvinformers watch gpus [-l SELECTOR] [--resource-version RV] [--timeout SECONDS]
     nvinformers fake-server [--socket PATH] [--gpus N] [--flip-interval SECONDS] ...
+    nvinformers fake-kube-apiserver [--node NAME]... [--pods N] [--kubeconfig PATH] ...
     nvinformers demo [--duration SECONDS] [--gpus N] [--flip-interval SECONDS]
 
 Every command that talks to a server takes ``--target`` (default: ``NVIDIA_DEVICE_API_TARGET``,
@@ -271,6 +272,11 @@ def _parser() -> argparse.ArgumentParser:
         "fake-server", help="serve a fake Device API on a Unix socket (see fake-server --help)"
     )
 
+    sub.add_parser(
+        "fake-kube-apiserver",
+        help="serve a fake Kubernetes API with a few Nodes and write a kubeconfig for it",
+    )
+
     demo = sub.add_parser("demo", help="embedded fake server + live GPU Ready transitions")
     demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     demo.add_argument("--gpus", type=int, default=8, help="number of fake GPUs (default 8)")
@@ -289,6 +295,10 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         from nvinformers.testing.server import main_fake_server
 
         return main_fake_server(argv[1:])
+    if argv and argv[0] == "fake-kube-apiserver":
+        from nvinformers.testing.kube_api.command import main_fake_kube_apiserver
+
+        return main_fake_kube_apiserver(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     stream = out or sys.stdout

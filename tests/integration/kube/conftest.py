@@ -3,6 +3,8 @@ official client pointed at it, and a harness that runs informers in named, joine
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +25,8 @@ FAST = BackoffConfig(initial=0.01, cap=0.05)
 
 @pytest.fixture
 def server() -> Iterator[FakeKubeAPIServer]:
-    with FakeKubeAPIServer() as running:
+    # No seeded namespaces: the first object a test adds has revision 1, which the tests name.
+    with FakeKubeAPIServer(namespaces=()) as running:
         yield running
 
 
@@ -39,6 +42,32 @@ def api(server: FakeKubeAPIServer) -> Iterator[Any]:
 @pytest.fixture
 def core(api: Any) -> Any:
     return client.CoreV1Api(api)
+
+
+def raw(
+    server: FakeKubeAPIServer,
+    method: str,
+    path: str,
+    *,
+    accept: str = "application/json",
+    body: Any = None,
+    content_type: str = "application/json",
+) -> tuple[int, str, Any]:
+    """One request over a fresh connection: (status, Content-Type, decoded body: JSON when the
+    response is JSON, else text)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=WAIT)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": accept, "Content-Type": content_type}
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        data = response.read().decode()
+        ctype = response.getheader("Content-Type") or ""
+        decoded = json.loads(data) if ctype.startswith("application/json") else data
+        return response.status, ctype, decoded
+    finally:
+        conn.close()
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:

@@ -15,7 +15,7 @@ from nvinformers.kube import KubeListWatch
 from nvinformers.options import ListOptions
 from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
 
-from .conftest import WAIT, eventually
+from .conftest import WAIT, eventually, raw
 
 
 def status_of(exc: ApiException) -> dict[str, Any]:
@@ -72,12 +72,23 @@ class TestObjectsOverHTTP:
         )
         assert [c["type"] for c in server.get_node("n1")["status"]["conditions"]] == ["Ready"]
 
+    def test_json_patch_applies_and_a_failed_test_is_422(
+        self, server: FakeKubeAPIServer, core: Any
+    ) -> None:
+        server.add_node("n1", labels={"a": "b"})
+        patched = core.patch_node("n1", [{"op": "add", "path": "/metadata/labels/c", "value": "d"}])
+        assert patched.metadata.labels == {"a": "b", "c": "d"}
+        with pytest.raises(ApiException) as failed:
+            core.patch_node("n1", [{"op": "test", "path": "/metadata/labels/a", "value": "x"}])
+        assert failed.value.status == 422 and status_of(failed.value)["reason"] == "Invalid"
+        assert server.get_node("n1")["metadata"]["labels"] == {"a": "b", "c": "d"}
+
     def test_unsupported_patch_types_are_refused(
         self, server: FakeKubeAPIServer, core: Any
     ) -> None:
         server.add_node("n1")
         with pytest.raises(ApiException) as caught:
-            core.patch_node("n1", [{"op": "add", "path": "/metadata/labels", "value": {}}])
+            core.patch_node("n1", {"metadata": {}}, _content_type="application/apply-patch+yaml")
         assert caught.value.status == 415
 
     def test_put_checks_the_resource_version(self, server: FakeKubeAPIServer, core: Any) -> None:
@@ -99,11 +110,16 @@ class TestObjectsOverHTTP:
 
     def test_unknown_paths_and_verbs(self, server: FakeKubeAPIServer, api: Any) -> None:
         with pytest.raises(ApiException) as caught:
-            client.CoreV1Api(api).list_namespace()
+            client.CoreV1Api(api).list_service_for_all_namespaces()
         assert caught.value.status == 404
+        assert status_of(caught.value)["message"] == (
+            "the server could not find the requested resource"
+        )
         with pytest.raises(ApiException) as bad:
-            client.CoreV1Api(api).list_node(field_selector="spec.unschedulable=true")
+            client.CoreV1Api(api).list_node(field_selector="status.phase=Running")
         assert bad.value.status == 400 and "field label not supported" in bad.value.body
+        code, _, status = raw(server, "DELETE", "/api/v1/nodes")
+        assert (code, status["reason"]) == (405, "MethodNotAllowed")
 
     def test_python_api_errors(self, server: FakeKubeAPIServer) -> None:
         with pytest.raises(FakeKubeAPIError) as caught:
@@ -137,7 +153,7 @@ class TestHistory:
         assert names == ["2", "3"]
 
     def test_history_is_bounded(self) -> None:
-        with FakeKubeAPIServer(history_limit=3) as small:
+        with FakeKubeAPIServer(history_limit=3, namespaces=()) as small:
             small.add_node("n")
             for i in range(6):
                 small.update_node("n", labels={"i": str(i)})

@@ -1,0 +1,180 @@
+"""``nvinformers fake-kube-apiserver``: a fake Kubernetes API server with a few Nodes, and a
+kubeconfig for it, so kubectl, kopf and the examples run without a cluster.
+
+What it does: starts a :class:`~.server.FakeKubeAPIServer` on loopback, adds the Nodes (Ready,
+with the labels, addresses and node info a kubelet reports) and optionally Pods, writes a
+kubeconfig whose current context is the server, prints its path, and then plays the kubelet's
+part: every ``--heartbeat`` seconds it renews each Node's Ready heartbeat (a Node event, which
+event-driven operators such as the kopf example react to). SIGINT or SIGTERM stops it and
+removes the kubeconfig it wrote.
+
+Threads: the heartbeat runs on ``nvinformers-fake-kube-heartbeat`` and waits on the stop event
+between beats; it is joined before the server stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from nvinformers.testing.kube_api.discovery import SERVER_VERSION
+from nvinformers.testing.kube_api.objects import now
+from nvinformers.testing.kube_api.server import FakeKubeAPIServer
+
+__all__ = ["main_fake_kube_apiserver", "add_kubelet_node", "DEFAULT_NODES"]
+
+DEFAULT_NODES = ("node-1", "node-2", "node-3")
+_GPUS_PER_NODE = "8"
+
+
+def _default_kubeconfig() -> Path:
+    return Path(tempfile.gettempdir()) / "nvinformers-fake-kube.kubeconfig"
+
+
+def add_kubelet_node(server: FakeKubeAPIServer, name: str, index: int) -> dict[str, Any]:
+    """Add a Node as a kubelet registers one: Ready, hostname/os/arch labels, an InternalIP,
+    node info and 8 allocatable ``nvidia.com/gpu``. Returns the stored Node."""
+    stamp = now()
+    resources = {"cpu": "16", "memory": "65536Mi", "pods": "110", "nvidia.com/gpu": _GPUS_PER_NODE}
+    status = {
+        "conditions": [
+            {
+                "type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kubelet is posting ready status", "lastHeartbeatTime": stamp,
+                "lastTransitionTime": stamp,
+            }
+        ],
+        "addresses": [
+            {"type": "InternalIP", "address": f"10.0.0.{index + 1}"},
+            {"type": "Hostname", "address": name},
+        ],
+        "capacity": resources,
+        "allocatable": resources,
+        "nodeInfo": {
+            "kubeletVersion": SERVER_VERSION, "osImage": "nvinformers fake node",
+            "kernelVersion": "6.8.0", "containerRuntimeVersion": "fake://1.0",
+            "operatingSystem": "linux", "architecture": "amd64",
+        },
+    }  # fmt: skip
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "nvidia.com/gpu.present": "true",
+    }
+    return server.add_node(name, labels, status=status)
+
+
+def _heartbeat(
+    server: FakeKubeAPIServer, names: list[str], interval: float, stop: threading.Event
+) -> None:
+    def beat(node: dict[str, Any]) -> None:
+        for cond in node.get("status", {}).get("conditions", []):
+            if cond.get("type") == "Ready":
+                cond["lastHeartbeatTime"] = now()
+
+    while not stop.wait(interval):
+        for name in names:
+            try:
+                server.update_node(name, mutate=beat)
+            except Exception as exc:  # a Node deleted by hand: keep beating for the others
+                print(f"heartbeat for {name} skipped: {exc}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nvinformers fake-kube-apiserver",
+        description="Serve a fake Kubernetes API on loopback with a few Nodes, and write a "
+        "kubeconfig for kubectl, kopf and the examples.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument(
+        "--kubeconfig", type=Path, default=None,
+        help=f"where to write the kubeconfig (default: {_default_kubeconfig()}); an existing "
+        "file is replaced only if a fake server wrote it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--node", action="append", dest="nodes", metavar="NAME",
+        help=f"add a Node (repeatable; default: {', '.join(DEFAULT_NODES)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pods", type=int, default=0, help="Pods per Node, in namespace default (default 0)"
+    )
+    parser.add_argument(
+        "--heartbeat", type=float, default=10.0,
+        help="seconds between the Nodes' Ready heartbeats, like a kubelet's (0: none)",
+    )  # fmt: skip
+    return parser
+
+
+def main_fake_kube_apiserver(argv: list[str] | None = None) -> int:
+    """Run the command until SIGINT or SIGTERM; returns the exit code.
+
+    Prints ``Fake Kubernetes API listening on <url>`` and ``kubeconfig: <path>`` once serving
+    (stdout, flushed). Signal handlers are installed only when called from the main thread.
+
+    Returns:
+        0 after a clean stop, 1 when the server cannot start or the kubeconfig cannot be
+        written (the reason on stderr).
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.pods < 0:
+        parser.error(f"--pods must be non-negative, got {args.pods}")
+    if args.heartbeat < 0:
+        parser.error(f"--heartbeat must be non-negative, got {args.heartbeat}")
+    nodes: list[str] = args.nodes or list(DEFAULT_NODES)
+    kubeconfig: Path = args.kubeconfig or _default_kubeconfig()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    server = FakeKubeAPIServer(host=args.host, port=args.port)
+    heartbeat: threading.Thread | None = None
+    written = False
+    try:
+        for index, name in enumerate(nodes):
+            add_kubelet_node(server, name, index)
+            for pod in range(args.pods):
+                server.add_pod(f"gpu-workload-{name}-{pod}", node_name=name)
+        try:
+            server.start()
+            server.write_kubeconfig(kubeconfig)
+            written = True
+        except OSError as exc:  # the port is taken, the kubeconfig is not ours...
+            print(f"nvinformers fake-kube-apiserver: {exc}", file=sys.stderr, flush=True)
+            return 1
+        print(f"Fake Kubernetes API listening on {server.url}", flush=True)
+        print(f"kubeconfig: {kubeconfig}", flush=True)
+        print(f"nodes: {' '.join(nodes)}", flush=True)
+        print(f"use it with: export KUBECONFIG={kubeconfig}", flush=True)
+        if args.heartbeat:
+            heartbeat = threading.Thread(
+                target=_heartbeat, args=(server, nodes, args.heartbeat, stop),
+                name="nvinformers-fake-kube-heartbeat", daemon=True,
+            )  # fmt: skip
+            heartbeat.start()
+        stop.wait()
+        print("Stopping server...", flush=True)
+        return 0
+    finally:
+        stop.set()
+        if heartbeat is not None:
+            heartbeat.join()
+        server.stop()
+        if written:
+            kubeconfig.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
