@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -41,6 +42,7 @@ def add_kubelet_node(server: FakeKubeAPIServer, name: str, index: int) -> dict[s
     """Add a Node as a kubelet registers one: Ready, hostname/os/arch labels, an InternalIP,
     node info and 8 allocatable ``nvidia.com/gpu``. Returns the stored Node."""
     stamp = now()
+    machine = uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.nodes.nvinformers.fake")
     resources = {"cpu": "16", "memory": "65536Mi", "pods": "110", "nvidia.com/gpu": _GPUS_PER_NODE}
     status = {
         "conditions": [
@@ -57,9 +59,11 @@ def add_kubelet_node(server: FakeKubeAPIServer, name: str, index: int) -> dict[s
         "capacity": resources,
         "allocatable": resources,
         "nodeInfo": {
-            "kubeletVersion": SERVER_VERSION, "osImage": "nvinformers fake node",
-            "kernelVersion": "6.8.0", "containerRuntimeVersion": "fake://1.0",
-            "operatingSystem": "linux", "architecture": "amd64",
+            "kubeletVersion": SERVER_VERSION, "kubeProxyVersion": SERVER_VERSION,
+            "osImage": "nvinformers fake node", "kernelVersion": "6.8.0",
+            "containerRuntimeVersion": "fake://1.0", "operatingSystem": "linux",
+            "architecture": "amd64", "machineID": machine.hex, "systemUUID": str(machine),
+            "bootID": str(uuid.uuid5(machine, "boot")),
         },
     }  # fmt: skip
     labels = {

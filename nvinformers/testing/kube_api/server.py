@@ -420,7 +420,8 @@ class FakeKubeAPIServer:
         if phase == "Running":
             obj["status"]["containerStatuses"] = [
                 {
-                    "name": "main", "image": "busybox", "ready": True, "started": True,
+                    "name": "main", "image": "busybox", "imageID": "docker.io/library/busybox",
+                    "ready": True, "started": True,
                     "restartCount": 0, "state": {"running": {"startedAt": now()}},
                 }
             ]  # fmt: skip
