@@ -37,7 +37,7 @@ def kube_api() -> Iterator[FakeKubeAPIServer]:
         yield server
 
 
-def annotations(kube_api: FakeKubeAPIServer, node: str = NODE) -> dict[str, str]:
+def node_annotations(kube_api: FakeKubeAPIServer, node: str = NODE) -> dict[str, str]:
     found: dict[str, str] = kube_api.get_node(node)["metadata"].get("annotations", {})
     return found
 
@@ -62,19 +62,19 @@ def test_kopf_run_annotates_the_node_follows_ready_flips_and_stops_cleanly(
     )  # fmt: skip
     try:
         operator.expect("GPU cache synced", WAIT)
-        assert eventually(lambda: annotations(kube_api).get(READY) == "8", WAIT)
-        assert annotations(kube_api)[GPUS] == "8"
-        assert GPUS not in annotations(kube_api, "node-2")  # only its own Node
+        assert eventually(lambda: node_annotations(kube_api).get(READY) == "8", WAIT)
+        assert node_annotations(kube_api)[GPUS] == "8"
+        assert GPUS not in node_annotations(kube_api, "node-2")  # only its own Node
 
         device_api.set_ready("gpu-3", False)
         operator.expect("GPU gpu-3 is now NOT Ready")  # the operator's cache has the flip
         heartbeat(kube_api)
-        assert eventually(lambda: annotations(kube_api).get(READY) == "7", WAIT)
+        assert eventually(lambda: node_annotations(kube_api).get(READY) == "7", WAIT)
 
         device_api.set_ready("gpu-3", True)
         operator.expect("GPU gpu-3 is now Ready")
         heartbeat(kube_api)
-        assert eventually(lambda: annotations(kube_api).get(READY) == "8", WAIT)
+        assert eventually(lambda: node_annotations(kube_api).get(READY) == "8", WAIT)
     finally:
         code = operator.terminate()
     output = "\n".join(operator.lines)
