@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := proto/nvinformers/api/device/v1alpha1
 GEN_DIR := nvinformers/api/device/v1alpha1
 PYTEST_ARGS ?=
+GRPCURL_VERSION := v1.9.3
 
-.PHONY: all venv demo test check lint format types imports check-proto proto unit integration e2e chaos bench bench-smoke soak clean
+.PHONY: all venv demo test check lint format types imports check-proto proto unit integration e2e chaos bench bench-smoke soak grpcurl clean
 
 all: test
 
@@ -69,6 +70,11 @@ bench-smoke: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
+
+# Optional: grpcurl for the reflection e2e test (skipped without it). Needs Go; builds from the
+# Go module proxy into .venv/bin (about 30 s the first time, seconds with a warm module cache).
+grpcurl: $(STAMP)
+	GOBIN=$(abspath $(BIN)) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -15,6 +15,8 @@ What it implements (the semantics of the newest Device API server, ``device-api-
   (``send_initial_events`` + ``resource_version_match="NotOlderThan"`` → burst, then a
   BOOKMARK annotated ``k8s.io/initial-events-end: "true"``); ``timeout_seconds`` ends the
   stream cleanly (status OK).
+* gRPC server reflection (``grpcurl list`` / ``describe``) when ``grpcio-reflection`` is
+  installed (the ``testing`` extra; see :mod:`nvinformers.testing.reflection`).
 * Errors are gRPC statuses: NOT_FOUND, ALREADY_EXISTS, ABORTED (stale revision, failed
   precondition), INVALID_ARGUMENT (bad selector, bad options, bad patch), OUT_OF_RANGE.
 
@@ -91,6 +93,7 @@ from nvinformers.errors import (
 )
 from nvinformers.testing import patch as _patch
 from nvinformers.testing.faults import FailurePlan
+from nvinformers.testing.reflection import enable_reflection
 from nvinformers.testing.storage import (
     INITIAL_EVENTS_END_ANNOTATION,
     Storage,
@@ -716,6 +719,7 @@ class FakeServer:
     def _bind(self, server: grpc.Server) -> None:
         _prepare_socket_path(self._socket_path)
         _register(_Servicer(self), server)
+        enable_reflection(server, _SERVICE.full_name)  # grpcurl list/describe, if installed
         try:
             bound = server.add_insecure_port(f"unix:{self._socket_path}")
         except RuntimeError as exc:
