@@ -16,7 +16,8 @@ What it serves (one module per concept):
 * Discovery (:mod:`.discovery`): ``/version``, ``/api``, ``/api/v1``, ``/apis``, and aggregated
   discovery (``apidiscovery.k8s.io`` v2/v2beta1) for clients that ask for it first, as kubectl
   does; health (``/healthz``, ``/livez``, ``/readyz``).
-* Resources (:mod:`.resources`, :mod:`.routing`, :mod:`.handlers`, :mod:`.registry`): ``/api/v1/<plural>[/<name>[/status]]`` and
+* Resources (:mod:`.resources`, :mod:`.routing`, :mod:`.handlers`, :mod:`.registry`):
+  ``/api/v1/<plural>[/<name>[/status]]`` and
   ``/api/v1/namespaces/<ns>/<plural>[/<name>[/status]]``; verbs list, watch, get, create (POST,
   ``generateName`` included), update (PUT), patch (PATCH), delete. Namespaces ``default`` and
   ``kube-system`` exist from the start; a create over HTTP in a namespace that does not exist is
