@@ -55,8 +55,11 @@ def test_streaming_daemon_logs_transitions_serves_metrics_and_stops_on_sigterm(
         server.set_ready("gpu-4", False)
         changed = daemon.expect("gpu status changed name=gpu-4")
         assert "ready=False" in changed
-        with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
-            assert json.loads(response.read())["healthy"] is True
+        # The Manager's endpoints, in Kubernetes' text form (JSON on request).
+        with urllib.request.urlopen(base + "/healthz?verbose", timeout=10) as response:
+            assert "[+]informer/gpus ok" in response.read().decode()
+        with urllib.request.urlopen(base + "/readyz?format=json", timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
             metrics = response.read().decode()
         assert 'nvinformers_informer_synced{informer="gpus"} 1.0' in metrics
