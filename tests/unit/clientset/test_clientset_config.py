@@ -18,7 +18,6 @@ from nvinformers.clientset.config import (
     user_agent,
 )
 
-
 #: The newer server generation's variable (spelled out: the test pins the name users export).
 SOCK_ENV_VAR = "NVIDIA_DEVICE_API_SOCK"
 
