@@ -127,12 +127,14 @@ class SignalStop:
     def install(self) -> Self:
         """Handle SIGINT and SIGTERM from now on (main thread only; elsewhere: no-op).
 
-        Starts the relay thread. Idempotent. Does not block.
+        A signal whose disposition is "ignore" (``SIG_IGN``, as for the background jobs of a
+        non-interactive shell) is left ignored. Starts the relay thread. Idempotent. Does not
+        block.
 
         Returns:
             self.
         """
-        if threading.current_thread() is not threading.main_thread() or self._previous:
+        if threading.current_thread() is not threading.main_thread() or self._relay is not None:
             return self
         read_fd, write_fd = os.pipe()
         self._pipe = (read_fd, write_fd)
@@ -141,7 +143,10 @@ class SignalStop:
         )
         self._relay.start()
         for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
+            # A signal ignored when the program started stays ignored (a background job of a
+            # script, nohup): the same courtesy Python's own SIGINT handling pays.
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def restore(self) -> None:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from nvinformers.clientset import DEFAULT_TARGET
 from nvinformers.testing import FakeServer
-from tests.e2e.procs import Background, run
+from tests.e2e.procs import ROOT, Background, run
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,18 @@ def test_basic_client_exits_1_when_the_socket_is_missing() -> None:
     result = run("examples/basic-client/basic_client.py", "--target", "unix:///tmp/nvinf-nope.sock")
     assert result.returncode == 1
     assert "unavailable" in result.stderr
+
+
+def test_basic_client_readme_quotes_the_real_error() -> None:
+    readme = (ROOT / "examples" / "basic-client" / "README.md").read_text()
+    match = re.search(r"exits 1 with\s+`([^`]+)`", readme)
+    assert match is not None
+    target = "unix:///tmp/nvinf-nope.sock"
+    result = run("examples/basic-client/basic_client.py", "--target", target)
+    assert result.returncode == 1
+    quoted = match.group(1).replace(DEFAULT_TARGET, target)
+    for fragment in quoted.split("…"):
+        assert fragment.strip() in result.stderr, (fragment, result.stderr)
 
 
 def test_streaming_daemon_logs_transitions_serves_metrics_and_stops_on_sigterm(

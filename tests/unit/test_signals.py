@@ -94,6 +94,17 @@ def test_restore_puts_the_handlers_back_and_joins_the_relay_thread() -> None:
     assert relay_threads() == []
 
 
+def test_a_signal_ignored_at_start_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job of a script
+    try:
+        with SignalStop():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_off_the_main_thread_it_is_a_plain_stop_event() -> None:
     result: list[SignalStop] = []
     thread = threading.Thread(target=lambda: result.append(SignalStop().install()))
