@@ -48,6 +48,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'nvinformers' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
 
+
 def __dir__() -> list[str]:
     """The public names, the lazy ones included, and the subpackages (for completion)."""
     dunders = (name for name in globals() if name.startswith("__"))

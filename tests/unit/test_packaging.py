@@ -4,6 +4,8 @@ index gets a description whose links work there, and ``dir(nvinformers)`` shows 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -61,3 +63,14 @@ def test_dir_lists_the_lazy_names_and_each_resolves() -> None:
         assert sub in names
         assert getattr(nvinformers, sub).__name__ == f"nvinformers.{sub}"
     assert {"FakeServer", "FakeKubeAPIServer", "main_fake_server"} <= set(dir(nvinformers.testing))
+
+
+def test_the_proto_freshness_check_prints_its_result_only() -> None:
+    # `make test` starts with it: a newcomer's first screen shows our line, not the plugins'.
+    result = subprocess.run(
+        [sys.executable, "scripts/genproto.py", "--check"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert re.fullmatch(r"generated code is fresh \(\d+ files\)\n", result.stdout)
