@@ -82,6 +82,7 @@ from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1 import gpu_pb2_grpc, wire_pb2
 from nvinformers.api.device.v1alpha1.types import API_VERSION, GPU, LIST_KIND, Condition, GPUList
 from nvinformers.api.device.v1alpha1.types import ListMeta as _ListMeta
+from nvinformers.clientset.config import SOCK_ENV_VAR, TARGET_ENV_VAR
 from nvinformers.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -119,9 +120,9 @@ _log = logging.getLogger(__name__)
 #: The Device API's default socket (``unix:///var/run/nvidia-device-api/device-api.sock``).
 DEFAULT_SOCKET_PATH: Final = "/var/run/nvidia-device-api/device-api.sock"
 #: Environment variable naming the target (``unix:///path`` or ``unix:/path``).
-TARGET_ENV: Final = "NVIDIA_DEVICE_API_TARGET"
+TARGET_ENV: Final = TARGET_ENV_VAR
 #: The newer server generation's variable, read after :data:`TARGET_ENV`.
-SOCK_ENV: Final = "NVIDIA_DEVICE_API_SOCK"
+SOCK_ENV: Final = SOCK_ENV_VAR
 #: Server threads by default: each open watch holds one, so this bounds concurrent watches.
 DEFAULT_MAX_WORKERS: Final = 1024
 READY_CONDITION: Final = "Ready"
@@ -1158,21 +1159,21 @@ def _set_condition(status: pb.GpuStatus, cond: pb.Condition, now: datetime) -> N
 
 
 def _default_socket_path() -> str:
-    """The socket the environment names: ``$NVIDIA_DEVICE_API_TARGET``, then
-    ``$NVIDIA_DEVICE_API_SOCK`` (the newer server generation's name), then the default socket;
-    the clientset reads them in the same order.
+    """The socket the environment names, read as the clientset reads it:
+    ``$NVIDIA_DEVICE_API_TARGET``, then ``$NVIDIA_DEVICE_API_SOCK``, then the default socket.
 
     Raises:
-        ValueError: the variable names a TCP target (the message names the variable).
+        ValueError: a malformed target (the message names the variable), or a TCP one.
     """
-    for name in (TARGET_ENV, SOCK_ENV):
-        target = os.environ.get(name, "")
-        if target:
-            try:
-                return _target_to_socket_path(target)
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from exc
-    return DEFAULT_SOCKET_PATH
+    from nvinformers.clientset.config import Config
+
+    target = Config().parsed_target()
+    if target.path is None:
+        raise ValueError(
+            "the fake server listens on Unix sockets only; the environment names "
+            f"{target.original!r}"
+        )
+    return target.path
 
 
 def _positive_or_zero(text: str) -> float:

@@ -11,12 +11,9 @@ after start-up; the assertions hold at every offset, the offsets only spread the
 from __future__ import annotations
 
 import os
-import queue
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from nvinformers.testing import FakeServer
-from tests.e2e.procs import ROOT, WAIT, env
+from tests.e2e.procs import WAIT, Background
 from tests.e2e.silent import SilentServer
 
 pytestmark = pytest.mark.e2e
@@ -47,78 +44,24 @@ def catches(pid: int, signum: int) -> bool:
     return False
 
 
-class Command:
-    """``nvinformers ARGS`` with stdout read line by line and stderr collected."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [NVINFORMERS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env(), cwd=ROOT,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._stderr: list[str] = []
-        self._threads = [
-            threading.Thread(target=self._read_out, name="e2e-stdout", daemon=True),
-            threading.Thread(target=self._read_err, name="e2e-stderr", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _read_out(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        self._stderr.extend(self.proc.stderr)
-
-    def wait_until_catching(self, signum: int = signal.SIGTERM) -> None:
-        deadline = time.monotonic() + WAIT
-        while not catches(self.proc.pid, signum):
-            assert self.proc.poll() is None, "exited before handling signals"
-            assert time.monotonic() < deadline, f"never installed a handler for signal {signum}"
-            time.sleep(0.001)  # polling /proc: there is no event to wait on
-
-    def expect(self, fragment: str) -> None:
-        while True:
-            line = self._queue.get(timeout=WAIT)
-            assert line is not None, f"exited before printing {fragment!r}: {self.lines}"
-            self.lines.append(line)
-            if fragment in line:
-                return
-
-    def stop_with(self, signum: int) -> tuple[int, str]:
-        """Send ``signum``; return the exit code and everything printed."""
-        self.proc.send_signal(signum)
-        try:
-            code = self.proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        for thread in self._threads:
-            thread.join(WAIT)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        while not self._queue.empty():
-            line = self._queue.get_nowait()
-            if line is not None:
-                self.lines.append(line)
-        return code, "\n".join(self.lines) + "\n--- stderr ---\n" + "".join(self._stderr)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self._stderr)
+def command(*args: str) -> Background:
+    """``nvinformers ARGS``, stdout read line by line, stderr apart."""
+    return Background(*args, program=NVINFORMERS, stderr_apart=True)
 
 
-def assert_stopped_quietly(command: Command, signum: int) -> str:
-    code, output = command.stop_with(signum)
+def wait_until_catching(cmd: Background, signum: int = signal.SIGTERM) -> None:
+    deadline = time.monotonic() + WAIT
+    while not catches(cmd.proc.pid, signum):
+        assert cmd.proc.poll() is None, "exited before handling signals"
+        assert time.monotonic() < deadline, f"never installed a handler for signal {signum}"
+        time.sleep(0.001)  # polling /proc: there is no event to wait on
+
+
+def assert_stopped_quietly(cmd: Background, signum: int) -> str:
+    code = cmd.terminate(signum=signum)
+    output = f"{cmd.output}\n--- stderr ---\n{cmd.stderr}"
     assert code == 128 + signum, output
-    assert command.stderr == "", output
+    assert cmd.stderr == "", output
     for word in MISLEADING:
         assert word not in output, output
     return output
@@ -144,18 +87,18 @@ def socket_path() -> str:
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
-@pytest.mark.parametrize("command", ["get", "watch", "demo", "fake-server"])
+@pytest.mark.parametrize("name", ["get", "watch", "demo", "fake-server"])
 def test_a_signal_at_start_up_exits_128_plus_signum(
-    command: str, signum: int, silent: SilentServer
+    name: str, signum: int, silent: SilentServer
 ) -> None:
     args = {
         "get": ("get", "gpus", "--target", silent.target),
         "watch": ("watch", "gpus", "--target", silent.target),
         "demo": ("demo",),
         "fake-server": ("fake-server", "--socket", socket_path()),
-    }[command]
-    cmd = Command(*args)
-    cmd.wait_until_catching()  # main() has just started: the imports are still to come
+    }[name]
+    cmd = command(*args)
+    wait_until_catching(cmd)  # main() has just started: the imports are still to come
     assert_stopped_quietly(cmd, signum)
 
 
@@ -165,14 +108,14 @@ def test_a_signal_at_start_up_exits_128_plus_signum(
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_during_a_call_that_never_returns(signum: int, silent: SilentServer) -> None:
     silent.calls.clear()
-    cmd = Command("get", "gpus", "--target", silent.target, "--request-timeout", "0")
+    cmd = command("get", "gpus", "--target", silent.target, "--request-timeout", "0")
     assert silent.calls.wait(WAIT)  # the call has reached the server, which never answers
     assert_stopped_quietly(cmd, signum)
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_while_watching(signum: int, server: FakeServer) -> None:
-    cmd = Command("watch", "gpus", "--target", server.target)
+    cmd = command("watch", "gpus", "--target", server.target)
     cmd.expect("gpu-7")
     assert_stopped_quietly(cmd, signum)
 
@@ -180,7 +123,7 @@ def test_a_signal_while_watching(signum: int, server: FakeServer) -> None:
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("moment", ["server started", "watching"])
 def test_a_signal_during_the_demo(moment: str, signum: int) -> None:
-    cmd = Command("demo", "--flip-interval", "0.2")
+    cmd = command("demo", "--flip-interval", "0.2")
     # "listening" is printed before the informer starts: the signal lands while it syncs.
     cmd.expect("listening on" if moment == "server started" else "Watching Ready transitions")
     assert_stopped_quietly(cmd, signum)
@@ -189,7 +132,7 @@ def test_a_signal_during_the_demo(moment: str, signum: int) -> None:
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_while_the_fake_server_serves(signum: int) -> None:
     path = socket_path()
-    cmd = Command("fake-server", "--socket", path)
+    cmd = command("fake-server", "--socket", path)
     cmd.expect("listening on")
     output = assert_stopped_quietly(cmd, signum)
     assert "Stopping server..." in output
@@ -209,7 +152,7 @@ def test_a_signal_while_the_fake_server_serves(signum: int) -> None:
     ],
 )
 def test_a_signal_at_any_offset_into_the_demo(offset: float, signum: int) -> None:
-    cmd = Command("demo", "--flip-interval", "0.2")
-    cmd.wait_until_catching()
+    cmd = command("demo", "--flip-interval", "0.2")
+    wait_until_catching(cmd)
     time.sleep(offset)  # a sample point, not a wait: the assertions hold at every offset
     assert_stopped_quietly(cmd, signum)

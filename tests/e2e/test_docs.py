@@ -22,16 +22,12 @@ parsing the files, so a block added tomorrow is run tomorrow. The rules:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from nvinformers.testing import FakeServer
-from tests.e2e.procs import ROOT, env
+from tests.e2e.procs import ROOT, Background
 
 pytestmark = pytest.mark.e2e
 
@@ -120,59 +116,6 @@ def private_dir() -> Iterator[str]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-class Run:
-    """A block running in its own process group, its merged output read line by line."""
-
-    def __init__(self, command: list[str], environment: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-            env=environment, start_new_session=True,
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name="docs-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str | None) -> bool:
-        """Collect output until a line contains ``text`` (any line if None) or the end."""
-        while True:
-            line = self._queue.get(timeout=RUN_TIMEOUT)
-            if line is None:
-                return False
-            self.lines.append(line)
-            if text is None or text in line:
-                return True
-
-    def finish(self) -> int:
-        try:
-            code = self.proc.wait(RUN_TIMEOUT)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # what it left in the background
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._reader.join(RUN_TIMEOUT)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        while True:
-            try:
-                line = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.lines.append(line)
-        return code
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-
 RUN_BLOCKS = [b for b in ALL_BLOCKS if b.language in RUNNABLE]
 
 
@@ -187,19 +130,21 @@ def test_every_code_block_runs(block: Block, device_api: FakeServer, private_dir
     code = code.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
     script = Path(private_dir) / ("block.py" if block.language == "python" else "block.sh")
     script.write_text(code)
-    command = (
-        [sys.executable, str(script)]
+    program, args = (
+        (sys.executable, [str(script)])
         if block.language == "python"
-        else ["bash", "-e", "-o", "pipefail", str(script)]
+        else ("bash", ["-e", "-o", "pipefail", str(script)])
     )
     bin_dir = str(Path(sys.executable).parent)  # `nvinformers` as after `pip install`
     path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    run = Run(command, env(NVIDIA_DEVICE_API_TARGET=device_api.target, PATH=path))
+    run = Background(
+        *args, program=program, new_session=True,
+        NVIDIA_DEVICE_API_TARGET=device_api.target, PATH=path,
+    )  # fmt: skip
     daemon = DAEMON.search(block.code)
     if daemon is not None:
-        ready = run.wait_for(daemon.group(1))
-        assert ready, f"{block.id}: never printed {daemon.group(1)!r}:\n{run.output}"
-        os.killpg(run.proc.pid, signal.SIGINT)  # Ctrl-C
-    exit_code = run.finish()
+        run.expect(daemon.group(1) or "", timeout=RUN_TIMEOUT)  # "" matches the first line
+        run.send(signal.SIGINT)  # Ctrl-C, to the process group
+    exit_code = run.wait(RUN_TIMEOUT)
     assert exit_code == 0, f"{block.id} exited {exit_code}:\n{run.output}"
     assert "Traceback" not in run.output, f"{block.id}:\n{run.output}"
