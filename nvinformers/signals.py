@@ -40,7 +40,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -50,8 +49,6 @@ from types import FrameType
 from typing import Any, Final, Self
 
 __all__ = ["SignalStop", "Interrupted", "STOP_SIGNALS", "exit_code_for"]
-
-log = logging.getLogger("nvinformers.signals")
 
 #: The signals that ask a program to stop.
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
@@ -242,4 +239,8 @@ def _call(callback: Callable[[], None]) -> None:
     try:
         callback()
     except Exception:  # a stop callback must not keep the others (or the stop) from running
-        log.exception("stop callback %r failed", callback)
+        # Imported here: this module is imported before anything else at the CLI's start-up,
+        # while a signal still has its default effect, so it imports as little as it can.
+        import logging
+
+        logging.getLogger("nvinformers.signals").exception("stop callback %r failed", callback)
