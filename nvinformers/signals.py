@@ -17,9 +17,12 @@ through :class:`SignalStop`, so that Ctrl-C and SIGTERM behave the same everywhe
   taking too long, and the user asked twice.
 
 The exit code is the shell's convention, 128 + the signal number: 130 for SIGINT, 143 for
-SIGTERM (:func:`exit_code_for`). A shell reports the same code for a process the signal killed,
-so a signal that arrives before the interpreter has reached nvinformers' code (the first few
-milliseconds of Python's start-up, where the default action applies) ends with the same ``$?``.
+SIGTERM (:func:`exit_code_for`), which a shell also reports for a process the signal killed.
+What no module can cover: Python's own start-up before the program's first line runs (the
+interpreter and ``site``, some 20-60 ms). A SIGTERM there kills the process (``$?`` is 143 all
+the same); a SIGINT there is Python's ``KeyboardInterrupt``. The ``nvinformers`` command installs
+its handlers on its first line and imports everything heavy afterwards, to keep that window to
+Python's start-up alone.
 
 Thread-safety: Python runs signal handlers on the main thread, so :meth:`SignalStop.install`
 does something only there (elsewhere the object still works as a plain stop event).
