@@ -1,5 +1,7 @@
 # One-line targets. Every target bootstraps the local virtualenv (.venv) when it is missing or when
-# pyproject.toml changed, so a fresh machine needs only Python 3.11+ and make.
+# pyproject.toml changed, so a fresh machine needs only Python 3.11+ and make. The tools come from
+# pyproject's `dev` dependency group (exact pins), which needs pip >= 25.1: a fresh venv's pip is
+# older, so it is upgraded first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,8 +18,8 @@ all: test
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nvinformers needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e . --group dev
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -42,7 +44,7 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 imports: $(STAMP)
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-logo
 
 proto: $(STAMP)
 	$(BIN)/python scripts/genproto.py --out .

@@ -30,10 +30,26 @@ _LAZY = {
 }
 
 
+#: The subpackages and modules, listed by ``dir(nvinformers)`` next to the lazy names.
+_SUBMODULES = (
+    "aio", "api", "cache", "cli", "clientset", "controller", "demo", "errors", "informers",
+    "kube", "labels", "listers", "meta", "options", "printers", "signals", "testing", "watch",
+    "workqueue",
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:  # nvinformers.cache without an import statement, as after one
+        return importlib.import_module(f"nvinformers.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nvinformers' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The public names, the lazy ones included, and the subpackages (for completion)."""
+    dunders = (name for name in globals() if name.startswith("__"))
+    return sorted({*__all__, *_SUBMODULES, *dunders})

@@ -8,15 +8,15 @@ watch delivers it, while a lister answers reads from the cache.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from datetime import datetime
-from typing import IO, Any
+from typing import IO
 
 from nvinformers import meta
 from nvinformers.api.device.v1alpha1.types import GPU
 from nvinformers.cache import ResourceEventHandlerFuncs
+from nvinformers.signals import SignalStop
 
 __all__ = ["run_demo"]
 
@@ -34,21 +34,35 @@ def run_demo(
     gpus: int = 8,
     flip_interval: float = 2.0,
     out: IO[str],
+    stop: threading.Event | None = None,
 ) -> int:
-    """Run the demo until Ctrl-C / SIGTERM or ``duration`` seconds. Blocks; returns 0."""
-    from nvinformers.cli import render_table
+    """Run the demo until ``stop`` is set (Ctrl-C / SIGTERM) or ``duration`` seconds have passed.
+
+    Blocks. A stop at any moment, also during start-up, ends it cleanly and quietly: no message
+    about a cache that "did not sync" because it was interrupted.
+
+    Args:
+        duration: seconds to watch after the cache synced; None: until stopped.
+        gpus: fake GPUs to serve.
+        flip_interval: seconds between Ready flips.
+        out: where to print.
+        stop: ends the demo when set; None: one of :class:`~nvinformers.signals.SignalStop`,
+            installed for SIGINT/SIGTERM while the demo runs (main thread only).
+
+    Returns:
+        0, or 1 when the cache did not sync within 30 s without being stopped.
+    """
+    if stop is None:
+        with SignalStop() as signals:
+            return run_demo(
+                duration=duration, gpus=gpus, flip_interval=flip_interval, out=out,
+                stop=signals.event,
+            )  # fmt: skip
+
     from nvinformers.clientset import Config, new_for_config
     from nvinformers.informers import SharedInformerFactory
+    from nvinformers.printers import render_table
     from nvinformers.testing import FakeServer
-
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-
-        def handle(signum: int, frame: Any) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
 
     def say(text: str) -> None:
         out.write(text + "\n")
@@ -56,6 +70,8 @@ def run_demo(
 
     transitions = 0
     with FakeServer(gpus=gpus, flip_interval=flip_interval) as server:
+        if stop.is_set():
+            return 0
         say(f"Fake Device API server listening on {server.target}")
         with new_for_config(Config(target=server.target)) as clientset:
             factory = SharedInformerFactory(clientset)
@@ -77,18 +93,21 @@ def run_demo(
             informer.informer().add_event_handler(
                 ResourceEventHandlerFuncs(on_update=on_update), name="demo"
             )
-            factory.start(stop)
-            started = time.monotonic()
-            synced = factory.wait_for_cache_sync(stop, timeout=30.0)
-            if not all(synced.values()):
-                say("informer cache did not sync; is the server running?")
+            try:
+                factory.start(stop)
+                started = time.monotonic()
+                synced = factory.wait_for_cache_sync(stop, timeout=30.0)
+                if stop.is_set():
+                    return 0
+                if not all(synced.values()):
+                    say("informer cache did not sync within 30 s")
+                    return 1
+                listed = sorted(informer.lister().list(), key=lambda g: g.metadata.name)
+                say(f"\nCache synced in {time.monotonic() - started:.3f} s: {len(listed)} GPUs\n")
+                say(render_table(listed))
+                say("\nWatching Ready transitions (Ctrl-C to stop)...")
+                stop.wait(duration)
+            finally:
                 factory.shutdown()
-                return 1
-            listed = sorted(informer.lister().list(), key=lambda g: g.metadata.name)
-            say(f"\nCache synced in {time.monotonic() - started:.3f} s: {len(listed)} GPUs\n")
-            say(render_table(listed))
-            say("\nWatching Ready transitions (Ctrl-C to stop)...")
-            stop.wait(duration)
-            factory.shutdown()
     say(f"\nStopped after {transitions} Ready transitions.")
     return 0

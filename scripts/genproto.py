@@ -53,7 +53,12 @@ def generate(out: Path) -> list[Path]:
         f"--mypy_grpc_out={out}",
         *[str(p.relative_to(PROTO_ROOT)) for p in protos],
     ]
-    subprocess.run(cmd, check=True, cwd=PROTO_ROOT)
+    # mypy-protobuf announces every stub it writes ("Writing mypy to ..."); keep protoc's output
+    # for failures, so that `make test` shows our result, not our tools' chatter.
+    result = subprocess.run(cmd, check=False, cwd=PROTO_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise subprocess.CalledProcessError(result.returncode, cmd)
     written = []
     for proto in protos:
         stem = proto.relative_to(PROTO_ROOT).with_suffix("")

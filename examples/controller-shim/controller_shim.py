@@ -25,6 +25,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from nvinformers.informers import SharedInformerFactory
 from nvinformers.kube import KubeObject, lister_for, new_node_informer
 from nvinformers.listers import GPULister
 from nvinformers.listers.lister import Lister
+from nvinformers.signals import SignalStop
 
 log = logging.getLogger("controller-shim")
 
@@ -148,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--node-name or $NODE_NAME is required")
     node_name: str = args.node_name
 
+    # From here on a SIGTERM stops cleanly at any moment, also during start-up (manager.run()
+    # takes the signals over while it runs).
+    with SignalStop() as signals:
+        return run(args, node_name, signals.event)
+
+
+def run(args: argparse.Namespace, node_name: str, stop: threading.Event) -> int:
+    """Reconcile until ``stop`` is set; returns the exit code (0 after a graceful stop)."""
     api_client = _kube_api_client(args.kube_api)
     core_v1 = kubernetes.client.CoreV1Api(api_client)
     with new_for_config(Config(target=args.target)) as clientset:
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             manager.url,
         )
         try:
-            manager.run()  # blocks until SIGTERM / SIGINT, then stops everything in order
+            manager.run(stop)  # blocks until SIGTERM / SIGINT, then stops everything in order
         finally:
             api_client.close()
     log.info("stopped cleanly")

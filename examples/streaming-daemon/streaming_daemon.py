@@ -7,8 +7,11 @@ The Python peer of the Go SDK's ``watch`` example, made production-shaped:
   interceptor stays first in the chain);
 * a shared informer (list, then watch, reconnect, relist with tombstones) whose handler logs every
   GPU ``Ready`` transition — no reconnection code in the example at all;
-* Prometheus metrics (client RPCs, informer, handler backlog) and a health check on 127.0.0.1;
-* graceful shutdown on SIGTERM / SIGINT: every thread joined, the socket closed.
+* the controller ``Manager`` serving ``/metrics`` (client RPCs, informer, handler backlog),
+  ``/healthz`` and ``/readyz`` (Kubernetes' text form, ``?format=json`` for JSON) on 127.0.0.1 —
+  the same endpoints every nvinformers agent serves, not a format of its own;
+* graceful shutdown on SIGTERM / SIGINT at any moment, also during start-up
+  (:class:`nvinformers.signals.SignalStop`): every thread joined, the socket closed, exit 0.
 
 Run it against the fake server::
 
@@ -19,25 +22,22 @@ Run it against the fake server::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import signal
 import sys
 import threading
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from nvinformers import meta
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.cache import DeletedFinalStateUnknown, ResourceEventHandlerFuncs
 from nvinformers.clientset import Config, new_for_config
+from nvinformers.controller import Manager
 from nvinformers.informers import SharedInformerFactory
+from nvinformers.signals import SignalStop
 
 log = logging.getLogger("streaming-daemon")
 
@@ -107,48 +107,6 @@ def _log_delete(obj: GPU | DeletedFinalStateUnknown[GPU]) -> None:
         log.info("gpu removed name=%s", obj.metadata.name)
 
 
-class OpsServer:
-    """``/metrics`` and ``/healthz`` on 127.0.0.1 (port 0 picks a free one)."""
-
-    def __init__(
-        self, port: int, health: Callable[[], dict[str, Any]], registry: CollectorRegistry
-    ):
-        registry_ = registry
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    body, ctype, code = generate_latest(registry_), CONTENT_TYPE_LATEST, 200
-                elif self.path == "/healthz":
-                    report = health()
-                    body = json.dumps(report).encode()
-                    ctype, code = "application/json", 200 if report["healthy"] else 503
-                else:
-                    body, ctype, code = b"not found\n", "text/plain", 404
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="streaming-daemon-ops", daemon=True
-        )
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", help="Device API target (default: $NVIDIA_DEVICE_API_TARGET)")
@@ -161,15 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
 
-    stop = threading.Event()
+    # From here on a SIGTERM stops cleanly at any moment, also while the cache syncs (before
+    # manager.run() takes over the signals, and after it gives them back).
+    with SignalStop() as signals:
+        return run(args, signals.event)
 
-    def on_signal(signum: int, frame: Any) -> None:
-        log.info("received shutdown signal, stopping")
-        stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
+def run(args: argparse.Namespace, stop: threading.Event) -> int:
+    """Serve until ``stop`` is set; returns the exit code (0 after a graceful stop)."""
     config = Config(
         target=args.target,
         unary_interceptors=(RequestIDInterceptor(),),
@@ -178,30 +135,24 @@ def main(argv: list[str] | None = None) -> int:
     with new_for_config(config) as clientset:
         factory = SharedInformerFactory(clientset, args.resync)
         gpus = factory.device().v1alpha1().gpus()
-        informer = gpus.informer()
-        informer.add_event_handler(
+        gpus.informer().add_event_handler(
             ResourceEventHandlerFuncs(
                 on_add=_log_add, on_update=_log_update, on_delete=_log_delete
             ),
             name="ready-logger",
         )
-
-        def health() -> dict[str, Any]:
-            h = informer.health()
-            return {"healthy": h.healthy, "reason": h.reason, "synced": h.synced}
-
-        ops = OpsServer(args.metrics_port, health, REGISTRY)
-        ops.start()
-        log.info("metrics and health on http://127.0.0.1:%d (/metrics, /healthz)", ops.port)
-        factory.start(stop)
+        # /healthz: every informer healthy (synced, a working watch, not silent); /readyz:
+        # synced; /metrics: the global registry the clientset and the factory record into.
+        manager = Manager(port=args.metrics_port)
+        manager.add_informer_factory(factory)
+        manager.start()
+        log.info("metrics and health on %s (/metrics, /healthz, /readyz)", manager.url)
         log.info("target=%s; waiting for the GPU cache to sync", clientset.target)
-        if not all(factory.wait_for_cache_sync(stop).values()):
-            log.error("cache did not sync before shutdown")
-        else:
+        if all(factory.wait_for_cache_sync(stop).values()):
             log.info("cache synced: %d GPUs; watching for changes", len(gpus.lister().list()))
-        stop.wait()
-        factory.shutdown()
-        ops.stop()
+        elif not stop.is_set():
+            log.error("cache did not sync")
+        manager.run(stop)  # blocks until SIGTERM / SIGINT, then stops informers and server
     log.info("stopped cleanly")
     return 0
 

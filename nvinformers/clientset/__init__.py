@@ -33,7 +33,12 @@ if TYPE_CHECKING:
         new_for_config_and_channel,
         new_for_config_or_die,
     )
-    from nvinformers.clientset.config import DEFAULT_TARGET, TARGET_ENV_VAR, Config
+    from nvinformers.clientset.config import (
+        DEFAULT_TARGET,
+        SOCK_ENV_VAR,
+        TARGET_ENV_VAR,
+        Config,
+    )
     from nvinformers.clientset.gpus import ClientsetClosedError, GPUClient, GPUInterface
     from nvinformers.clientset.target import Target, parse_target
     from nvinformers.clientset.watch import GPUWatch
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Config",
     "TARGET_ENV_VAR",
+    "SOCK_ENV_VAR",
     "DEFAULT_TARGET",
     "Clientset",
     "Interface",
@@ -60,6 +66,7 @@ __all__ = [
 _LAZY = {
     "Config": "nvinformers.clientset.config",
     "TARGET_ENV_VAR": "nvinformers.clientset.config",
+    "SOCK_ENV_VAR": "nvinformers.clientset.config",
     "DEFAULT_TARGET": "nvinformers.clientset.config",
     "Clientset": "nvinformers.clientset.clientset",
     "Interface": "nvinformers.clientset.clientset",

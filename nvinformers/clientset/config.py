@@ -4,10 +4,11 @@ A :class:`Config` is a frozen, keyword-only dataclass: it is never changed after
 the clientset can never mutate the caller's configuration (the Go SDK copies it for the same
 reason). Derive a changed copy with :func:`dataclasses.replace`.
 
-Target precedence (as in the Go SDK): ``Config.target`` > the ``NVIDIA_DEVICE_API_TARGET``
-environment variable > ``unix:///var/run/nvidia-device-api/device-api.sock``. The environment is
-read when the target is resolved (by :meth:`Config.resolved_target`, which ``new_for_config``
-calls), not when the Config is built.
+Target precedence: ``Config.target`` > the ``NVIDIA_DEVICE_API_TARGET`` environment variable (the
+Go SDK's) > ``NVIDIA_DEVICE_API_SOCK`` (what the newer generation of NVIDIA's server and Go client
+documents) > ``unix:///var/run/nvidia-device-api/device-api.sock``. A variable that is set but
+empty counts as unset. The environment is read when the target is resolved (by
+:meth:`Config.resolved_target`, which ``new_for_config`` calls), not when the Config is built.
 
 Importing this module does not import gRPC or prometheus_client (``from nvinformers import Config``
 stays cheap); they are only named in type annotations.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Config",
     "TARGET_ENV_VAR",
+    "SOCK_ENV_VAR",
     "DEFAULT_TARGET",
     "DEFAULT_KEEPALIVE_TIME",
     "DEFAULT_KEEPALIVE_TIMEOUT",
@@ -42,6 +44,9 @@ __all__ = [
 
 #: Environment variable overriding the default target (Go: ``NvidiaDeviceAPITargetEnvVar``).
 TARGET_ENV_VAR = "NVIDIA_DEVICE_API_TARGET"
+#: The newer server and Go client generation's variable (``unix:///path``), read after
+#: :data:`TARGET_ENV_VAR`.
+SOCK_ENV_VAR = "NVIDIA_DEVICE_API_SOCK"
 #: Where the node-local Device API listens by default.
 DEFAULT_TARGET = "unix:///var/run/nvidia-device-api/device-api.sock"
 #: Keepalive ping interval in seconds (the Go SDK's ``DefaultKeepAliveTime``, 5 minutes).
@@ -89,9 +94,9 @@ class Config:
     Thread-safety: immutable; share it freely.
 
     Attributes:
-        target: gRPC target (``unix:///path.sock``, ``host:port``, ...; see
+        target: gRPC target (``unix:///path.sock``, ``/path.sock``, ``host:port``, ...; see
             :mod:`nvinformers.clientset.target`). None: ``NVIDIA_DEVICE_API_TARGET``, else
-            :data:`DEFAULT_TARGET`.
+            ``NVIDIA_DEVICE_API_SOCK``, else :data:`DEFAULT_TARGET`.
         user_agent: sent as the primary user agent; None: :func:`user_agent`.
         keepalive_time: seconds between keepalive pings (sent even without active calls).
         keepalive_timeout: seconds to wait for a ping ack before the connection is dropped.
@@ -185,7 +190,8 @@ class Config:
                     )
 
     def resolved_target(self) -> str:
-        """The gRPC target to dial: explicit target > ``NVIDIA_DEVICE_API_TARGET`` > default.
+        """The gRPC target to dial: explicit target > ``NVIDIA_DEVICE_API_TARGET`` >
+        ``NVIDIA_DEVICE_API_SOCK`` > default.
 
         An environment variable that is set but empty counts as unset (as in the Go SDK, whose
         ``os.Getenv`` cannot tell the two apart).
@@ -202,12 +208,13 @@ class Config:
         """Like :meth:`resolved_target`, but returns the parsed :class:`Target`."""
         if self.target is not None:
             return parse_target(self.target)
-        from_env = os.environ.get(TARGET_ENV_VAR, "")
-        if from_env:
-            try:
-                return parse_target(from_env)
-            except ValueError as exc:
-                raise ValueError(f"{TARGET_ENV_VAR}: {exc}") from exc
+        for variable in (TARGET_ENV_VAR, SOCK_ENV_VAR):
+            from_env = os.environ.get(variable, "")
+            if from_env:
+                try:
+                    return parse_target(from_env)
+                except ValueError as exc:
+                    raise ValueError(f"{variable}: {exc}") from exc
         return parse_target(DEFAULT_TARGET)
 
     def resolved_user_agent(self) -> str:

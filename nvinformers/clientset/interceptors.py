@@ -2,26 +2,51 @@
 
 :class:`LatencyLoggingInterceptor` mirrors the Go SDK's ``NewLatencyUnaryInterceptor`` /
 ``NewLatencyStreamInterceptor``: it times the call and logs the method, the duration and the status
-code. Levels:
+code. What the level says is whether anyone has to act:
 
-==================================  ======  ============================================
-outcome                             level   message
-==================================  ======  ============================================
-unary success                       DEBUG   ``RPC succeeded``
-unary CANCELLED / DEADLINE_EXCEEDED DEBUG   ``RPC finished with context error``
-unary, any other error              ERROR   ``RPC failed``
-stream opened                       DEBUG   ``Stream started`` (times establishment only)
-stream CANCELLED / DEADLINE_EXC.    DEBUG   ``Stream establishment canceled``
-stream, any other error             ERROR   ``Stream establishment failed``
-==================================  ======  ============================================
+==========================  =====================  =========================================
+outcome                     level                  message: unary call / stream establishment
+==========================  =====================  =========================================
+success                     DEBUG                  ``RPC succeeded`` / ``Stream started``
+CANCELLED (the caller's)    DEBUG                  ``RPC finished with context error`` /
+                                                   ``Stream establishment canceled``
+an answer about the         DEBUG, and never a     ``RPC answered with an error`` /
+request: NOT_FOUND,         failure streak         ``Stream refused``
+INVALID_ARGUMENT,
+ALREADY_EXISTS,
+FAILED_PRECONDITION,
+ABORTED, OUT_OF_RANGE
+a failure: UNAVAILABLE,     ERROR for the first    ``RPC failed`` /
+DEADLINE_EXCEEDED,          of a streak, DEBUG     ``Stream establishment failed``
+INTERNAL, UNKNOWN,          for its repeats, INFO
+RESOURCE_EXHAUSTED          for the recovery
+(availability); and
+PERMISSION_DENIED,
+UNAUTHENTICATED,
+UNIMPLEMENTED, DATA_LOSS
+(configuration)
+==========================  =====================  =========================================
 
-Repeats are not re-logged at ERROR: while a method keeps failing with the same code (an outage,
-with an informer retrying under backoff), the first failure is logged at ERROR, the repeats at
-DEBUG, and the first success afterwards at INFO with the number of failures in between — one line
-per state change, not one per retry.
+Why it departs from the Device API contract's wording ("cancelled and deadline-exceeded at debug
+level, other errors at error level", which is the Go interceptor's rule):
+
+* An answer about the request is the server working: a caught ``NotFoundError`` on ``get`` is
+  ordinary control flow (client-go logs nothing for a 404), an ``OUT_OF_RANGE`` on a watch is the
+  normal "relist now" signal. At ERROR, every caught ``NotFoundError`` read like an outage.
+* DEADLINE_EXCEEDED is a failure here. In Go it is usually the caller's context; in this SDK the
+  deadline is the call's ``timeout`` (an informer's ``list_timeout``, the CLI's
+  ``--request-timeout``), so its expiry means the server did not answer: an availability problem.
+* Repeats are not re-logged at ERROR. While a method keeps failing with the same code (an outage,
+  with an informer retrying under backoff), the first failure is logged at ERROR, the repeats at
+  DEBUG, and the first success (or answer) afterwards at INFO with the number of failures in
+  between — one line per state change, not one per retry. The configuration failures
+  (PERMISSION_DENIED, UNAUTHENTICATED, UNIMPLEMENTED) and DATA_LOSS, which the contract also logs
+  at ERROR, follow the same streak rule, so a misconfigured informer logs one ERROR, not one
+  per retry. An answer never starts a streak, so it can never be followed by a misleading
+  "succeeded again".
 
 Every record carries the structured fields ``grpc_method`` (full method name), ``duration``
-(seconds, float), ``code`` (status code name, ``"OK"``), ``target``, and for failures ``error``
+(seconds, float), ``code`` (status code name, ``"OK"``), ``target``, and for errors ``error``
 (the status details), in ``extra`` and in the message text.
 
 As in Go, a unary-stream call is "established" as soon as gRPC returns its iterator: failures of
@@ -45,18 +70,45 @@ import grpc
 from nvinformers.clientset.metrics import ClientMetrics, short_method
 from nvinformers.clientset.status import code_name
 
-__all__ = ["LatencyLoggingInterceptor", "MetricsInterceptor"]
+__all__ = [
+    "LatencyLoggingInterceptor",
+    "MetricsInterceptor",
+    "ANSWER_CODES",
+    "AVAILABILITY_CODES",
+]
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
-#: Codes the caller caused (cancelled the call, or its deadline expired): debug, not error.
-_CONTEXT_CODES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED"})
-#: What a unary call and a stream's establishment log: (success, ended by its context, failure).
-_UNARY_MESSAGES = ("RPC succeeded", "RPC finished with context error", "RPC failed")
+#: The caller ended the call: DEBUG.
+_CONTEXT_CODES = frozenset({"CANCELLED"})
+#: Answers about the request from a working server: DEBUG, and they never start a failure streak.
+ANSWER_CODES = frozenset(
+    {
+        "NOT_FOUND",
+        "INVALID_ARGUMENT",
+        "ALREADY_EXISTS",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+    }
+)
+#: Availability failures: they start (or continue) a failure streak.
+AVAILABILITY_CODES = frozenset(
+    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "RESOURCE_EXHAUSTED"}
+)
+#: What a unary call and a stream's establishment log:
+#: (success, ended by its context, answered with an error, failure).
+_UNARY_MESSAGES = (
+    "RPC succeeded",
+    "RPC finished with context error",
+    "RPC answered with an error",
+    "RPC failed",
+)
 _STREAM_MESSAGES = (
     "Stream started",
     "Stream establishment canceled",
+    "Stream refused",
     "Stream establishment failed",
 )
 
@@ -117,19 +169,21 @@ class LatencyLoggingInterceptor(
             self._failing[method] = [code, 0]
         return logging.ERROR
 
-    def _note_success(self, details: grpc.ClientCallDetails, duration: float) -> None:
+    def _end_streak(self, details: grpc.ClientCallDetails, duration: float, code: str) -> None:
+        """The server answered (``code`` OK or an answer code): log the end of a streak."""
         if not self._failing:  # the common case: no lock, no work
             return
         method = _method_of(details)
         with self._lock:
             streak = self._failing.pop(method, None)
         if streak is not None:
+            how = "succeeded" if code == "OK" else f"answered ({code})"
             self._log(
                 logging.INFO,
-                f"RPC succeeded again after {streak[1] + 1} failed attempt(s) ({streak[0]})",
+                f"RPC {how} again after {streak[1] + 1} failed attempt(s) ({streak[0]})",
                 details=details,
                 duration=duration,
-                code="OK",
+                code=code,
                 error="",
             )
 
@@ -143,8 +197,8 @@ class LatencyLoggingInterceptor(
         outcome = continuation(client_call_details, request)
         duration = time.perf_counter() - start
         code = _unary_code(outcome)
-        if code == "OK":
-            self._note_success(client_call_details, duration)
+        if code == "OK" or code in ANSWER_CODES:
+            self._end_streak(client_call_details, duration, code)
         self._report(client_call_details, duration, code, outcome, _UNARY_MESSAGES)
         return outcome
 
@@ -184,11 +238,11 @@ class LatencyLoggingInterceptor(
         duration: float,
         code: str,
         outcome: object,
-        messages: tuple[str, str, str],
+        messages: tuple[str, str, str, str],
     ) -> None:
-        """Log one outcome: success and context errors (cancelled, deadline) at DEBUG, other
-        failures at the streak's level (ERROR for the first, DEBUG for repeats)."""
-        succeeded, ended_by_context, failed = messages
+        """Log one outcome: success, cancellation and answers at DEBUG, failures at the streak's
+        level (ERROR for the first, DEBUG for repeats)."""
+        succeeded, ended_by_context, answered, failed = messages
         if code == "OK":
             # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
             if self._logger.isEnabledFor(logging.DEBUG):
@@ -200,11 +254,11 @@ class LatencyLoggingInterceptor(
                     code=code,
                     error="",
                 )
-        elif code in _CONTEXT_CODES:
+        elif code in _CONTEXT_CODES or code in ANSWER_CODES:
             if self._logger.isEnabledFor(logging.DEBUG):
                 self._log(
                     logging.DEBUG,
-                    ended_by_context,
+                    ended_by_context if code in _CONTEXT_CODES else answered,
                     details=details,
                     duration=duration,
                     code=code,

@@ -14,7 +14,10 @@ ABORTED                ConflictError (409)             stale resource version / 
 INVALID_ARGUMENT       BadRequestError (400)           e.g. a label selector the server rejects
 OUT_OF_RANGE           ExpiredError (410)              "too old resource version": relist
 RESOURCE_EXHAUSTED     ExpiredError (410) on a watch   the Go watcher's mapping (server dropped
-                                                       a slow watcher; the informer relists)
+                                                       a slow watcher; the informer relists);
+                                                       the message is the server's own ("refused
+                                                       the watch: Concurrent RPC limit
+                                                       exceeded!"), never "expired"
 RESOURCE_EXHAUSTED     InternalError (500) otherwise   usually a response above the receive
                                                        limit; the message says so
 PERMISSION_DENIED      ForbiddenError (403)
@@ -130,11 +133,19 @@ def from_rpc_error(
         return make(ConflictError, f"Operation cannot be fulfilled on {what}{suffix}")
     if code == "INVALID_ARGUMENT":
         return make(BadRequestError, f"bad request for {what}{suffix}")
-    if code == "OUT_OF_RANGE" or (code == "RESOURCE_EXHAUSTED" and watch):
+    if code == "OUT_OF_RANGE":
         return make(
             ExpiredError,
             f"resource version of the {qualified} watch expired "
             f"({code}){suffix or ': too old resource version'}",
+        )
+    if code == "RESOURCE_EXHAUSTED" and watch:
+        # Expired for the informer (it relists, as the Go watcher does), but the words are the
+        # server's: a full server pool must not read like a too-old revision.
+        return make(
+            ExpiredError,
+            f"the Device API at {target} refused or dropped the {qualified} watch "
+            f"({code}){suffix or ': the server is out of resources'}",
         )
     if code == "PERMISSION_DENIED":
         return make(ForbiddenError, f"access to {what} is forbidden{suffix}")

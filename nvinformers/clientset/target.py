@@ -15,6 +15,9 @@ form                            kind  notes
 ``unix:///abs/path.sock``       unix  the canonical form
 ``unix:/abs/path.sock``         unix  same socket; normalised to ``unix:///abs/path.sock``
 ``unix:relative/path.sock``     unix  relative to the process's working directory (gRPC semantics)
+``/abs/path.sock``              unix  a bare socket path (as ``fake-server --socket`` takes);
+                                      normalised to ``unix:///abs/path.sock``
+``./rel.sock``, ``../rel.sock``  unix  a bare relative path; normalised to ``unix:./rel.sock``
 ``host:port``                   tcp   DNS name, IPv4 address or bracketed IPv6 (``[::1]:50051``)
 ``dns:///host:port``            tcp   also ``dns:host:port``; a DNS-server authority is rejected
 ``ipv4:1.2.3.4:80[,...]``       tcp   one or more literal IPv4 addresses, each with a port
@@ -104,6 +107,10 @@ def parse_target(target: str) -> Target:
         what = "a NUL byte" if bad == "\0" else f"whitespace or a control character ({bad!r})"
         raise ValueError(f"gRPC target {target!r} contains {what}")
 
+    if target.startswith(("/", "./", "../")) and not target.startswith("//"):
+        # A bare socket path: the form fake-server --socket and the Device API docs use. Never a
+        # valid host:port, so accepting it cannot change what another target means.
+        return _unix(target, target)
     scheme, rest = _split_scheme(target)
     if scheme is None:
         return Target("tcp", _host_port(target, rest), None, target)

@@ -1,8 +1,15 @@
 """SharedInformerFactory: one informer per resource, started and stopped together.
 
-Mirrors client-go's generated ``informers.SharedInformerFactory``: ask it for informers (before or
-after ``start``), start them with one call that does not block, wait for their caches, and shut
-everything down with one call that joins every thread the factory started.
+Mirrors client-go's generated ``informers.SharedInformerFactory``: ask it for informers, start them
+with one call that does not block, wait for their caches, and shut everything down with one call
+that joins every thread the factory started.
+
+One deliberate difference: an informer asked for *after* ``start`` starts at once, with the stop
+event of the latest ``start`` call, and the next ``wait_for_cache_sync`` waits for it too. In
+client-go it would stay stopped until ``Start`` is called again, so a lister obtained after
+``Start`` silently reads an empty cache forever (``list()`` is empty, ``get`` says NotFound for a
+GPU that exists). Asking before ``start`` remains the usual order; after ``shutdown`` nothing
+starts.
 
 Example::
 
@@ -99,12 +106,19 @@ class SharedInformerFactory:
     def informer_for(
         self, resource: str, new: Callable[[SharedInformerFactory], SharedIndexInformer[Any]]
     ) -> SharedIndexInformer[Any]:
-        """The factory's informer for ``resource``, created with ``new(factory)`` the first time."""
+        """The factory's informer for ``resource``, created with ``new(factory)`` the first time.
+
+        If the factory has been started (and not shut down), a newly created informer starts at
+        once with the stop event of the latest :meth:`start` (client-go would wait for another
+        ``Start``; see the module docstring). Does not block.
+        """
         with self._lock:
             informer = self._informers.get(resource)
             if informer is None:
                 informer = new(self)
                 self._informers[resource] = informer
+                if self._stop_events and not self._shutting_down:
+                    self._start_locked(resource, informer, self._stop_events[-1])
             return informer
 
     def informers(self) -> dict[str, SharedIndexInformer[Any]]:
@@ -122,8 +136,9 @@ class SharedInformerFactory:
         """Start every informer requested so far that is not running yet. Does not block.
 
         The informers run until ``stop`` is set (or :meth:`shutdown` is called; without
-        ``stop``, only until :meth:`shutdown`). Call it again after requesting more informers.
-        After :meth:`shutdown`, it does nothing.
+        ``stop``, only until :meth:`shutdown`). Informers requested later start at once with
+        the same ``stop`` (unlike client-go, where ``Start`` must be called again; calling it
+        again is harmless). After :meth:`shutdown`, it does nothing.
         """
         with self._lock:
             if self._shutting_down:
@@ -131,27 +146,42 @@ class SharedInformerFactory:
             event = self._stop if stop is None else stop
             self._stop_events.append(event)
             for resource, informer in self._informers.items():
-                if resource in self._threads:
-                    continue
-                thread = threading.Thread(
-                    target=informer.run,
-                    args=(event,),
-                    name=f"nvinformers-informer-{informer.name}",
-                    daemon=True,
-                )
-                self._threads[resource] = thread
-                thread.start()
+                if resource not in self._threads:
+                    self._start_locked(resource, informer, event)
+
+    def _start_locked(
+        self, resource: str, informer: SharedIndexInformer[Any], stop: threading.Event
+    ) -> None:
+        thread = threading.Thread(
+            target=informer.run,
+            args=(stop,),
+            name=f"nvinformers-informer-{informer.name}",
+            daemon=True,
+        )
+        self._threads[resource] = thread
+        thread.start()
 
     def wait_for_cache_sync(
         self, stop: threading.Event | None = None, timeout: float | None = None
     ) -> dict[str, bool]:
         """Block until every started informer has synced, ``stop`` is set, or ``timeout``.
 
+        "Started" includes informers asked for after :meth:`start` (they start when asked).
+        Waiting on a factory that has no informer at all logs a warning: it returns ``{}`` at
+        once, which is almost always an informer requested too late.
+
         Returns ``{resource: synced}`` for the started informers.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             started = {r: self._informers[r] for r in self._threads}
+            requested = bool(self._informers)
+        if not requested:
+            log.warning(
+                "wait_for_cache_sync: no informer has been requested from this factory, so "
+                "there is nothing to wait for; ask for informers (for example "
+                "factory.device().v1alpha1().gpus().informer()) before waiting"
+            )
         for informer in started.values():
             while not informer.has_synced():
                 if (stop is not None and stop.is_set()) or informer.is_stopped():

@@ -7,19 +7,30 @@ selectors) and fault injection. It is also the console command ``nvinformers fak
 
 :class:`FakeKubeAPIServer` speaks the Kubernetes list/watch protocol over loopback HTTP (nodes and
 pods), so the official ``kubernetes`` client and :mod:`nvinformers.kube` run end to end in tests.
+
+The names are imported when first used, so that ``python -m nvinformers.testing`` can handle
+Ctrl-C before it loads gRPC.
 """
 
-from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
-from nvinformers.testing.server import (
-    DEFAULT_SOCKET_PATH,
-    INITIAL_EVENTS_END_ANNOTATION,
-    NOT_READY_RECOMMENDED_ACTION,
-    READY_CONDITION,
-    TARGET_ENV,
-    FakeServer,
-    FakeServerError,
-    main_fake_server,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
+    from nvinformers.testing.server import (
+        DEFAULT_MAX_WORKERS,
+        DEFAULT_SOCKET_PATH,
+        INITIAL_EVENTS_END_ANNOTATION,
+        NOT_READY_RECOMMENDED_ACTION,
+        READY_CONDITION,
+        SOCK_ENV,
+        TARGET_ENV,
+        FakeServer,
+        FakeServerError,
+        main_fake_server,
+    )
 
 __all__ = [
     "FakeServer",
@@ -28,8 +39,24 @@ __all__ = [
     "FakeKubeAPIServer",
     "FakeKubeAPIError",
     "DEFAULT_SOCKET_PATH",
+    "DEFAULT_MAX_WORKERS",
     "TARGET_ENV",
+    "SOCK_ENV",
     "READY_CONDITION",
     "NOT_READY_RECOMMENDED_ACTION",
     "INITIAL_EVENTS_END_ANNOTATION",
 ]
+
+_KUBE = ("FakeKubeAPIServer", "FakeKubeAPIError")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'nvinformers.testing' has no attribute {name!r}")
+    module = "kube_api" if name in _KUBE else "server"
+    return getattr(importlib.import_module(f"nvinformers.testing.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    # The lazy names too (a module's default dir() lists only what is already imported).
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

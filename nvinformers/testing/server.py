@@ -31,10 +31,12 @@ initial-events-end bookmark of a streaming list is sent whether or not the reque
 ``allow_watch_bookmarks`` (the apiserver's validation does not require it; client-go always
 sets both). Status is kept on create (providers create GPUs with their first conditions).
 
-Each open watch holds one thread of the server's pool (``max_workers``, default 64). A stream
-ends as soon as its client goes away: the RPC's termination callback wakes the thread, which
-waits on its watcher's condition (no polling). Beyond ``max_workers`` concurrent RPCs the server
-answers RESOURCE_EXHAUSTED instead of queueing calls behind watches that never end.
+Each open watch holds one thread of the server's pool (``max_workers``, default
+:data:`DEFAULT_MAX_WORKERS`, 1024; threads are started only as calls need them). A stream ends as
+soon as its client goes away: the RPC's termination callback wakes the thread, which waits on its
+watcher's condition (no polling). Beyond ``max_workers`` concurrent RPCs the server answers
+RESOURCE_EXHAUSTED ("Concurrent RPC limit exceeded!") instead of queueing calls behind watches
+that never end.
 
 Fault injection (all thread-safe, usable while clients are connected):
 :meth:`FakeServer.end_watches`, :meth:`~FakeServer.drop_next_events`,
@@ -59,7 +61,6 @@ import argparse
 import logging
 import os
 import random
-import signal
 import socket
 import stat
 import sys
@@ -71,7 +72,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Final, NoReturn, Self
 
 import grpc
@@ -83,6 +84,7 @@ from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1 import gpu_pb2_grpc, wire_pb2
 from nvinformers.api.device.v1alpha1.types import API_VERSION, GPU, LIST_KIND, Condition, GPUList
 from nvinformers.api.device.v1alpha1.types import ListMeta as _ListMeta
+from nvinformers.clientset.config import SOCK_ENV_VAR, TARGET_ENV_VAR
 from nvinformers.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -91,6 +93,7 @@ from nvinformers.errors import (
     NotFoundError,
     StatusError,
 )
+from nvinformers.signals import SignalStop
 from nvinformers.testing import patch as _patch
 from nvinformers.testing.faults import FailurePlan
 from nvinformers.testing.reflection import enable_reflection
@@ -107,7 +110,9 @@ __all__ = [
     "FakeServerError",
     "main_fake_server",
     "DEFAULT_SOCKET_PATH",
+    "DEFAULT_MAX_WORKERS",
     "TARGET_ENV",
+    "SOCK_ENV",
     "READY_CONDITION",
     "NOT_READY_RECOMMENDED_ACTION",
     "INITIAL_EVENTS_END_ANNOTATION",
@@ -118,7 +123,11 @@ _log = logging.getLogger(__name__)
 #: The Device API's default socket (``unix:///var/run/nvidia-device-api/device-api.sock``).
 DEFAULT_SOCKET_PATH: Final = "/var/run/nvidia-device-api/device-api.sock"
 #: Environment variable naming the target (``unix:///path`` or ``unix:/path``).
-TARGET_ENV: Final = "NVIDIA_DEVICE_API_TARGET"
+TARGET_ENV: Final = TARGET_ENV_VAR
+#: The newer server generation's variable, read after :data:`TARGET_ENV`.
+SOCK_ENV: Final = SOCK_ENV_VAR
+#: Server threads by default: each open watch holds one, so this bounds concurrent watches.
+DEFAULT_MAX_WORKERS: Final = 1024
 READY_CONDITION: Final = "Ready"
 #: ``status.recommended_action`` of a GPU the simulation (or :meth:`FakeServer.set_ready`) marks
 #: not ready.
@@ -491,21 +500,72 @@ def _probe_listening(path: str) -> bool:
     return True
 
 
-def _prepare_socket_path(path: str) -> None:
+def _make_parents(path: str) -> list[str]:
+    """Create the missing directories above ``path``, each 0755 whatever the umask.
+
+    ``os.makedirs(mode=)`` applies the umask, and to the last directory only; this creates one
+    level at a time and sets each mode explicitly.
+
+    Returns:
+        The directories created, outermost first (for :func:`_remove_created`).
+    """
+    missing: list[str] = []
+    parent = os.path.dirname(path)
+    while parent and not os.path.isdir(parent):
+        missing.append(parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    created: list[str] = []
+    try:
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, _PARENT_MODE)
+            except FileExistsError:
+                continue  # created meanwhile by someone else: not ours to chmod or remove
+            created.append(directory)
+            os.chmod(directory, _PARENT_MODE)
+    except BaseException:
+        _remove_created(created)
+        raise
+    return created
+
+
+def _remove_created(created: list[str]) -> None:
+    """Remove the directories :func:`_make_parents` created, innermost first, if empty."""
+    for directory in reversed(created):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            _log.debug("leaving %s in place (not empty or already gone)", directory)
+            return  # its parents are not empty either
+
+
+def _prepare_socket_path(path: str) -> list[str]:
     """Make ``path`` bindable, refusing anything that is not a stale socket.
 
-    Creates the parent directory (0755) when missing; replaces a stale socket (nothing
-    listening); refuses a live socket, a symbolic link, or anything that is not a socket, and
-    never deletes or follows those.
+    Creates the missing parent directories (each 0755, whatever the umask); replaces a stale
+    socket (nothing listening); refuses a live socket, a symbolic link, or anything that is not
+    a socket, and never deletes or follows those.
+
+    Returns:
+        The directories created (removed again by the caller on stop or failure).
     """
     if len(os.fsencode(path)) > _SUN_PATH_MAX:
         raise FakeServerError(
             f"socket path {path} is too long for a Unix socket ({_SUN_PATH_MAX} bytes at most)"
         )
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, mode=_PARENT_MODE, exist_ok=True)
-        os.chmod(parent, _PARENT_MODE)
+    created = _make_parents(path)
+    try:
+        _check_socket_path(path)
+    except BaseException:
+        _remove_created(created)
+        raise
+    return created
+
+
+def _check_socket_path(path: str) -> None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -523,7 +583,7 @@ def _prepare_socket_path(path: str) -> None:
 
 
 def _target_to_socket_path(target: str) -> str:
-    """``unix:///p`` / ``unix:/p`` / ``/p`` → ``/p``.
+    """``unix:///p`` / ``unix:/p`` / ``/p`` → ``/p`` (also relative paths: ``unix:p``, ``p``).
 
     Raises:
         ValueError: a TCP target (the fake server listens on Unix sockets only).
@@ -553,8 +613,10 @@ class FakeServer:
     and came back.
 
     Args:
-        socket_path: where to listen; default: a fresh private directory under ``/tmp``
-            (created on start, removed on stop).
+        socket_path: where to listen, as a path or a ``unix:///path`` / ``unix:/path`` target;
+            missing directories above it are created (0755) on start and removed on stop if
+            still empty. Default: a fresh private directory under ``/tmp`` (created on start,
+            removed on stop).
         gpus: how many GPUs to create at construction (``gpu-0`` …), Ready, each labelled
             ``nvidia.com/gpu.index=<i>``; their creation takes revisions 1..gpus.
         flip_interval: every this many seconds a background thread flips one random GPU's
@@ -564,7 +626,9 @@ class FakeServer:
         history_limit: revisions always retained for watch replay.
         compaction_interval: seconds between compactions down to ``history_limit`` (None or
             0: off; the history still stays bounded, see the storage).
-        max_workers: server threads; each open watch holds one.
+        max_workers: server threads, started as calls need them; each open watch holds one,
+            so this bounds the concurrent watches (and calls): beyond it the server answers
+            RESOURCE_EXHAUSTED.
         seed: seeds GPU uuids, object uids and the simulation, for reproducible runs.
         stamp_default_namespace: objects created without a namespace get ``"default"``.
         ignore_resource_version: start every watch with an ADDED burst of every object,
@@ -583,7 +647,7 @@ class FakeServer:
         bookmark_interval: float | None = 60.0,
         history_limit: int = 1000,
         compaction_interval: float | None = 300.0,
-        max_workers: int = 64,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         seed: int | None = None,
         stamp_default_namespace: bool = False,
         ignore_resource_version: bool = False,
@@ -607,8 +671,12 @@ class FakeServer:
             self._socket_path = os.path.join(private_dir, "device-api.sock")
             self._private_dir: str | None = private_dir
         else:
-            self._socket_path = os.path.abspath(os.fspath(socket_path))
+            path = os.fspath(socket_path)
+            if path.startswith("unix:"):
+                path = _target_to_socket_path(path)
+            self._socket_path = os.path.abspath(path)
             self._private_dir = None
+        self._created_dirs: list[str] = []  # guarded by _lifecycle: made by start(), for stop()
         self._flip_interval = flip_interval or None
         self._bookmark_interval = bookmark_interval or None
         self._compaction_interval = compaction_interval or None
@@ -717,7 +785,7 @@ class FakeServer:
             return self
 
     def _bind(self, server: grpc.Server) -> None:
-        _prepare_socket_path(self._socket_path)
+        self._created_dirs = _prepare_socket_path(self._socket_path)
         _register(_Servicer(self), server)
         enable_reflection(server, _SERVICE.full_name)  # grpcurl list/describe, if installed
         try:
@@ -773,6 +841,8 @@ class FakeServer:
         if st is not None and (st.st_dev, st.st_ino) == self._socket_id:
             os.unlink(path)
         self._socket_id = None
+        created, self._created_dirs = self._created_dirs, []
+        _remove_created(created)
         if self._private_dir is not None:
             try:
                 os.rmdir(self._private_dir)
@@ -1093,28 +1163,67 @@ def _set_condition(status: pb.GpuStatus, cond: pb.Condition, now: datetime) -> N
 
 
 def _default_socket_path() -> str:
-    target = os.environ.get(TARGET_ENV, "")
-    return _target_to_socket_path(target) if target else DEFAULT_SOCKET_PATH
+    """The socket the environment names, read as the clientset reads it:
+    ``$NVIDIA_DEVICE_API_TARGET``, then ``$NVIDIA_DEVICE_API_SOCK``, then the default socket.
+
+    Raises:
+        ValueError: a malformed target (the message names the variable), or a TCP one.
+    """
+    from nvinformers.clientset.config import Config
+
+    target = Config().parsed_target()
+    if target.path is None:
+        raise ValueError(
+            "the fake server listens on Unix sockets only; the environment names "
+            f"{target.original!r}"
+        )
+    return target.path
 
 
 def _positive_or_zero(text: str) -> float:
-    value = float(text)
-    if value < 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be non-negative, got {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nvinformers fake-server",
-        description="Serve a fake NVIDIA Device API (GpuService) on a Unix socket.",
+        description="Serve a fake NVIDIA Device API (GpuService) on a Unix socket until Ctrl-C "
+        "or SIGTERM (exit 130 / 143). Every open watch holds one server thread; --max-workers "
+        "bounds them (and every other call in flight): beyond it, calls are refused with "
+        "RESOURCE_EXHAUSTED.",
     )
     parser.add_argument(
         "--socket",
         metavar="PATH",
-        help=f"socket path (default: from ${TARGET_ENV}, else {DEFAULT_SOCKET_PATH})",
+        help=f"socket path or unix:///path target (default: from ${TARGET_ENV}, then "
+        f"${SOCK_ENV}, else {DEFAULT_SOCKET_PATH}); missing directories are created 0755 and "
+        "removed again on exit",
     )
     parser.add_argument("--gpus", type=int, default=8, metavar="N", help="GPUs to create (8)")
+    parser.add_argument(
+        "--max-workers",
+        type=_at_least_one,
+        default=DEFAULT_MAX_WORKERS,
+        metavar="N",
+        help="server threads, i.e. the most watches (and calls) served at once; threads start "
+        f"only as calls need them ({DEFAULT_MAX_WORKERS})",
+    )
     parser.add_argument(
         "--flip-interval",
         type=_positive_or_zero,
@@ -1143,24 +1252,43 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main_fake_server(argv: list[str] | None = None) -> int:
+def main_fake_server(argv: list[str] | None = None, *, stop: SignalStop | None = None) -> int:
     """Run the fake server until SIGINT or SIGTERM (``nvinformers fake-server``).
 
     Prints ``Fake Device API listening on <path>`` once serving (stdout, flushed), and
-    ``Stopping server...`` on the way out; stops cleanly and removes the socket. Signal
-    handlers are installed only when called from the main thread.
+    ``Stopping server...`` on the way out; stops cleanly, removes the socket and the directories
+    it created. A signal at any moment, also while the server starts, stops it the same way.
+
+    Blocks until stopped.
+
+    Args:
+        argv: the command line (default ``sys.argv[1:]``).
+        stop: the caller's signal handling (the ``nvinformers`` command's); None: a
+            :class:`~nvinformers.signals.SignalStop` installed for the call (main thread only).
 
     Returns:
-        0 after a clean stop, 1 when the server cannot start (the reason on stderr).
+        130 after SIGINT, 143 after SIGTERM, 0 when ``stop.event`` was set otherwise, 1 when
+        the server cannot start (the reason on stderr), 2 on a usage error.
     """
+    if stop is None:
+        with SignalStop() as own:
+            return main_fake_server(argv, stop=own)
     parser = _build_parser()
-    args = parser.parse_args(argv)
     try:
-        path = args.socket or _default_socket_path()
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.gpus < 0:
-        parser.error(f"--gpus must be non-negative, got {args.gpus}")
+        args = parser.parse_args(argv)
+        try:
+            path = args.socket or _default_socket_path()
+        except ValueError as exc:
+            parser.error(str(exc))
+        if args.gpus < 0:
+            parser.error(f"--gpus must be non-negative, got {args.gpus}")
+        if path.startswith("unix:"):
+            try:
+                path = _target_to_socket_path(path)
+            except ValueError as exc:
+                parser.error(f"--socket: {exc}")
+    except SystemExit as exc:  # --help or a usage error, already printed
+        return exc.code if isinstance(exc.code, int) else 2
     server = FakeServer(
         socket_path=path,
         gpus=args.gpus,
@@ -1169,28 +1297,21 @@ def main_fake_server(argv: list[str] | None = None) -> int:
         seed=args.seed,
         stamp_default_namespace=args.stamp_default_namespace,
         ignore_resource_version=args.ignore_resource_version,
+        max_workers=args.max_workers,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
     try:
         try:
             server.start()
         except (FakeServerError, OSError) as exc:
-            print(f"nvinformers fake-server: {exc}", file=sys.stderr, flush=True)
-            return 1
-        print(f"Fake Device API listening on {server.socket_path}", flush=True)
-        print(f"target: {server.target}", flush=True)
-        stop.wait()
-        print("Stopping server...", flush=True)
-        return 0
+            if not stop.stopped:
+                print(f"nvinformers fake-server: {exc}", file=sys.stderr, flush=True)
+                return 1
+        else:
+            if not stop.stopped:
+                print(f"Fake Device API listening on {server.socket_path}", flush=True)
+                print(f"target: {server.target}", flush=True)
+                stop.event.wait()
+                print("Stopping server...", flush=True)
     finally:
         server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return stop.exit_code if stop.exit_code is not None else 0

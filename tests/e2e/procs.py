@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -56,24 +57,56 @@ def cli(*args: str, timeout: float = 60.0, **extra_env: str) -> subprocess.Compl
 class Background:
     """A long-running subprocess whose merged output is read by a thread into a queue.
 
-    Runs ``PYTHON *args`` (or ``program *args``) from the repository root.
+    Runs ``PYTHON *args`` (or ``program *args``) from the repository root. With
+    ``stderr_apart``, stderr is collected separately (:attr:`stderr`) instead of merged; with
+    ``new_session``, the process leads its own process group, which :meth:`wait` kills at the
+    end (whatever it left running in the background).
     """
 
-    def __init__(self, *args: str, program: str = PYTHON, **extra_env: str) -> None:
+    def __init__(
+        self,
+        *args: str,
+        program: str = PYTHON,
+        stderr_apart: bool = False,
+        new_session: bool = False,
+        **extra_env: str,
+    ) -> None:
         self.proc = subprocess.Popen(
-            [program, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=env(**extra_env), cwd=ROOT,
+            [program, *args], stdout=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT,
+            env=env(**extra_env), cwd=ROOT, start_new_session=new_session,
         )  # fmt: skip
+        self._new_session = new_session
         self.lines: list[str] = []
+        self._stderr: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name="e2e-reader", daemon=True)
-        self._reader.start()
+        self._readers = [threading.Thread(target=self._read, name="e2e-reader", daemon=True)]
+        if stderr_apart:
+            self._readers.append(
+                threading.Thread(target=self._read_stderr, name="e2e-stderr", daemon=True)
+            )
+        for reader in self._readers:
+            reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self._stderr.extend(self.proc.stderr)
+
+    @property
+    def stderr(self) -> str:
+        """What the process wrote to stderr (with ``stderr_apart``; complete after wait)."""
+        return "".join(self._stderr)
+
+    @property
+    def output(self) -> str:
+        """The output lines read so far (all of them after :meth:`wait`)."""
+        return "\n".join(self.lines)
 
     def expect(self, fragment: str, timeout: float = WAIT) -> str:
         """Return the first new output line containing ``fragment``; fail after ``timeout``."""
@@ -94,10 +127,16 @@ class Background:
             if fragment in line:
                 return line
 
-    def terminate(self, timeout: float = WAIT) -> int:
-        """SIGTERM, then wait; returns the exit code. Collects the remaining output."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+    def send(self, signum: int) -> None:
+        """Send ``signum`` to the process (to its whole group with ``new_session``, as a
+        terminal's Ctrl-C does)."""
+        if self._new_session:
+            os.killpg(self.proc.pid, signum)
+        else:
+            self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        """Wait for the exit; returns the exit code. Collects the remaining output."""
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -105,11 +144,22 @@ class Background:
             self.proc.wait()
             raise
         finally:
-            self._reader.join(WAIT)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
+            if self._new_session:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+            for reader in self._readers:
+                reader.join(WAIT)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
         while not self._queue.empty():
             line = self._queue.get_nowait()
             if line is not None:
                 self.lines.append(line)
         return code
+
+    def terminate(self, timeout: float = WAIT, signum: int = signal.SIGTERM) -> int:
+        """``signum`` (SIGTERM), then wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.send(signum)
+        return self.wait(timeout)

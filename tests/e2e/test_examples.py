@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from nvinformers.clientset import DEFAULT_TARGET
 from nvinformers.testing import FakeServer
-from tests.e2e.procs import Background, run
+from tests.e2e.procs import ROOT, Background, run
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +39,18 @@ def test_basic_client_exits_1_when_the_socket_is_missing() -> None:
     assert "unavailable" in result.stderr
 
 
+def test_basic_client_readme_quotes_the_real_error() -> None:
+    readme = (ROOT / "examples" / "basic-client" / "README.md").read_text()
+    match = re.search(r"exits 1 with\s+`([^`]+)`", readme)
+    assert match is not None
+    target = "unix:///tmp/nvinf-nope.sock"
+    result = run("examples/basic-client/basic_client.py", "--target", target)
+    assert result.returncode == 1
+    quoted = match.group(1).replace(DEFAULT_TARGET, target)
+    for fragment in quoted.split("…"):
+        assert fragment.strip() in result.stderr, (fragment, result.stderr)
+
+
 def test_streaming_daemon_logs_transitions_serves_metrics_and_stops_on_sigterm(
     server: FakeServer,
 ) -> None:
@@ -55,8 +68,11 @@ def test_streaming_daemon_logs_transitions_serves_metrics_and_stops_on_sigterm(
         server.set_ready("gpu-4", False)
         changed = daemon.expect("gpu status changed name=gpu-4")
         assert "ready=False" in changed
-        with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
-            assert json.loads(response.read())["healthy"] is True
+        # The Manager's endpoints, in Kubernetes' text form (JSON on request).
+        with urllib.request.urlopen(base + "/healthz?verbose", timeout=10) as response:
+            assert "[+]informer/gpus ok" in response.read().decode()
+        with urllib.request.urlopen(base + "/readyz?format=json", timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
             metrics = response.read().decode()
         assert 'nvinformers_informer_synced{informer="gpus"} 1.0' in metrics

@@ -35,7 +35,10 @@ class Kubectl:
         return result.stdout
 
     def watch(self, *args: str) -> Background:
-        return Background(*args, program=self.program, **self.env)
+        return Background(
+            *args, program=self.program,
+            KUBECONFIG=self.env["KUBECONFIG"], KUBECACHEDIR=self.env["KUBECACHEDIR"],
+        )  # fmt: skip
 
 
 @pytest.fixture

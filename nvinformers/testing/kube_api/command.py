@@ -15,15 +15,14 @@ between beats; it is joined before the server stops.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import tempfile
 import threading
 import uuid
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from nvinformers.signals import SignalStop
 from nvinformers.testing.kube_api.discovery import SERVER_VERSION
 from nvinformers.testing.kube_api.objects import now
 from nvinformers.testing.kube_api.server import FakeKubeAPIServer
@@ -118,33 +117,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main_fake_kube_apiserver(argv: list[str] | None = None) -> int:
+def main_fake_kube_apiserver(
+    argv: list[str] | None = None, *, stop: SignalStop | None = None
+) -> int:
     """Run the command until SIGINT or SIGTERM; returns the exit code.
 
     Prints ``Fake Kubernetes API listening on <url>`` and ``kubeconfig: <path>`` once serving
-    (stdout, flushed). Signal handlers are installed only when called from the main thread.
+    (stdout, flushed). Blocks until stopped.
+
+    Args:
+        argv: the command line (default ``sys.argv[1:]``).
+        stop: the caller's signal handling (the ``nvinformers`` command's); None: a
+            :class:`~nvinformers.signals.SignalStop` installed for the call (main thread only).
 
     Returns:
-        0 after a clean stop, 1 when the server cannot start or the kubeconfig cannot be
-        written (the reason on stderr).
+        130 after SIGINT, 143 after SIGTERM, 0 when ``stop.event`` was set otherwise, 1 when the
+        server cannot start or the kubeconfig cannot be written (the reason on stderr), 2 on a
+        usage error.
     """
+    if stop is None:
+        with SignalStop() as own:
+            return main_fake_kube_apiserver(argv, stop=own)
     parser = _parser()
-    args = parser.parse_args(argv)
-    if args.pods < 0:
-        parser.error(f"--pods must be non-negative, got {args.pods}")
-    if args.heartbeat < 0:
-        parser.error(f"--heartbeat must be non-negative, got {args.heartbeat}")
+    try:
+        args = parser.parse_args(argv)
+        if args.pods < 0:
+            parser.error(f"--pods must be non-negative, got {args.pods}")
+        if args.heartbeat < 0:
+            parser.error(f"--heartbeat must be non-negative, got {args.heartbeat}")
+    except SystemExit as exc:  # --help or a usage error, already printed
+        return exc.code if isinstance(exc.code, int) else 2
     nodes: list[str] = args.nodes or list(DEFAULT_NODES)
     kubeconfig: Path = args.kubeconfig or _default_kubeconfig()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
     server = FakeKubeAPIServer(host=args.host, port=args.port)
     heartbeat: threading.Thread | None = None
     written = False
@@ -158,6 +162,8 @@ def main_fake_kube_apiserver(argv: list[str] | None = None) -> int:
             server.write_kubeconfig(kubeconfig)
             written = True
         except OSError as exc:  # the port is taken, the kubeconfig is not ours...
+            if stop.stopped:
+                return stop.exit_code or 0
             print(f"nvinformers fake-kube-apiserver: {exc}", file=sys.stderr, flush=True)
             return 1
         print(f"Fake Kubernetes API listening on {server.url}", flush=True)
@@ -166,19 +172,17 @@ def main_fake_kube_apiserver(argv: list[str] | None = None) -> int:
         print(f"use it with: export KUBECONFIG={kubeconfig}", flush=True)
         if args.heartbeat:
             heartbeat = threading.Thread(
-                target=_heartbeat, args=(server, nodes, args.heartbeat, stop),
+                target=_heartbeat, args=(server, nodes, args.heartbeat, stop.event),
                 name="nvinformers-fake-kube-heartbeat", daemon=True,
             )  # fmt: skip
             heartbeat.start()
-        stop.wait()
+        stop.event.wait()
         print("Stopping server...", flush=True)
-        return 0
+        return stop.exit_code or 0
     finally:
-        stop.set()
+        stop.event.set()
         if heartbeat is not None:
             heartbeat.join()
         server.stop()
         if written:
             kubeconfig.unlink(missing_ok=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -279,8 +279,9 @@ def test_calls_are_logged_and_counted(
     assert succeeded.levelno == logging.DEBUG
     assert succeeded.__dict__["grpc_method"] == "/nvidia.nvsentinel.v1alpha1.GpuService/GetGpu"
     assert succeeded.__dict__["target"] == clientset.target
-    failed = by_message["RPC failed"]
-    assert failed.levelno == logging.ERROR and failed.__dict__["code"] == "NOT_FOUND"
+    answered = by_message["RPC answered with an error"]  # a NotFound is an answer, not a failure
+    assert answered.levelno == logging.DEBUG and answered.__dict__["code"] == "NOT_FOUND"
+    assert "RPC failed" not in by_message
     assert by_message["Fetched GPU"].__dict__["resource_version"] == "3"
     assert by_message["Listed GPUs"].__dict__["count"] == 0
     sample = registry.get_sample_value

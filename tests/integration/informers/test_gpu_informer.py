@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
+from nvinformers import meta
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.cache import DeletedFinalStateUnknown, SharedIndexInformer
 from nvinformers.errors import NotFoundError
@@ -233,6 +234,47 @@ def test_factory_shares_one_informer_and_shutdown_leaves_no_thread(
     assert first.is_stopped()
     assert eventually(no_informer_threads)
     assert server.wait_for_watches(0, timeout=WAIT)
+
+
+def test_an_informer_asked_for_after_start_starts_and_wait_for_cache_sync_covers_it(
+    server: FakeServer, factory: Callable[..., SharedInformerFactory]
+) -> None:
+    f = factory()
+    stop = threading.Event()
+    f.start(stop)
+    assert f.wait_for_cache_sync(stop, timeout=WAIT) == {}  # nothing asked for yet
+    gpus = f.device().v1alpha1().gpus()
+    lister = gpus.lister()  # asked for after start: starts now, with start's stop event
+    assert f.wait_for_cache_sync(stop, timeout=WAIT) == {"gpus": True}
+    assert len(lister.list()) == 8
+    assert lister.get("gpu-0").metadata.name == "gpu-0"
+    server.set_ready("gpu-3", False)
+    assert eventually(
+        lambda: not meta.is_status_condition_true(lister.get("gpu-3").status.conditions, "Ready")
+    )
+    stop.set()  # the stop event given to start() stops it too
+    assert eventually(gpus.informer().is_stopped)
+
+
+def test_waiting_on_a_factory_without_informers_names_the_trap(
+    factory: Callable[..., SharedInformerFactory], caplog: pytest.LogCaptureFixture
+) -> None:
+    f = factory()
+    f.start()
+    assert f.wait_for_cache_sync(timeout=WAIT) == {}
+    assert "no informer has been requested from this factory" in caplog.text
+
+
+def test_an_informer_asked_for_after_shutdown_does_not_start(
+    factory: Callable[..., SharedInformerFactory],
+) -> None:
+    f = factory()
+    f.start()
+    f.shutdown(timeout=WAIT)
+    informer = f.device().v1alpha1().gpus().informer()
+    assert f.wait_for_cache_sync(timeout=0.1) == {}
+    assert not informer.has_synced()
+    assert no_informer_threads()
 
 
 def test_stopping_while_the_server_is_down_is_prompt(

@@ -10,8 +10,8 @@ stop. tests/unit/clientset/test_clientset_gpus.py checks the write verbs on an u
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import re
 import shutil
 import socket
 import stat
@@ -30,6 +30,7 @@ from nvinformers.clientset import Clientset
 from nvinformers.controller import Manager
 from nvinformers.options import GetOptions
 from nvinformers.testing import FakeServer, FakeServerError
+from tests.e2e.procs import Background
 from tests.integration.reliability.conftest import WAIT, RunInformer, cache_matches_server
 from tests.unit.cache.scripted import eventually
 
@@ -133,17 +134,25 @@ def _non_loopback_address() -> str:
 
 
 def test_the_streaming_daemons_metrics_and_health_endpoint_binds_loopback() -> None:
-    path = REPO / "examples" / "streaming-daemon" / "streaming_daemon.py"
-    spec = importlib.util.spec_from_file_location("streaming_daemon_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module: Any = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    ops = module.OpsServer(0, lambda: {"healthy": True}, CollectorRegistry())
-    try:
-        assert ops.httpd.server_address[0] == "127.0.0.1"
-        assert _listening_addresses(ops.port) == {"127.0.0.1"}
-    finally:
-        ops.httpd.server_close()
+    # The daemon serves them through Manager (bound as above); check what it actually listens on.
+    with FakeServer(flip_interval=None, gpus=1) as server:
+        daemon = Background(
+            str(REPO / "examples" / "streaming-daemon" / "streaming_daemon.py"),
+            "--metrics-port", "0", NVIDIA_DEVICE_API_TARGET=server.target,
+        )  # fmt: skip
+        try:
+            line = daemon.expect("metrics and health on http://")
+            match = re.search(r"http://([^:]+):(\d+)", line)
+            assert match is not None and match.group(1) == "127.0.0.1"
+            port = int(match.group(2))
+            listening = {
+                c.laddr.ip
+                for c in psutil.Process(daemon.proc.pid).net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            }
+            assert listening == {"127.0.0.1"}
+        finally:
+            assert daemon.terminate() == 0
 
 
 # ------------------------------------------------------------------------------ read-only SDK

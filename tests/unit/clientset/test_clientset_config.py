@@ -18,6 +18,14 @@ from nvinformers.clientset.config import (
     user_agent,
 )
 
+#: The newer server generation's variable (spelled out: the test pins the name users export).
+SOCK_ENV_VAR = "NVIDIA_DEVICE_API_SOCK"
+
+
+@pytest.fixture(autouse=True)
+def _no_sock_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SOCK_ENV_VAR, raising=False)
+
 
 def test_default_target_when_neither_explicit_nor_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TARGET_ENV_VAR, raising=False)
@@ -50,6 +58,46 @@ def test_env_is_read_at_resolution_time_not_construction(monkeypatch: pytest.Mon
 def test_bad_env_target_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TARGET_ENV_VAR, "http://nope")
     with pytest.raises(ValueError, match=f"{TARGET_ENV_VAR}.*unknown scheme 'http'"):
+        Config().resolved_target()
+
+
+@pytest.mark.parametrize(
+    ("explicit", "target_env", "sock_env", "expected"),
+    [
+        (None, None, None, DEFAULT_TARGET),
+        (None, None, "unix:///tmp/sock.sock", "unix:///tmp/sock.sock"),
+        (None, "", "unix:///tmp/sock.sock", "unix:///tmp/sock.sock"),
+        (None, "unix:///tmp/target.sock", "unix:///tmp/sock.sock", "unix:///tmp/target.sock"),
+        ("unix:///tmp/explicit.sock", "unix:///tmp/t.sock", "unix:///tmp/s.sock",
+         "unix:///tmp/explicit.sock"),
+        (None, None, "", DEFAULT_TARGET),
+    ],
+)  # fmt: skip
+def test_target_precedence_is_explicit_then_target_then_sock_then_default(
+    monkeypatch: pytest.MonkeyPatch,
+    explicit: str | None,
+    target_env: str | None,
+    sock_env: str | None,
+    expected: str,
+) -> None:
+    for variable, value in ((TARGET_ENV_VAR, target_env), (SOCK_ENV_VAR, sock_env)):
+        if value is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, value)
+    assert Config(target=explicit).resolved_target() == expected
+
+
+def test_the_sock_variable_is_exported_under_its_name() -> None:
+    from nvinformers.clientset import config
+
+    assert getattr(config, "SOCK_ENV_VAR", None) == SOCK_ENV_VAR
+
+
+def test_bad_sock_variable_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TARGET_ENV_VAR, raising=False)
+    monkeypatch.setenv(SOCK_ENV_VAR, "http://nope")
+    with pytest.raises(ValueError, match=f"{SOCK_ENV_VAR}.*unknown scheme 'http'"):
         Config().resolved_target()
 
 

@@ -85,24 +85,57 @@ def test_unary_success_logs_debug_with_structured_fields(
     assert isinstance(duration, float) and duration >= 0.0
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED])
-def test_unary_context_errors_log_at_debug(
-    code: grpc.StatusCode, latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
+def test_unary_cancellation_logs_at_debug(
+    latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    err = FakeRpcError(code, "ctx")
+    err = FakeRpcError(grpc.StatusCode.CANCELLED, "ctx")
     assert unary(latency, err) is err
     (record,) = records(caplog)
     assert record.levelno == logging.DEBUG
     assert record.getMessage().startswith("RPC finished with context error")
-    assert record.__dict__["code"] == code.name
+    assert record.__dict__["code"] == "CANCELLED"
     assert record.__dict__["error"] == "ctx"
 
 
-@pytest.mark.parametrize(
-    "code", [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL]
-)
-def test_unary_other_errors_log_at_error(
+ANSWERS = [
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+]
+FAILURES = [
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNIMPLEMENTED,
+]
+
+
+@pytest.mark.parametrize("code", ANSWERS)
+def test_answers_about_the_request_log_at_debug_and_start_no_streak(
+    code: grpc.StatusCode, latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    err = FakeRpcError(code, "no such thing")
+    assert unary(latency, err) is err
+    unary(latency, Success())  # no "succeeded again after 1 failed attempt(s)"
+    answered, succeeded = records(caplog)
+    assert answered.levelno == logging.DEBUG
+    assert answered.getMessage().startswith(f"RPC answered with an error: method={METHOD}")
+    assert answered.__dict__["code"] == code.name
+    assert "error='no such thing'" in answered.getMessage()
+    assert succeeded.levelno == logging.DEBUG
+    assert succeeded.getMessage().startswith("RPC succeeded:")
+
+
+@pytest.mark.parametrize("code", FAILURES)
+def test_failures_log_at_error(
     code: grpc.StatusCode, latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOGGER)  # errors are logged even when debug is off
@@ -129,6 +162,22 @@ def test_a_failure_streak_is_logged_once_per_state_change(
         (logging.ERROR, "RPC failed"),
         (logging.ERROR, "RPC failed"),
         (logging.INFO, "RPC succeeded again after 1 failed attempt(s) (INTERNAL)"),
+    ]
+
+
+def test_an_answer_ends_a_streak_and_does_not_start_one(
+    latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    unary(latency, FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"))
+    unary(latency, FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"))
+    unary(latency, FakeRpcError(grpc.StatusCode.NOT_FOUND, "gone"))  # the server is back
+    unary(latency, FakeRpcError(grpc.StatusCode.NOT_FOUND, "gone"))
+    unary(latency, Success())
+    levels = [(r.levelno, r.getMessage().split(":")[0]) for r in records(caplog)]
+    assert levels == [
+        (logging.ERROR, "RPC failed"),
+        (logging.INFO, "RPC answered (NOT_FOUND) again after 2 failed attempt(s) (UNAVAILABLE)"),
     ]
 
 

@@ -91,6 +91,18 @@ def test_expired_is_what_makes_an_informer_relist() -> None:
     assert "too old resource version" in str(bare)
 
 
+def test_a_watch_refused_by_a_full_server_keeps_the_servers_words() -> None:
+    err = from_rpc_error(
+        FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!"),
+        target=TARGET,
+        watch=True,
+    )
+    assert errors.is_expired(err)  # the informer still relists, as the Go watcher does
+    assert "Concurrent RPC limit exceeded!" in str(err)
+    assert TARGET in str(err)
+    assert "expired" not in str(err) and "resource version" not in str(err)
+
+
 def test_not_found_with_a_name_has_the_kubernetes_message() -> None:
     err = from_rpc_error(
         FakeRpcError(grpc.StatusCode.NOT_FOUND, 'gpu "gpu-9" not found'),

@@ -1,0 +1,136 @@
+"""SignalStop: the first signal sets the event and runs the callbacks, interrupts only inside
+interruptible sections, a second one exits at once; handlers and the relay thread are put back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from nvinformers.signals import Interrupted, SignalStop, exit_code_for
+
+WAIT = 10.0
+
+
+def relay_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "nvinformers-signals"]
+
+
+def test_exit_codes_follow_the_shell_convention() -> None:
+    assert exit_code_for(signal.SIGINT) == 130
+    assert exit_code_for(signal.SIGTERM) == 143
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_first_signal_sets_the_event_and_runs_the_callbacks(signum: int) -> None:
+    ran = threading.Event()
+    with SignalStop() as stop:
+        stop.on_stop(ran.set)
+        assert (stop.stopped, stop.exit_code) == (False, None)
+        os.kill(os.getpid(), signum)  # outside interruptible(): nothing is raised
+        assert stop.event.wait(WAIT)
+        assert ran.wait(WAIT)
+        assert (stop.stopped, stop.signum, stop.exit_code) == (True, signum, 128 + signum)
+        late = threading.Event()
+        stop.on_stop(late.set)  # registered after the signal: runs at once
+        assert late.is_set()
+
+
+def test_a_signal_inside_an_interruptible_section_raises_there() -> None:
+    with SignalStop() as stop:
+
+        def signal_inside() -> None:
+            with stop.interruptible():
+                os.kill(os.getpid(), signal.SIGTERM)
+                stop.event.wait(WAIT)  # the handler raises before this can return
+
+        with pytest.raises(Interrupted) as info:
+            signal_inside()
+        assert info.value.exit_code == 143
+        with pytest.raises(Interrupted), stop.interruptible():  # entering after a signal
+            pass
+
+
+def test_an_unregistered_callback_does_not_run() -> None:
+    ran: list[str] = []
+    with SignalStop() as stop:
+        remove = stop.on_stop(lambda: ran.append("x"))
+        remove()
+        remove()  # idempotent
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.event.wait(WAIT)
+    assert ran == []
+
+
+def test_a_failing_callback_is_logged_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ran = threading.Event()
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with SignalStop() as stop:
+        stop.on_stop(boom)
+        stop.on_stop(ran.set)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert ran.wait(WAIT)
+    assert "stop callback" in caplog.text and "boom" in caplog.text
+
+
+def test_restore_puts_the_handlers_back_and_joins_the_relay_thread() -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    stop = SignalStop().install()
+    assert len(relay_threads()) == 1
+    stop.install()  # idempotent
+    assert len(relay_threads()) == 1
+    stop.restore()
+    stop.restore()
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    assert relay_threads() == []
+
+
+def test_a_signal_ignored_at_start_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job of a script
+    try:
+        with SignalStop():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_off_the_main_thread_it_is_a_plain_stop_event() -> None:
+    result: list[SignalStop] = []
+    thread = threading.Thread(target=lambda: result.append(SignalStop().install()))
+    thread.start()
+    thread.join(WAIT)
+    (stop,) = result
+    assert relay_threads() == []
+    stop.event.set()
+    assert stop.stopped and stop.exit_code is None
+    stop.restore()
+
+
+def test_a_second_signal_exits_at_once_with_its_code() -> None:
+    # A stop that hangs: the first SIGINT is handled, the clean-up never ends, SIGTERM insists.
+    code = (
+        "import os, signal, time\n"
+        "from nvinformers.signals import SignalStop\n"
+        "stop = SignalStop().install()\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "stop.event.wait(10)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(10)\n"
+        "raise SystemExit(0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 143
+    assert result.stderr == b""
