@@ -17,6 +17,17 @@ MANAGED: list[dict[str, Any]] = [
     }
 ]
 
+#: managedFields among look-alikes that must not be taken for metadata's.
+DECOYS: dict[str, Any] = {
+    "metadata": {
+        "name": "n",
+        "labels": {"managedFields": "x"},
+        "annotations": {"a": ',"managedFields":[1]},"spec":'},
+        "managedFields": MANAGED,
+    },
+    "spec": {"b": 2},
+}
+
 
 def node(name: str = "node-1", **extra: Any) -> dict[str, Any]:
     """A Node in the API server's key order; ``metadata=`` entries are merged into its metadata."""

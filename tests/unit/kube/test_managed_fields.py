@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from nvinformers.kube import KubeObject, decode_event, parse_list, strip_managed_fields
-from tests.unit.kube.samples import MANAGED, compact, node
+from tests.unit.kube.samples import DECOYS, MANAGED, compact, node
 
 Ingest = Callable[[str, bool], KubeObject]
 
@@ -44,16 +44,7 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     # the next top-level key could be a managedFields entry key
     "next-key-time": {"metadata": NAMED, "time": {"a": 1}},
     "next-key-prefixed": {"metadata": NAMED, "f:x": 1, "spec": {}},
-    # decoys that must not be taken for metadata.managedFields
-    "decoys": {
-        "metadata": {
-            "name": "n",
-            "labels": {"managedFields": "x"},
-            "annotations": {"a": ',"managedFields":[1]},"spec":'},
-            "managedFields": MANAGED,
-        },
-        "spec": {"b": 2},
-    },
+    "decoys": DECOYS,
     "spec-first": {
         "spec": {"x": 1, "managedFields": [{"manager": "decoy"}]},
         "metadata": NAMED,

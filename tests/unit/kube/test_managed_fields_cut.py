@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from nvinformers.kube._managed_fields_cut import object_bytes
-from tests.unit.kube.samples import MANAGED, compact, node
+from tests.unit.kube.samples import DECOYS, MANAGED, compact, node
 
 CUT = {
     "api-server": node(metadata={"managedFields": MANAGED}),
@@ -20,15 +20,7 @@ CUT = {
         "apiVersion": "v1",
         "metadata": {"uid": "u", "managedFields": []},
     },
-    "decoys": {
-        "metadata": {
-            "name": "n",
-            "labels": {"managedFields": "x"},
-            "annotations": {"a": ',"managedFields":[1]},"spec":'},
-            "managedFields": MANAGED,
-        },
-        "spec": {"b": 2},
-    },
+    "decoys": DECOYS,
 }
 DECLINED = {
     "not-last-in-metadata": {"metadata": {"managedFields": MANAGED, "name": "n"}},
