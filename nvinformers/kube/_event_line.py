@@ -6,10 +6,11 @@ value ends) gives the decoded object and its span in one pass, where ``json.load
 gives only the former.
 
 Buys P1/events (``python -m benchmarks.p1_kube``) together with
-:mod:`nvinformers.kube._managed_fields_cut`, which needs the span: measured in one process,
-alternating, against ``json.loads`` of the line and re-serializing the object, client CPU per
-event 51.7 us against 84.4 us (1.63x), events/s 18.5k against 11.2k (medians of 8). Alone (every
-P1 object carries managedFields, so it is re-serialized anyway) it buys 3 %.
+:mod:`nvinformers.kube._managed_fields_cut`, which needs the span. Measured in one process,
+alternating with ``json.loads`` of the line and re-serializing the object, in two runs of 8
+rounds: client CPU per event 52.7 and 54.5 us with, 89.3 and 85.8 us without (1.70x, 1.57x);
+events/s 0.67x and 0.72x without. Alone it buys 3 %: every P1 object carries managedFields, so
+without the cut it is re-serialized anyway.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ a dict of its own strings.
 
 Buys P1/memory (``python -m benchmarks.p1_kube``, 3,000 kubelet-style Nodes with 12 labels),
 measured in one process against the plain ways: 3,834 B/Node with both tables, 4,403 B/Node
-without value interning (+15 %), 4,739 B/Node with a dict per map (+24 %). It costs P1/events
-about 3 % of client CPU per event.
+without value interning (+15 %), 4,739 B/Node with a dict per map (+24 %). Its cost on P1/events
+is within the noise (client CPU per event -4 % to +1 % without it, two runs).
 
 Thread-safety: the tables are module-level dicts read and filled without a lock; under the GIL a
 race can only cost a duplicate table or string, never a wrong one.
