@@ -9,11 +9,16 @@ from the Device API serve Kubernetes objects fetched with the official ``kuberne
     ...
     lister_for(informer).list("node-role.kubernetes.io/gpu")
 
-* :mod:`nvinformers.kube.objects` — :class:`KubeObject`, an immutable view over an object's JSON
-  bytes (the cache's memory-lean object type), :class:`KubeList`, :class:`Labels`.
-* :mod:`nvinformers.kube.listwatch` — :class:`KubeListWatch` / :class:`KubeWatch`: list and
-  watch through an official-client list function, bypassing its model deserialization.
-* :mod:`nvinformers.kube.informers` — :func:`new_informer`, :func:`new_node_informer`,
+* :mod:`~nvinformers.kube.objects` — :class:`KubeObject`, an immutable view over an object's JSON
+  bytes (the cache's memory-lean object type); :mod:`~nvinformers.kube.labels` — :class:`Labels`;
+  :mod:`~nvinformers.kube.lists` — :class:`KubeList`, :func:`parse_list`;
+  :mod:`~nvinformers.kube.managed_fields` — :func:`strip_managed_fields`.
+* :mod:`~nvinformers.kube.listwatch` — :class:`KubeListWatch`: list and watch through an
+  official-client list function, bypassing its model deserialization;
+  :mod:`~nvinformers.kube.watch` — :class:`KubeWatch`; :mod:`~nvinformers.kube.events` —
+  :func:`decode_event`; :mod:`~nvinformers.kube.status` — HTTP failures as
+  :mod:`nvinformers.errors` (the one place they are mapped).
+* :mod:`~nvinformers.kube.informers` — :func:`new_informer`, :func:`new_node_informer`,
   :func:`new_pod_informer`, :func:`lister_for`.
 
 Requires the official client: ``pip install nvinformers[kube]``. A test server that speaks the
@@ -27,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "nvinformers.kube needs the official Kubernetes client: pip install 'nvinformers[kube]'"
     ) from exc
 
+from nvinformers.kube.events import decode_event
 from nvinformers.kube.informers import (
     KubeLister,
     KubeNamespaceLister,
@@ -36,24 +42,13 @@ from nvinformers.kube.informers import (
     new_pod_informer,
     not_found,
 )
-from nvinformers.kube.listwatch import (
-    KubeListWatch,
-    KubeWatch,
-    decode_event,
-    error_from_api_exception,
-    error_from_status,
-)
-from nvinformers.kube.objects import (
-    EMPTY_LABELS,
-    Condition,
-    KubeList,
-    KubeObject,
-    Labels,
-    ListMeta,
-    ObjectMeta,
-    parse_list,
-    strip_managed_fields,
-)
+from nvinformers.kube.labels import EMPTY_LABELS, Labels
+from nvinformers.kube.lists import KubeList, ListMeta, parse_list
+from nvinformers.kube.listwatch import KubeListWatch
+from nvinformers.kube.managed_fields import strip_managed_fields
+from nvinformers.kube.objects import Condition, KubeObject, ObjectMeta
+from nvinformers.kube.status import error_from_api_exception, error_from_status
+from nvinformers.kube.watch import KubeWatch
 
 __all__ = [
     # objects

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import socket
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from kubernetes import client
@@ -237,6 +237,30 @@ class TestWatch:
             server.resume_delivery()
             events = take(watch, 300)
         assert [e.object.metadata.name for e in events] == [f"n{i:03d}" for i in range(300)]
+
+
+class TestManagedFields:
+    MANAGED: ClassVar = [{"manager": "kubelet", "operation": "Update", "fieldsType": "FieldsV1",
+                          "fieldsV1": {"f:status": {"f:conditions": {}}}}]  # fmt: skip
+
+    def node(self, name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "labels": {"a": "b"}, "managedFields": self.MANAGED},
+                "status": {"phase": "Up"}}  # fmt: skip
+
+    @pytest.mark.parametrize("strip", [True, False])
+    def test_listed_and_watched_objects_lose_them_unless_kept(
+        self, server: FakeKubeAPIServer, core: Any, strip: bool
+    ) -> None:
+        lw = KubeListWatch(core.list_node, resource="nodes", strip_managed_fields=strip)
+        server.create("nodes", self.node("n1"))
+        listed = lw.list(ListOptions())
+        with lw.watch(ListOptions(resource_version=listed.metadata.resource_version)) as watch:
+            server.create("nodes", self.node("n2"))
+            (watched,) = [e.object for e in take(watch, 1)]
+        for obj in (listed.items[0], watched):
+            assert obj.get("metadata", "managedFields") == (None if strip else self.MANAGED)
+            assert obj.metadata.labels == {"a": "b"}
+            assert obj.get("status") == {"phase": "Up"}
 
 
 class TestErrors:
