@@ -58,13 +58,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from nvinformers.controller.controller import DEFAULT_SHUTDOWN_TIMEOUT, Controller
+from nvinformers.signals import SignalStop
 
 if TYPE_CHECKING:
     from nvinformers.cache.shared_informer import SharedIndexInformer
@@ -396,10 +396,10 @@ class Manager:
         """Start (unless started) and block until ``stop`` is set, a signal arrives or a
         controller fails; then stop in order (see the module docstring).
 
-        On the main thread, SIGTERM and SIGINT set the stop; the previous handlers are put back
-        at the first signal, so a second one takes its usual effect (SIGINT raises
-        ``KeyboardInterrupt``, SIGTERM terminates) if the graceful stop hangs. The manager sets
-        ``stop`` itself when it stops for another reason.
+        On the main thread, SIGTERM and SIGINT set the stop (through
+        :class:`~nvinformers.signals.SignalStop`); a second signal ends the process at once with
+        130 or 143 if the graceful stop hangs. The manager sets ``stop`` itself when it stops
+        for another reason.
 
         Raises:
             RuntimeError: the manager was already stopped.
@@ -492,31 +492,21 @@ class Manager:
 
 
 def _install_signal_handlers(event: threading.Event) -> Callable[[], None]:
-    """Make SIGTERM/SIGINT set ``event`` (main thread only); return the undo function."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous: dict[int, Any] = {}
-    restored = False
+    """Make SIGTERM/SIGINT set ``event`` (main thread only); return the undo function.
 
-    def restore() -> None:
-        nonlocal restored
-        if restored:
-            return
-        restored = True
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    Through :class:`~nvinformers.signals.SignalStop`: the handler never sets the event itself
+    (that could deadlock the main thread inside ``event.wait()``), and a second signal ends the
+    process at once with 130 or 143.
+    """
+    stop = SignalStop(event)
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info(
-            "manager: received %s, stopping (send it again to force)", signal.Signals(signum).name
-        )
-        event.set()
-        restore()
+    def announce() -> None:
+        name = signal.Signals(stop.signum).name if stop.signum is not None else "a stop request"
+        log.info("manager: received %s, stopping (send it again to force)", name)
 
-    for signum in signals:
-        previous[signum] = signal.signal(signum, on_signal)
-    return restore
+    stop.on_stop(announce)
+    stop.install()
+    return stop.restore
 
 
 # ------------------------------------------------------------------------------ ops HTTP server
