@@ -106,6 +106,7 @@ class SignalStop:
         self._previous: dict[int, Any] = {}  # handlers to put back
         self._interruptible = 0  # depth of interruptible() sections
         self._pipe: tuple[int, int] | None = None  # (read, write): handler -> relay thread
+        self._wakeup_fd_set = False  # the pipe is the process's signal wake-up fd
         self._relay: threading.Thread | None = None
 
     @property
@@ -137,16 +138,30 @@ class SignalStop:
         if threading.current_thread() is not threading.main_thread() or self._relay is not None:
             return self
         read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)  # set_wakeup_fd needs it; a full pipe drops the byte
         self._pipe = (read_fd, write_fd)
-        self._relay = threading.Thread(
-            target=self._relay_signals, args=(read_fd,), name="nvinformers-signals", daemon=True
-        )
-        self._relay.start()
+        # The C-level handler writes the signal's number to the wake-up fd at once, whichever
+        # thread the kernel delivered the signal to. The Python-level handler (_handle) only runs
+        # when the main thread next executes bytecode, which may be never if it is blocked in
+        # event.wait() without a timeout while a gRPC or worker thread received the signal. An
+        # event loop that already owns the wake-up fd (asyncio) keeps it: then _handle relays.
+        previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        if previous_fd == -1:
+            self._wakeup_fd_set = True
+        else:
+            signal.set_wakeup_fd(previous_fd)
         for signum in STOP_SIGNALS:
             # A signal ignored when the program started stays ignored (a background job of a
             # script, nohup): the same courtesy Python's own SIGINT handling pays.
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 self._previous[signum] = signal.signal(signum, self._handle)
+        # The wake-up fd carries every signal that has a Python handler: relay only ours.
+        handled = frozenset(int(signum) for signum in self._previous)
+        self._relay = threading.Thread(
+            target=self._relay_signals, args=(read_fd, handled), name="nvinformers-signals",
+            daemon=True,
+        )  # fmt: skip
+        self._relay.start()
         return self
 
     def restore(self) -> None:
@@ -158,6 +173,9 @@ class SignalStop:
         previous, self._previous = self._previous, {}
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if self._wakeup_fd_set:
+            signal.set_wakeup_fd(-1)
+            self._wakeup_fd_set = False
         pipe, self._pipe = self._pipe, None
         relay, self._relay = self._relay, None
         if pipe is None or relay is None:
@@ -222,15 +240,18 @@ class SignalStop:
         self._signum = signum
         pipe = self._pipe
         if pipe is not None:
-            os.write(pipe[1], bytes([signum]))  # no lock here: see the class docstring
+            with suppress(BlockingIOError):  # a full pipe already holds a byte to relay
+                os.write(pipe[1], bytes([signum]))  # no lock here: see the class docstring
         if self._interruptible:
             raise Interrupted(signum)
 
-    def _relay_signals(self, read_fd: int) -> None:
+    def _relay_signals(self, read_fd: int, handled: frozenset[int]) -> None:
         while True:
             data = os.read(read_fd, 1)
             if not data or data == b"\0":
                 return
+            if data[0] not in handled:  # another handled signal, through the wake-up fd
+                continue
             self.event.set()
             with self._lock:
                 callbacks, self._callbacks, self._fired = self._callbacks, [], True

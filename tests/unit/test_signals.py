@@ -134,3 +134,51 @@ def test_a_second_signal_exits_at_once_with_its_code() -> None:
     )
     assert result.returncode == 143
     assert result.stderr == b""
+
+
+def test_a_signal_taken_by_another_thread_wakes_a_main_thread_blocked_without_timeout() -> None:
+    # The kernel hands a process-wide signal to any thread; when a gRPC or worker thread takes
+    # it, Python's handler waits for the main thread's next bytecode, which never comes while it
+    # blocks in event.wait() with no timeout (Manager.run, the demo). The wake-up fd relays it.
+    code = (
+        "import signal, sys, threading, time\n"
+        "from nvinformers.signals import SignalStop\n"
+        "stop = SignalStop().install()\n"
+        "main = threading.main_thread().ident\n"
+        "def blocked():\n"
+        "    frame = sys._current_frames()[main]\n"
+        "    return frame.f_code.co_name == 'wait' and 'acquire' in frame.f_code.co_names\n"
+        "def worker():\n"
+        "    while not blocked():  # until the main thread waits inside Condition.wait\n"
+        "        time.sleep(0.01)\n"
+        "    time.sleep(0.2)  # and has reached the lock (no bytecode runs there)\n"
+        "    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread\n"
+        "threading.Thread(target=worker).start()\n"
+        "stop.event.wait()\n"
+        "stop.restore()\n"
+        "sys.exit(stop.exit_code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stderr) == (143, b"")
+
+
+def test_other_handled_signals_on_the_wake_up_fd_are_not_a_stop() -> None:
+    code = (
+        "import os, signal, sys, threading\n"
+        "from nvinformers.signals import SignalStop\n"
+        "hup = threading.Event()\n"
+        "signal.signal(signal.SIGHUP, lambda *_: hup.set())\n"
+        "stop = SignalStop().install()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "assert hup.wait(10)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "assert stop.event.wait(10)\n"
+        "stop.restore()\n"
+        "sys.exit(stop.exit_code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stderr) == (130, b"")
