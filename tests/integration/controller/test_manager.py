@@ -293,3 +293,27 @@ def test_the_ops_server_binds_loopback_by_default_and_can_be_disabled(
     assert disabled.url is None
     with pytest.raises(RuntimeError, match="runs once"):
         disabled.start()
+
+
+def test_stop_cancels_a_hung_list_at_once(
+    server: FakeServer,
+    clientset: Clientset,
+    registry: CollectorRegistry,
+    make_manager: Callable[..., Manager],
+) -> None:
+    """Issue 10, case 3: the manager's stop waited for an informer's ListGpus that the server
+    never answered (the factory's 60 s list deadline)."""
+    server.hostile.hang("ListGpus")
+    factory = SharedInformerFactory(clientset, registry=registry)
+    ctl = Controller("gpu-noop", Noop(), registry=registry)
+    ctl.watch(factory.device().v1alpha1().gpus())
+    mgr = make_manager()
+    mgr.add_informer_factory(factory)
+    mgr.add_controller(ctl)
+    mgr.start()
+    assert server.hostile.wait_for_hung("ListGpus", 1, WAIT)
+    try:
+        assert mgr.stop(WAIT), "the manager did not stop in time"
+        assert server.hostile.wait_for_hung("ListGpus", 0, WAIT)  # the call was cancelled
+    finally:
+        server.hostile.release()
