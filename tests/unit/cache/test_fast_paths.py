@@ -52,15 +52,6 @@ def test_inline_fifo_processes_each_delta_before_the_push_returns() -> None:
     assert len(fifo) == 0
 
 
-def test_inline_fifo_prefers_process_one_for_a_single_delta() -> None:
-    batches: list[list[tuple[DeltaType, Any]]] = []
-    singles: list[tuple[DeltaType, Any]] = []
-    fifo = RealFIFO(process=batches.append, process_one=lambda t, o: singles.append((t, o)))
-    fifo.update("x")
-    assert singles == [(DeltaType.UPDATED, "x")]
-    assert batches == []
-
-
 def test_a_delta_pushed_by_another_thread_during_a_drain_is_applied_after_in_order() -> None:
     seen: list[Any] = []
     entered = threading.Event()
@@ -113,8 +104,6 @@ def test_an_inline_fifo_has_no_pop_batch_and_drops_deltas_after_close() -> None:
     fifo.close()
     fifo.add("late")
     assert seen == []
-    with pytest.raises(ValueError, match="process_one needs process"):
-        RealFIFO(process_one=lambda t, o: None)
 
 
 def test_pop_batch_still_returns_delta_objects() -> None:

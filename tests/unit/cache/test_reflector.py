@@ -180,7 +180,7 @@ def test_unavailable_at_watch_start_backs_off_and_rewatches_without_relisting(ru
     reflector, lw, _ = run(lw)
     assert lw.wait_for_calls("watch", 3)
     assert lw.count("list") == 1
-    assert reflector.stats.consecutive_failures == 2
+    assert reflector.health.failures == 2
 
 
 def test_stream_broken_by_unavailable_rewatches_without_relisting(run: Any) -> None:
