@@ -272,6 +272,16 @@ class ReflectorHealth:
         with self._lock:
             self._confirm_locked(now)
             problem = self._problem_locked(now)
+            if (
+                problem is None
+                and self._outage_since is not None
+                and self._good_since is None
+                and self._watch_working
+            ):
+                # A watch that kept working through a silence: the activity that ended the
+                # silence starts the recovery.
+                last = self.last_activity
+                self._good_since = last if last is not None and last > self._outage_since else now
             if problem is not None:
                 self._good_since = None
                 if self._outage_since is None:
