@@ -444,6 +444,17 @@ class Reflector(Generic[T]):
     def _listed(self, items: list[Any], resource_version: str) -> None:
         """A full list (classic or streamed) arrived: replace the store with it."""
         self._check_revision(resource_version)
+        last = self._last_sync_rv
+        if last and revision_newer(last, resource_version) is True:
+            # A relist asks for a state at least as new as the last revision seen.
+            log.warning(
+                "%s: the list is at revision %s, older than the last revision seen (%s): the "
+                "server's revisions went backwards (a restart that lost its store?); the cache "
+                "takes the list as it is",
+                self.name,
+                resource_version,
+                last,
+            )
         self._store.replace(items, resource_version)
         self._last_sync_rv_unavailable = False
         self._last_sync_rv = resource_version

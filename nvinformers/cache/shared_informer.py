@@ -25,8 +25,13 @@ Threads (all named ``nvinformers-*``, all joined when :meth:`run` returns): ``ru
 reflector, which also applies each change to the store and hands the notifications to the
 handlers (the queue between them is drained inline, see :mod:`nvinformers.cache.fifo`: a wake-up
 of a separate processing thread per event costs more than the processing); one thread per
-handler; one watch supervisor; a resync timer when resync is on. Handlers always run on their own
-threads, so a slow handler never delays the store, the watch or another handler.
+handler; the reflector's watch supervisor and its stop thread (which cancels the list and watch
+in flight the moment ``stop`` is set); a resync timer when resync is on. Handlers always run on
+their own threads, so a slow handler never delays the store, the watch or another handler.
+
+Deltas: every one goes through one path, :meth:`SharedIndexInformer._process` (client-go's
+``processDeltas``), and one decision, ``_decide``: add, update, skip a repeat of the cached
+revision, or drop an event older than the cache.
 
 Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
 registered on a running informer (so a late handler sees a consistent snapshot followed by live
@@ -101,7 +106,19 @@ class InformerStoppedError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class InformerHealth:
-    """A point-in-time health report (see :meth:`SharedIndexInformer.health`)."""
+    """A point-in-time health report (see :meth:`SharedIndexInformer.health`).
+
+    Attributes:
+        healthy: ``reason == "ok"``.
+        reason: "ok", "not synced", "stopped", "no working watch for 6.1 s (...)" or "watch
+            silent for 400.2 s (...)".
+        synced: the first list is in the cache.
+        watching: a watch stream is open (it may not be working yet).
+        seconds_since_last_event: since the last event or bookmark on any watch, or the last
+            list (None before the first).
+        seconds_down: without a working watch for this long (None while one works).
+        last_error: the last error a list or watch ended with ("" before any).
+    """
 
     healthy: bool
     reason: str
@@ -508,7 +525,7 @@ class SharedIndexInformer(Generic[T]):
             return None
 
     def _decide(
-        self, dtype: DeltaType, obj: Any, old: Any, initial: bool = False
+        self, dtype: DeltaType, obj: Any, old: Any, initial: bool = False, listed: bool = False
     ) -> Notification | None:
         """What one delta does to the cache: the notification to deliver, or None to skip it.
 
@@ -523,19 +540,24 @@ class SharedIndexInformer(Generic[T]):
         not cached                            add (``is_in_initial_list`` = ``initial``)
         cached at the same revision           skipped (a repeat: not a change), deletes
                                               excepted
-        cached at a newer revision            dropped and counted (a stale event)
+        cached at a newer revision, from a    dropped and counted (a stale event)
+        watch event
         cached, delta is a delete             delete
         cached                                update
         ====================================  ==========================================
 
         Revisions are compared only when both are decimal integers (see
-        :func:`~nvinformers.cache.reflector.revision_newer`): opaque ones are never stale.
+        :func:`~nvinformers.cache.reflector.revision_newer`): opaque ones are never stale. A
+        relisted object is never stale either: a relist asks for a state at least as new as
+        anything seen, so an older object in it means the server's revisions went backwards (a
+        restart that lost its store), and the list is the truth (the reflector logs it).
 
         Args:
             dtype: ADDED, UPDATED or DELETED (a relisted object counts as UPDATED).
             obj: the object the delta carries.
             old: what the cache holds under the object's key (None: nothing).
             initial: an add belongs to the first full list.
+            listed: the object comes from a relist.
         """
         if old is None:
             if dtype is _DELETED:
@@ -549,7 +571,7 @@ class SharedIndexInformer(Generic[T]):
         old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
         if dtype is not _DELETED and old_rv == new_rv and new_rv:
             return None
-        if revision_newer(old_rv, new_rv) is True:
+        if not listed and revision_newer(old_rv, new_rv) is True:
             self.stale_events_dropped += 1
             return None
         if dtype is _DELETED:
@@ -689,8 +711,8 @@ class SharedIndexInformer(Generic[T]):
         """Diff a relist against the store (plus this batch's pending changes); return how many
         initial-list adds it queued.
 
-        Each listed object is decided by :meth:`_decide` as an update; a cached object the list
-        lacks was deleted while nobody watched, and is delivered as a
+        Each listed object is decided by :meth:`_decide` as a listed update; a cached object the
+        list lacks was deleted while nobody watched, and is delivered as a
         :class:`DeletedFinalStateUnknown` (client-go's ``Replace``).
         """
         current: dict[str, Any] = self._store.snapshot_items()
@@ -708,7 +730,7 @@ class SharedIndexInformer(Generic[T]):
             if key is None or key in seen:
                 continue
             seen.add(key)
-            note = decide(_UPDATED, obj, current.get(key), initial)
+            note = decide(_UPDATED, obj, current.get(key), initial, True)
             if note is None:
                 continue
             if note[0] == ADD:

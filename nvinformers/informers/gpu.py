@@ -88,5 +88,6 @@ class GPUInformer:
             transform=factory.transform,
             watch_inactivity_timeout=factory.watch_inactivity_timeout,
             use_watch_list=factory.use_watch_list,
+            outage_grace=factory.outage_grace,
             registry=factory.registry,
         )

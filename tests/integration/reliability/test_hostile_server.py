@@ -24,6 +24,7 @@ from nvinformers.errors import MalformedObjectError
 from nvinformers.informers import SharedInformerFactory
 from nvinformers.testing import (
     ALPHA_REVISIONS,
+    BACKWARD_REVISIONS,
     EXPONENT_REVISIONS,
     NEGATIVE_REVISIONS,
     FakeServer,
@@ -273,3 +274,33 @@ def test_flapping_streams_are_one_outage_in_the_logs(
     logged = nvinformers_records(caplog.records, logging.INFO)
     assert [r.levelname for r in logged] == ["WARNING", "INFO"], [r.getMessage() for r in logged]
     assert informer.health().healthy
+
+
+def test_revisions_that_go_backwards_are_repaired_by_the_next_relist_and_said_so(
+    server: FakeServer,
+    clientset: Clientset,
+    run_informer: RunInformer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server whose revisions go backwards (as after a restart that lost its store) makes
+    every event look older than the cache: those are dropped and counted. A relist asks for a
+    state at least as new as anything seen, so an older list reveals it: WARNING, and the cache
+    takes the list as it is."""
+    caplog.set_level(logging.WARNING, logger="nvinformers")
+    server.hostile.set_revisions(BACKWARD_REVISIONS)
+    informer = run_informer(clientset)
+    assert informer.wait_for_sync(WAIT)
+    assert server.wait_for_watches(1, WAIT)
+    changed = server.set_ready("gpu-0", False)
+    assert eventually(lambda: informer.stale_events_dropped == 1)
+    assert caplog.records == []
+    server.end_watches(grpc.StatusCode.OUT_OF_RANGE)  # the informer relists
+    want = BACKWARD_REVISIONS.encode(int(changed.metadata.resource_version))
+
+    def cached() -> str | None:
+        obj = informer.get_indexer().get_by_key("gpu-0")
+        return None if obj is None else obj.metadata.resource_version
+
+    assert eventually(lambda: cached() == want)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "revisions went backwards" in warnings[0]
