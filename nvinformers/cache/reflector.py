@@ -251,8 +251,8 @@ class Reflector(Generic[T]):
         min_watch_timeout: lower bound of the randomized server-side watch timeout.
         backoff: delays between failed attempts.
         use_watch_list: try the streaming list protocol before a classic list.
-        outage_grace: seconds without a working watch before health reports it (see
-            :class:`~nvinformers.cache.reflector_health.ReflectorHealth`).
+        outage_grace: seconds without a working watch before health reports it, at least 2 s
+            (see :class:`~nvinformers.cache.reflector_health.ReflectorHealth`).
         clock: time source (tests inject a :class:`~nvinformers.cache.clock.FakeClock`).
         rng: randomness for timeouts and jitter (tests seed it).
         watch_error_handler: called after every failed pass, in addition to the reflector's own

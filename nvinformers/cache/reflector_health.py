@@ -39,7 +39,13 @@ from dataclasses import dataclass
 
 from nvinformers.cache.clock import REAL_CLOCK, Clock
 
-__all__ = ["ReflectorHealth", "LinkReport", "RECOVERED_AFTER", "DEFAULT_OUTAGE_GRACE"]
+__all__ = [
+    "ReflectorHealth",
+    "LinkReport",
+    "RECOVERED_AFTER",
+    "DEFAULT_OUTAGE_GRACE",
+    "MIN_OUTAGE_GRACE",
+]
 
 log = logging.getLogger("nvinformers.cache.reflector")
 
@@ -48,6 +54,9 @@ RECOVERED_AFTER = 1.0
 #: Seconds without a working watch before health reports it; also how long a recovery must hold
 #: before the logs call it one.
 DEFAULT_OUTAGE_GRACE = 5.0
+#: The least grace honoured: a quiet re-watch proves itself only after RECOVERED_AFTER, so a
+#: shorter grace would report every routine re-watch of an idle node as an outage.
+MIN_OUTAGE_GRACE = 2 * RECOVERED_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +89,8 @@ class ReflectorHealth:
         name: the reflector's name, for log lines.
         clock: time source.
         outage_grace: seconds without a working watch before it is a problem; and how long a
-            recovery must hold before it is logged.
+            recovery must hold before it is logged. Values under :data:`MIN_OUTAGE_GRACE` (2 s)
+            count as that.
         inactivity_timeout: seconds of silence that are a problem (None: silence never is).
         wake: called (without the lock) when a new deadline may be earlier than the one
             :meth:`check` last returned, so that the supervisor re-checks.
@@ -99,7 +109,7 @@ class ReflectorHealth:
             raise ValueError(f"outage_grace must be >= 0, got {outage_grace!r}")
         self.name = name
         self._clock = clock
-        self._grace = outage_grace
+        self._grace = max(outage_grace, MIN_OUTAGE_GRACE)
         self._timeout = inactivity_timeout
         self._wake = wake
         self._lock = threading.Lock()

@@ -176,7 +176,8 @@ class SharedIndexInformer(Generic[T]):
         use_watch_list: try the streaming list protocol first.
         transform: applied to every object before it is cached (see :meth:`set_transform`).
         outage_grace: seconds without a working watch before :meth:`health` turns unhealthy;
-            also how long a recovery must hold before the logs call it one.
+            also how long a recovery must hold before the logs call it one (at least 2 s: a
+            quiet watch proves itself only after a second).
         registry: Prometheus registry for the informer's metrics (None: the default registry).
         clock: time source; tests inject a fake one.
         rng: randomness for watch timeouts and jitter.

@@ -59,7 +59,8 @@ class SharedInformerFactory:
         use_watch_list: use the streaming list protocol, falling back to classic lists.
         list_timeout: deadline of each list call, seconds (stopping cancels a list at once).
         outage_grace: seconds without a working watch before an informer's ``health()`` turns
-            unhealthy; also how long a recovery must hold before the logs call it one.
+            unhealthy; also how long a recovery must hold before the logs call it one (at least
+            2 s).
         registry: Prometheus registry for the informers' metrics (None: the default).
 
     Thread-safety: all methods may be called from any thread.

@@ -163,14 +163,14 @@ def test_silence_starts_an_outage_and_activity_ends_it(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
-    health, _ = make(clock, outage_grace=1.0, inactivity_timeout=10.0)
+    health, _ = make(clock, outage_grace=2.0, inactivity_timeout=10.0)
     synced(health)
     assert health.check() == pytest.approx(10.0)
     clock.step(10.0)
     health.check()
     assert lines(caplog) == [("WARNING", "gpus: watch silent for 10.0 s (no event, no bookmark)")]
     health.watch_delivered()
-    clock.step(1.0)
+    clock.step(2.0)
     health.check()
     assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 10.0 s")
 
@@ -182,3 +182,19 @@ def test_routine_errors_are_kept_but_are_no_failure(clock: FakeClock) -> None:
     assert health.failures == 0 and not health.in_outage
     with pytest.raises(ValueError, match="outage_grace"):
         ReflectorHealth("x", outage_grace=-1.0)
+
+
+def test_a_grace_shorter_than_two_seconds_counts_as_two(clock: FakeClock) -> None:
+    """A quiet re-watch proves itself after a second: a shorter grace would report every
+    routine re-watch of an idle node as an outage."""
+    health, _ = make(clock, outage_grace=0.1, inactivity_timeout=None)
+    synced(health)
+    health.watch_ended()
+    health.watch_opened()  # a routine re-watch on an idle node
+    clock.step(RECOVERED_AFTER)
+    assert health.report().problem is None
+    health.watch_ended()
+    clock.step(1.9)
+    assert health.report().problem is None
+    clock.step(0.1)
+    assert health.report().problem is not None
