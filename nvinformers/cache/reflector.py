@@ -390,6 +390,8 @@ class Reflector(Generic[T]):
         if self._use_watch_list and not self._watch_list_unsupported:
             watch = self._watch_list()
         if self._cancel.cancelled():
+            if watch is not None:
+                self._close_watch(watch)
             return
         if watch is None:
             self._list()
