@@ -295,9 +295,9 @@ class Hostility(grpc.ServerInterceptor):
         def hostile(request: Any, context: grpc.ServicerContext) -> Any:
             self._maybe_hang(method, context)
             codec = self._decode_request(request)
+            response = behaviour(request, context)  # served (and counted in calls) as usual
             if self._take_garbage(method):
                 return GARBAGE
-            response = behaviour(request, context)
             return response if codec is None else _encode_response(method, response, codec)
 
         return hostile
