@@ -609,10 +609,14 @@ class Reflector(Generic[T]):
         self.stats.watch_attempts += 1
         try:
             watch = self._lw.watch(options)
-        except ServiceUnavailableError as err:
-            if not self._cancel.cancelled():
-                self.health.failed(err)
-                self._clock.wait(self._cancel.event, self._backoff.next_delay())
+        except Exception as err:
+            if self._cancel.cancelled():
+                return None
+            if classify(err).relist:
+                raise
+            # Refused, not broken (UNAVAILABLE): back off, then try the watch again.
+            self.health.failed(err)
+            self._clock.wait(self._cancel.event, self._backoff.next_delay())
             return None
         return watch if self._set_watch(watch) else None
 
