@@ -32,8 +32,9 @@ from nvinformers.cache.keys import (
     meta_namespace_key_func,
     split_meta_namespace_key,
 )
-from nvinformers.cache.listwatch import ListerWatcher, ListResult, ListWatch
+from nvinformers.cache.listwatch import CancellableLister, ListerWatcher, ListResult, ListWatch
 from nvinformers.cache.reflector import Reflector, ReflectorStats, VeryShortWatchError
+from nvinformers.cache.reflector_health import LinkReport, ReflectorHealth
 from nvinformers.cache.shared_informer import (
     InformerHealth,
     InformerStoppedError,
@@ -68,10 +69,13 @@ __all__ = [
     "split_meta_namespace_key",
     # list-watch, reflector, queue
     "ListerWatcher",
+    "CancellableLister",
     "ListResult",
     "ListWatch",
     "Reflector",
     "ReflectorStats",
+    "ReflectorHealth",
+    "LinkReport",
     "VeryShortWatchError",
     "RealFIFO",
     "Delta",

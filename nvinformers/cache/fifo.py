@@ -106,9 +106,6 @@ class RealFIFO:
             ``(DeltaType, obj)`` pairs, in order, one batch at a time, by the pushing thread.
             An exception it raises is logged and the drain goes on with the next batch.
             :meth:`pop_batch` must not be used in this mode.
-        process_one: optional, with ``process``: called as ``process_one(dtype, obj)`` instead of
-            ``process([(dtype, obj)])`` for a delta pushed while nothing is queued (the usual
-            case: a watch event), saving the batch; it must do exactly what ``process`` would.
         batch_size: most deltas per batch handed to ``process``.
     """
 
@@ -117,7 +114,6 @@ class RealFIFO:
         *,
         transform: TransformFunc | None = None,
         process: ProcessFunc | None = None,
-        process_one: Callable[[DeltaType, Any], None] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         if batch_size < 1:
@@ -130,10 +126,7 @@ class RealFIFO:
         self._consumer_waiting = False  # guarded by _lock
         # Inline mode: held by the thread draining; it takes whatever is pushed meanwhile.
         self._drain_lock = Lock()
-        if process_one is not None and process is None:
-            raise ValueError("process_one needs process")
         self._process = process
-        self._process_one = process_one
         self._batch_size = batch_size
         self._transform = transform
         self.transform_errors = 0  # written by the producer thread only
@@ -183,7 +176,6 @@ class RealFIFO:
         """Apply queued deltas in order until the queue is empty (caller holds the drain lock)."""
         items = self._items
         process = self._process
-        process_one = self._process_one
         assert process is not None
         while items:
             if self._closed:
@@ -191,9 +183,8 @@ class RealFIFO:
                 return
             count = len(items)
             try:
-                if count == 1 and process_one is not None:
-                    dtype, obj = items.popleft()
-                    process_one(dtype, obj)
+                if count == 1:  # the usual case, a watch event: no comprehension for one item
+                    process([items.popleft()])
                 else:
                     process([items.popleft() for _ in range(min(count, self._batch_size))])
             except Exception:  # a bug must not stop the cache: log and keep going

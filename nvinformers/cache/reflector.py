@@ -1,6 +1,10 @@
 """The reflector: lists, then watches, and feeds every change into a store in order.
 
-Mirrors client-go's ``tools/cache/reflector.go``:
+Mirrors client-go's ``tools/cache/reflector.go``, and reads like it: :meth:`Reflector.run` is
+``Run`` (list-and-watch passes under backoff until stopped), :meth:`Reflector.list_and_watch` is
+``ListAndWatch`` (list, or stream-list, then watch), ``_watch`` is ``watch`` (open watches one
+after another until one must be abandoned) and ``_handle_watch`` is ``handleWatch`` (feed one
+watch's events into the store). What an error means is decided in one place, :func:`classify`.
 
 * **List, then watch.** The first list asks for resource version "0"; later relists ask for the
   last synced revision (so the cache never goes back in time), or for "" (a fresh read) after the
@@ -8,14 +12,15 @@ Mirrors client-go's ``tools/cache/reflector.go``:
   list's revision with bookmarks requested and a timeout drawn from ``[min_watch_timeout,
   2 * min_watch_timeout)`` (5-10 minutes by default) so that a node's watchers do not all reconnect
   together.
-* **What ends a watch, and what follows** (client-go's relist/re-watch table):
+* **What ends a watch, and what follows** (client-go's relist/re-watch table, :func:`classify`):
 
   ==========================================  ==============================================
   the watch ...                               then
   ==========================================  ==============================================
   ends cleanly (server timeout, EOF)          re-watch from the last revision, no relist
-  breaks with UNAVAILABLE (server went away)  re-watch from the last revision, no relist
-  fails to start with UNAVAILABLE             back off, re-watch (no relist)
+  breaks with UNAVAILABLE after working       re-watch at once from the last revision
+  fails with UNAVAILABLE before working       back off, re-watch (no relist)
+  (also: the watch cannot even start)
   is silent past ``watch_inactivity_timeout`` re-watch from the last revision, no relist
   ends with 410 Expired                       back off, relist
   ends with any other error, or a malformed   back off, relist
@@ -27,23 +32,34 @@ Mirrors client-go's ``tools/cache/reflector.go``:
   backing off. Every pass of list-and-watch is followed by a backoff delay, as in client-go.
 * **Revision tracking** from events and bookmarks; it never moves backwards (when revisions are
   decimal integers, as the Device API's are), so a server that replays an ADDED burst of old
-  objects cannot make the reflector re-watch from the past.
-* **Inactivity.** A supervisor thread stops a watch that has delivered nothing, not even a
-  bookmark, for ``watch_inactivity_timeout`` seconds: the silent-hang failure that plagues Python
-  watchers (kopf, the official client) becomes a counted re-watch.
+  objects cannot make the reflector re-watch from the past. Revisions that are not decimal
+  integers are kept as opaque strings (and sent back as they are); since no event can then be
+  recognised as older than the cache, one WARNING says that stale-event protection is off.
+* **Stopping** cancels the calls in flight at once, list and watch alike (client-go returns from
+  a stopped ``ListAndWatch`` without waiting for its list): a source that implements
+  :class:`~nvinformers.cache.listwatch.CancellableLister` gets a
+  :class:`~nvinformers.cancel.CancelToken` that fires when ``stop`` is set, and the open watch is
+  stopped. A server that never answers cannot hold a shutdown.
+* **Inactivity.** The supervisor stops a watch that has delivered nothing, not even a bookmark,
+  for ``watch_inactivity_timeout`` seconds (counted from its start or from the last activity,
+  whichever is later): the silent-hang failure that plagues Python watchers (kopf, the official
+  client) becomes a counted re-watch. A restart does not reset the *silence* that health
+  reports (see :mod:`nvinformers.cache.reflector_health`).
 * **Streaming list** (``use_watch_list=True``, KEP-3157): one watch with ``send_initial_events``;
   the ADDED burst is collected until the bookmark annotated ``k8s.io/initial-events-end``, replaces
   the store, and the same stream continues. A server that refuses it, or ends the stream before
   the bookmark, gets a classic list instead.
 
-Logging says what happened once per state change (first failure: WARNING; repeats: DEBUG;
-recovery: INFO), not once per retry.
+Health and logs: :attr:`Reflector.health` (a
+:class:`~nvinformers.cache.reflector_health.ReflectorHealth`) owns activity, outage and recovery
+state; the reflector reports to it, and it logs one line per outage state change (WARNING when an
+outage begins, INFO once the recovery has held), never one per retry.
 
-Threads: :meth:`Reflector.run` runs in the caller's thread and starts one supervisor thread
-(``nvinformers-watchdog-<name>``), joined before ``run`` returns. A watch opened during an outage
-also starts a short-lived ``nvinformers-recovery-<name>`` thread that marks the outage over once
-the watch has stayed open :data:`RECOVERED_AFTER` seconds (an idle node sends no event to mark
-it); it ends after that second, or at once when ``stop`` is set.
+Threads: :meth:`Reflector.run` runs in the caller's thread and starts two more, both joined before
+it returns: ``nvinformers-stop-<name>`` waits for ``stop`` and fires the cancel token (Go's
+``wait.ContextForChannel``), and ``nvinformers-watchdog-<name>``, the supervisor, sleeps until the
+next deadline (an inactivity restart, or a change of health that time alone brings) and is woken
+when a new, earlier one appears. No thread is started per watch or per outage.
 """
 
 from __future__ import annotations
@@ -59,7 +75,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from nvinformers.cache.backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
 from nvinformers.cache.clock import REAL_CLOCK, Clock, RealClock
 from nvinformers.cache.keys import header_accessors, resource_version_of
-from nvinformers.cache.listwatch import ListerWatcher
+from nvinformers.cache.listwatch import CancellableLister, ListerWatcher, ListResult
+from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
+from nvinformers.cancel import CancelToken
 from nvinformers.errors import (
     BadRequestError,
     ExpiredError,
@@ -83,7 +101,8 @@ __all__ = [
     "WatchErrorHandler",
     "VeryShortWatchError",
     "ReplayedWatchError",
-    "RECOVERED_AFTER",
+    "Verdict",
+    "classify",
     "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
     "DEFAULT_MIN_WATCH_TIMEOUT",
     "revision_newer",
@@ -100,9 +119,6 @@ DEFAULT_WATCH_INACTIVITY_TIMEOUT = 360.0
 DEFAULT_MIN_WATCH_TIMEOUT = 300.0
 #: A watch that ends cleanly sooner than this with no event is an error (client-go: 1 s).
 _VERY_SHORT_WATCH = 1.0
-#: A watch that has stayed open this long without failing proves the server is back (a failing
-#: one fails within milliseconds), even if the cluster is idle and no event has arrived yet.
-RECOVERED_AFTER = 1.0
 
 #: Called with the reflector's name and the error after each failed list-and-watch pass.
 WatchErrorHandler = Callable[[str, BaseException], None]
@@ -123,6 +139,57 @@ class ReplayedWatchError(Exception):
     """
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What an error that ended a list or a watch means (see :func:`classify`).
+
+    Attributes:
+        reason: the ``watch_restarts`` label when it ended a watch.
+        relist: end the pass and relist (False: re-watch from the last revision).
+        failure: the server failed (an outage, as the logs tell it); False: routine, logged at
+            DEBUG.
+        unexpected: not an API error at all (a bug): logged with its traceback.
+    """
+
+    reason: str
+    relist: bool
+    failure: bool
+    unexpected: bool = False
+
+
+_UNAVAILABLE = Verdict("unavailable", relist=False, failure=True)
+_EXPIRED = Verdict("expired", relist=True, failure=False)
+_VERY_SHORT = Verdict("very_short", relist=True, failure=False)
+_REPLAYED = Verdict("replayed", relist=True, failure=False)
+_MALFORMED = Verdict("malformed", relist=True, failure=True)
+_ERROR = Verdict("error", relist=True, failure=True)
+_BUG = Verdict("error", relist=True, failure=True, unexpected=True)
+
+
+def classify(err: BaseException) -> Verdict:
+    """The one place that decides what an error ending a list or a watch means.
+
+    ``ServiceUnavailableError`` (the server went away, or cannot be reached): a failure, and a
+    watch it ends is re-opened from the last revision. ``ExpiredError``, a very short watch and a
+    replayed watch: routine, relist (client-go logs expiry at V(4)). A malformed object or any
+    other API error: a failure, relist. Anything else is a bug: a failure, relist, and its
+    traceback is logged.
+    """
+    if isinstance(err, ServiceUnavailableError):
+        return _UNAVAILABLE
+    if isinstance(err, ExpiredError):
+        return _EXPIRED
+    if isinstance(err, VeryShortWatchError):
+        return _VERY_SHORT
+    if isinstance(err, ReplayedWatchError):
+        return _REPLAYED
+    if isinstance(err, MalformedObjectError):
+        return _MALFORMED
+    if isinstance(err, StatusError):
+        return _ERROR
+    return _BUG
+
+
 class ReflectorStore(Protocol):
     """The narrow slice of a store the reflector writes to (the informer's :class:`RealFIFO`)."""
 
@@ -139,10 +206,10 @@ class ReflectorStore(Protocol):
 
 @dataclass
 class ReflectorStats:
-    """Counters and state of one reflector, for metrics and health checks.
+    """Counters of one reflector, for metrics (state lives in :class:`ReflectorHealth`).
 
-    Written only by the reflector's threads; read (without a lock: single attribute reads are
-    atomic) by metrics collectors and health checks.
+    Written only by the reflector's run thread; read without a lock by metrics collectors (each
+    read of an int or of a dict copy is atomic).
     """
 
     lists: dict[str, int] = field(default_factory=dict)  # by reason
@@ -150,13 +217,6 @@ class ReflectorStats:
     watch_restarts: dict[str, int] = field(default_factory=dict)  # by reason
     watch_attempts: int = 0
     events: dict[str, int] = field(default_factory=dict)  # by event type
-    watching: bool = False
-    #: clock time of the last event or bookmark, or of the watch's start
-    last_activity: float | None = None
-    #: clock time the cache stopped being fed (None while a watch is healthy)
-    down_since: float | None = None
-    consecutive_failures: int = 0
-    last_error: str = ""
 
 
 def revision_newer(candidate: str, current: str) -> bool | None:
@@ -182,13 +242,17 @@ class Reflector(Generic[T]):
     """Keeps a store in step with the server through list and watch (see the module docstring).
 
     Args:
-        lw: the list-watch source.
+        lw: the list-watch source (a :class:`~nvinformers.cache.listwatch.CancellableLister`
+            too, for lists that stopping can abort).
         store: where changes go, in order (the informer's queue).
         name: used in logs, metrics and thread names (e.g. ``"gpus"``).
-        watch_inactivity_timeout: seconds of silence after which a watch is restarted (None: never).
+        watch_inactivity_timeout: seconds of silence after which a watch is restarted, and after
+            which health reports the silence (None: never).
         min_watch_timeout: lower bound of the randomized server-side watch timeout.
         backoff: delays between failed attempts.
         use_watch_list: try the streaming list protocol before a classic list.
+        outage_grace: seconds without a working watch before health reports it, at least 2 s
+            (see :class:`~nvinformers.cache.reflector_health.ReflectorHealth`).
         clock: time source (tests inject a :class:`~nvinformers.cache.clock.FakeClock`).
         rng: randomness for timeouts and jitter (tests seed it).
         watch_error_handler: called after every failed pass, in addition to the reflector's own
@@ -208,6 +272,7 @@ class Reflector(Generic[T]):
         min_watch_timeout: float = DEFAULT_MIN_WATCH_TIMEOUT,
         backoff: BackoffConfig = DEFAULT_BACKOFF,
         use_watch_list: bool = False,
+        outage_grace: float = DEFAULT_OUTAGE_GRACE,
         clock: Clock = REAL_CLOCK,
         rng: random.Random | None = None,
         watch_error_handler: WatchErrorHandler | None = None,
@@ -229,24 +294,29 @@ class Reflector(Generic[T]):
         self._backoff = Backoff(backoff, clock=clock, rng=self._rng)
         self._error_handler = watch_error_handler
         self.stats = ReflectorStats()
+        # Set when a deadline of the supervisor may have moved earlier, or when stopping.
+        self._wake = threading.Event()
+        self.health = ReflectorHealth(
+            name,
+            clock=clock,
+            outage_grace=outage_grace,
+            inactivity_timeout=watch_inactivity_timeout,
+            wake=self._wake.set,
+        )
+        # Fired (by the stop thread) when run()'s stop is set; every blocking call honours it.
+        self._cancel = CancelToken()
         # Written by the run thread only; read by anyone.
         self._last_sync_rv = ""
         self._last_sync_rv_unavailable = False
         self._watch_list_unsupported = False
         self._first_list_done = False
-        # The current watch and why it was stopped, shared with the supervisor thread.
+        self._replays_seen = 0
+        self._opaque_revisions = False  # a revision that is not a decimal integer was seen
+        # The open watch, shared with the supervisor and the cancel callback.
         self._watch_lock = threading.Lock()
-        self._watch: WatchInterface[T] | None = None  # guarded by _watch_lock
+        self._current: WatchInterface[T] | None = None  # guarded by _watch_lock: the open watch
+        self._watch_opened = 0.0  # guarded by _watch_lock: clock time the open watch opened
         self._stopped_for_inactivity: WatchInterface[T] | None = None  # guarded by _watch_lock
-        self._closed = False  # guarded by _watch_lock: run() is stopping; stop new watches
-        self._watch_opened = 0.0  # guarded by _watch_lock: clock time the current watch opened
-        # Outage bookkeeping, written by the run thread and (recovery of an idle watch) by the
-        # short-lived recovery thread of _confirm_recovery: guarded by _health_lock.
-        self._health_lock = threading.Lock()
-        self._failing_since: float | None = None
-        self._failures_in_outage = 0
-        self._replays_seen = 0  # run thread only
-        self._stop: threading.Event | None = None  # set once by run()
 
     # ----------------------------------------------------------------------------- public API
 
@@ -261,7 +331,7 @@ class Reflector(Generic[T]):
     def watch_open_for(self) -> float | None:
         """Seconds the current watch has been open (None when no watch is open)."""
         with self._watch_lock:
-            if self._watch is None:
+            if self._current is None:
                 return None
             opened = self._watch_opened
         return max(0.0, self._clock.now() - opened)
@@ -271,46 +341,61 @@ class Reflector(Generic[T]):
         self._error_handler = handler
 
     def run(self, stop: threading.Event) -> None:
-        """List and watch until ``stop`` is set. Blocks; never raises.
+        """List and watch until ``stop`` is set (client-go's ``Run``). Blocks; never raises.
 
-        Errors are logged, counted and retried under backoff. Setting ``stop`` ends a blocked
-        watch promptly; a list in flight finishes first (its source bounds it with a deadline).
+        Errors are logged, counted and retried under backoff. Setting ``stop`` ends the calls in
+        flight at once: the open watch is stopped, and a list is cancelled when the source
+        supports it (otherwise it runs to its own deadline).
         """
-        self._stop = stop
-        supervisor = threading.Thread(
-            target=self._supervise,
+        cancel = self._cancel
+        cancel.add_callback(self._wake.set)
+        cancel.add_callback(self._stop_watch)
+        stopper = threading.Thread(
+            target=self._cancel_when_set,
             args=(stop,),
-            name=f"nvinformers-watchdog-{self.name}",
+            name=f"nvinformers-stop-{self.name}",
             daemon=True,
         )
+        supervisor = threading.Thread(
+            target=self._supervise, name=f"nvinformers-watchdog-{self.name}", daemon=True
+        )
+        self.health.started()
+        stopper.start()
         supervisor.start()
         try:
-            while not stop.is_set():
+            while not cancel.cancelled():
                 try:
-                    self.list_and_watch(stop)
+                    self.list_and_watch()
                 except Exception as err:  # any failure, including bugs, is retried
-                    self._on_pass_failed(err)
-                if stop.is_set():
-                    break
-                if self._clock.wait(stop, self._backoff.next_delay()):
+                    if cancel.cancelled():
+                        break  # the cancellation itself, or what it interrupted
+                    self._pass_failed(err)
+                if cancel.cancelled() or self._clock.wait(cancel.event, self._backoff.next_delay()):
                     break
         finally:
-            self._set_watch(None)
+            if stop.is_set():
+                stopper.join()
+            # else: run() is leaving on an exception (KeyboardInterrupt on the main thread); the
+            # stop thread keeps waiting for ``stop`` (it is a daemon, and holds nothing).
+            cancel.cancel()
             supervisor.join()
 
-    def list_and_watch(self, stop: threading.Event) -> None:
-        """One pass: list (or stream-list), then watch until the watch must be abandoned.
+    def list_and_watch(self) -> None:
+        """One pass (client-go's ``ListAndWatch``): list (or stream-list), then watch until the
+        watch must be abandoned. Called by :meth:`run`.
 
-        Returns normally when ``stop`` is set; raises the error that ended the pass otherwise.
+        Returns when the reflector is stopped; raises the error that ended the pass otherwise.
         """
         watch: WatchInterface[T] | None = None
         if self._use_watch_list and not self._watch_list_unsupported:
-            watch = self._watch_list(stop)
+            watch = self._watch_list()
+        if self._cancel.cancelled():
+            if watch is not None:
+                self._close_watch(watch)
+            return
         if watch is None:
-            if stop.is_set():
-                return
             self._list()
-        self._watch_loop(watch, stop)
+        self._watch(watch)
 
     # ------------------------------------------------------------------------------ listing
 
@@ -330,30 +415,54 @@ class Reflector(Generic[T]):
             return "expired"
         return "relist"
 
+    def _call_list(self, options: ListOptions) -> ListResult[T]:
+        lw = self._lw
+        if isinstance(lw, CancellableLister):
+            result: ListResult[T] = lw.list_with_cancel(options, self._cancel)
+            return result
+        return lw.list(options)
+
     def _list(self) -> None:
         reason = self._list_reason()
         stats = self.stats
         stats.lists[reason] = stats.lists.get(reason, 0) + 1
         options = ListOptions(resource_version=self._relist_resource_version())
+        health = self.health
+        health.list_started()
         try:
-            result = self._lw.list(options)
-        except ExpiredError:
-            # The revision we asked for is gone: the next attempt reads fresh ("").
-            stats.list_failures += 1
-            self._last_sync_rv_unavailable = True
+            result = self._call_list(options)
+        except Exception as err:
+            health.list_ended(ok=False)
+            if not self._cancel.cancelled():
+                stats.list_failures += 1
+            if isinstance(err, ExpiredError):
+                # The revision we asked for is gone: the next attempt reads fresh ("").
+                self._last_sync_rv_unavailable = True
             raise
-        except Exception:
-            stats.list_failures += 1
-            raise
-        resource_version = result.metadata.resource_version
-        self._store.replace(list(result.items), resource_version)
+        health.list_ended(ok=True)
+        self._listed(list(result.items), result.metadata.resource_version)
+        log.debug("listed %s at revision %s", self.name, result.metadata.resource_version)
+
+    def _listed(self, items: list[Any], resource_version: str) -> None:
+        """A full list (classic or streamed) arrived: replace the store with it."""
+        self._check_revision(resource_version)
+        last = self._last_sync_rv
+        if last and revision_newer(last, resource_version) is True:
+            # A relist asks for a state at least as new as the last revision seen.
+            log.warning(
+                "%s: the list is at revision %s, older than the last revision seen (%s): the "
+                "server's revisions went backwards (a restart that lost its store?); the cache "
+                "takes the list as it is",
+                self.name,
+                resource_version,
+                last,
+            )
+        self._store.replace(items, resource_version)
         self._last_sync_rv_unavailable = False
         self._last_sync_rv = resource_version
         self._first_list_done = True
-        self._on_recovered()
-        log.debug("listed %s at revision %s", self.name, resource_version)
 
-    def _watch_list(self, stop: threading.Event) -> WatchInterface[T] | None:
+    def _watch_list(self) -> WatchInterface[T] | None:
         """Streaming list: returns the open watch after the initial events, or None to fall back."""
         reason = self._list_reason()
         stats = self.stats
@@ -364,12 +473,20 @@ class Reflector(Generic[T]):
             allow_watch_bookmarks=True,
             timeout_seconds=self._watch_timeout_seconds(),
         )
+        watch: WatchInterface[T] | None = None
+        health = self.health
         try:
             watch = self._lw.watch(options)
-            self._set_watch(watch)
+            if not self._set_watch(watch):
+                return None
             initial: list[Any] = []
+            first = True
             for event in watch:
-                self._touch()
+                if first:
+                    first = False
+                    health.watch_delivered()
+                else:
+                    health.last_activity = self._clock.now()
                 etype = event.type
                 if etype is EventType.ADDED:
                     initial.append(event.object)
@@ -378,10 +495,7 @@ class Reflector(Generic[T]):
                     if annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true":
                         rv = event.object.metadata.resource_version  # type: ignore[attr-defined]
                         stats.lists[reason] = stats.lists.get(reason, 0) + 1
-                        self._store.replace(initial, rv)
-                        self._last_sync_rv_unavailable = False
-                        self._last_sync_rv = rv
-                        self._first_list_done = True
+                        self._listed(initial, rv)
                         return watch
                 else:
                     # Only ADDED and bookmarks may precede the end of the initial events.
@@ -393,7 +507,7 @@ class Reflector(Generic[T]):
                     )
                     break
             else:
-                if not stop.is_set():
+                if not self._cancel.cancelled():
                     log.info(
                         "%s: server ended the streaming list before the initial-events-end "
                         "bookmark; falling back to a classic list",
@@ -406,14 +520,14 @@ class Reflector(Generic[T]):
                 err,
             )
             self._watch_list_unsupported = True
-        except ExpiredError:
-            self._last_sync_rv_unavailable = True
-            self._set_watch(None)
+        except Exception as err:
+            if watch is not None:
+                self._close_watch(watch)
+            if isinstance(err, ExpiredError):
+                self._last_sync_rv_unavailable = True
             raise
-        except Exception:
-            self._set_watch(None)
-            raise
-        self._set_watch(None)
+        if watch is not None:
+            self._close_watch(watch)
         return None
 
     # ----------------------------------------------------------------------------- watching
@@ -422,81 +536,59 @@ class Reflector(Generic[T]):
         low = self._min_watch_timeout
         return int(low + self._rng.random() * low)
 
-    def _watch_loop(self, watch: WatchInterface[T] | None, stop: threading.Event) -> None:
+    def _watch(self, watch: WatchInterface[T] | None) -> None:
+        """client-go's ``watch``: open watches one after another until one must be abandoned.
+
+        Returns when the reflector is stopped; raises what ends the pass (a relist) otherwise.
+        """
         clock = self._clock
-        stats = self.stats
+        cancel = self._cancel
         # The first watch of a pass follows a list (or is the streaming list): a server replaying
         # its state on it repeats that list. Later re-watches are checked for replays.
         after_list = True
-        start_rv = self._last_sync_rv
-        while not stop.is_set():
+        while not cancel.cancelled():
             if watch is None:
-                start_rv = self._last_sync_rv
-                options = ListOptions(
-                    resource_version=self._last_sync_rv,
-                    allow_watch_bookmarks=True,
-                    timeout_seconds=self._watch_timeout_seconds(),
-                )
-                stats.watch_attempts += 1
-                try:
-                    watch = self._lw.watch(options)
-                except ServiceUnavailableError as err:
-                    # client-go: connection refused at watch start → back off, re-watch.
-                    self._note_failure(err)
-                    if clock.wait(stop, self._backoff.next_delay()):
-                        return
-                    continue
-                self._set_watch(watch)
+                watch = self._open_watch()
+                if watch is None:
+                    continue  # refused (and backed off), or stopped
+            start_rv = self._last_sync_rv
             started = clock.now()
             count = 0
-            detect_replay = not after_list
-            after_list = False
+            error: Exception | None = None
             try:
-                count = self._consume(watch, start_rv if detect_replay else "")
-            except ReplayedWatchError as err:
-                self._set_watch(None)
-                self._restart("replayed")
-                self._replays_seen += 1
-                if self._replays_seen == 1:
-                    log.info("%s: %s; relisting (and after every such re-watch)", self.name, err)
-                raise
-            except ServiceUnavailableError as err:
-                self._set_watch(None)
-                watch = None
-                if count == 0 and self.stats.down_since is not None:
-                    # The server is still unreachable: back off before the next attempt.
-                    self._note_failure(err)
-                    if clock.wait(stop, self._backoff.next_delay()):
-                        return
-                    continue
-                # The stream broke (server restart): re-watch from the last revision.
-                self._restart("unavailable")
-                self._note_failure(err)
-                continue
-            except ExpiredError:
-                self._set_watch(None)
-                self._restart("expired")
-                raise
-            except MalformedObjectError:
-                self._set_watch(None)
-                self._restart("malformed")
-                raise
-            except Exception:
-                self._set_watch(None)
-                self._restart("error")
-                raise
-            stopped_for_inactivity = self._take_inactivity_flag(watch)
-            self._set_watch(None)
+                count = self._handle_watch(watch, "" if after_list else start_rv)
+            except Exception as err:
+                error = err
+            after_list = False
+            working, idle = self._close_watch(watch)
             watch = None
-            if stop.is_set():
+            if cancel.cancelled():
                 return
-            if stopped_for_inactivity:
-                log.warning(
+            if error is not None:
+                verdict = classify(error)
+                if verdict.relist or working:
+                    self._restart(verdict.reason)
+                if isinstance(error, ReplayedWatchError):
+                    self._replays_seen += 1
+                    if self._replays_seen == 1:
+                        log.info(
+                            "%s: %s; relisting (and after every such re-watch)", self.name, error
+                        )
+                if verdict.relist:
+                    raise error
+                # UNAVAILABLE: the server went away. A watch that worked is re-opened at once
+                # from the last revision; one that never worked is a failed attempt.
+                self.health.failed(error)
+                if not working and clock.wait(cancel.event, self._backoff.next_delay()):
+                    return
+                continue
+            if idle:
+                self._restart("inactivity")
+                log.debug(
                     "%s: watch delivered nothing for %.0f s; restarting it",
                     self.name,
                     self._inactivity_timeout,
                 )
-                self._restart("inactivity")
                 continue
             if count == 0 and clock.now() - started < _VERY_SHORT_WATCH:
                 self._restart("very_short")
@@ -506,16 +598,39 @@ class Reflector(Generic[T]):
                 )
             self._restart("closed")
 
-    def _consume(self, watch: WatchInterface[T], replay_below: str = "") -> int:
+    def _open_watch(self) -> WatchInterface[T] | None:
+        """Open a watch from the last revision; None if the server refused it (after backing off,
+        client-go's retry of a watch that cannot start) or the reflector was stopped."""
+        options = ListOptions(
+            resource_version=self._last_sync_rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self._watch_timeout_seconds(),
+        )
+        self.stats.watch_attempts += 1
+        try:
+            watch = self._lw.watch(options)
+        except Exception as err:
+            if self._cancel.cancelled():
+                return None
+            if classify(err).relist:
+                raise
+            # Refused, not broken (UNAVAILABLE): back off, then try the watch again.
+            self.health.failed(err)
+            self._clock.wait(self._cancel.event, self._backoff.next_delay())
+            return None
+        return watch if self._set_watch(watch) else None
+
+    def _handle_watch(self, watch: WatchInterface[T], replay_below: str = "") -> int:
         """Feed one watch's events into the store; return how many arrived. The hot loop.
 
-        With ``replay_below`` (the revision the watch asked for), an ADDED event no newer than it
-        raises :class:`ReplayedWatchError` before it is applied.
+        client-go's ``handleWatch``. Returns when the watch ends cleanly or is stopped; raises
+        what ended it otherwise. With ``replay_below`` (the revision the watch asked for), an
+        ADDED event no newer than it raises :class:`ReplayedWatchError` before it is applied.
         """
         store = self._store
         add, update, delete = store.add, store.update, store.delete
-        stats = self.stats
-        events = stats.events
+        health = self.health
+        events = self.stats.events
         # The real clock's now() is time.monotonic(): call it directly (once per event).
         now = time.monotonic if isinstance(self._clock, RealClock) else self._clock.now
         added, modified, deleted, bookmark = (
@@ -526,14 +641,13 @@ class Reflector(Generic[T]):
         )
         event_names = _EVENT_NAMES
         count = 0
-        recovered = False
         last_cls: type | None = None
         rv_of: Callable[[Any], Any] = resource_version_of
         for event in watch:
-            stats.last_activity = now()
-            if not recovered:
-                recovered = True
-                self._on_recovered()
+            if count:
+                health.last_activity = now()  # the lock-free per-event write (see its docs)
+            else:
+                health.watch_delivered()  # the first one: the watch works
             count += 1
             etype = event.type
             obj = event.object
@@ -560,149 +674,123 @@ class Reflector(Generic[T]):
             rv = rv_of(obj)
             if rv:
                 current = self._last_sync_rv
-                if (
-                    not current
-                    # revision_newer(rv, current) is not False, inlined for the usual case:
-                    # equal-length decimal revisions compare as strings.
-                    or (
-                        rv > current
-                        if len(rv) == len(current) and rv.isdigit() and current.isdigit()
-                        else revision_newer(rv, current) is not False
-                    )
-                ):
+                # Equal-length decimal revisions compare as strings: the usual case, inline.
+                if len(rv) == len(current) and rv.isdigit() and current.isdigit():
+                    if rv > current:
+                        self._last_sync_rv = rv
+                elif self._newer_revision(rv, current):
                     self._last_sync_rv = rv
         return count
+
+    def _newer_revision(self, rv: str, current: str) -> bool:
+        """Whether ``rv`` should become the last synced revision (the uncommon comparisons)."""
+        self._check_revision(rv)
+        return not current or revision_newer(rv, current) is not False
+
+    def _check_revision(self, rv: str) -> None:
+        """Warn, once, that revisions which are not decimal integers turn stale-event
+        protection off."""
+        if rv and not self._opaque_revisions and not rv.isdigit():
+            self._opaque_revisions = True
+            log.warning(
+                "%s: the server's resource version %r is not a decimal integer: an event older "
+                "than the cached object cannot be recognised, so stale-event protection is off "
+                "for this informer (revisions are kept as opaque strings and sent back as they "
+                "are)",
+                self.name,
+                rv,
+            )
 
     def _restart(self, reason: str) -> None:
         restarts = self.stats.watch_restarts
         restarts[reason] = restarts.get(reason, 0) + 1
 
-    # --------------------------------------------------------------- supervision and health
+    # ------------------------------------------------------------------- the open watch
 
-    def _touch(self) -> None:
-        self.stats.last_activity = self._clock.now()
-
-    def _set_watch(self, watch: WatchInterface[T] | None) -> None:
+    def _set_watch(self, watch: WatchInterface[T]) -> bool:
+        """Make ``watch`` the open watch; False (and the watch stopped) if stopping."""
         with self._watch_lock:
-            previous = self._watch
-            closed = self._closed
-            self._watch = None if closed else watch
-            if watch is not None:
-                self.stats.last_activity = self._watch_opened = self._clock.now()
-        self.stats.watching = watch is not None and not closed
-        if previous is not None and previous is not watch:
-            previous.stop()
-        if closed and watch is not None:
-            # Opened while run() was being stopped, after the supervisor's last look: stop it
-            # here, or its iteration could block shutdown.
-            watch.stop()
-        elif watch is not None and self.stats.down_since is not None and self._stop is not None:
-            # A watch opened during an outage. If it has nothing to say, no event will mark the
-            # recovery and the supervisor may sleep for its whole inactivity period: a short-lived
-            # thread confirms it once the watch has stayed open RECOVERED_AFTER seconds.
-            threading.Thread(
-                target=self._confirm_recovery,
-                args=(watch, self._stop),
-                name=f"nvinformers-recovery-{self.name}",
-                daemon=True,
-            ).start()
-
-    def _confirm_recovery(self, watch: WatchInterface[T], stop: threading.Event) -> None:
-        """Mark the outage over if ``watch`` is still the open watch after RECOVERED_AFTER."""
-        try:
-            if self._clock.wait(stop, RECOVERED_AFTER):
-                return
-            with self._watch_lock:
-                current = self._watch is watch
-            if current and self.stats.down_since is not None:
-                self._on_recovered()
-        except Exception:  # never die silently
-            log.exception("%s: recovery check failed", self.name)
-
-    def _take_inactivity_flag(self, watch: WatchInterface[T]) -> bool:
-        with self._watch_lock:
-            if self._stopped_for_inactivity is watch:
-                self._stopped_for_inactivity = None
+            if not self._cancel.cancelled():
+                self._current = watch
+                self._watch_opened = self._clock.now()
+                self.health.watch_opened()
                 return True
-            return False
+        # Opened while stopping, after the cancel callback's last look: stop it here, or its
+        # iteration could block shutdown.
+        watch.stop()
+        return False
 
-    def _supervise(self, stop: threading.Event) -> None:
-        """Stop the current watch when ``stop`` is set or when it has been silent too long."""
-        clock = self._clock
-        limit = self._inactivity_timeout
+    def _close_watch(self, watch: WatchInterface[T]) -> tuple[bool, bool]:
+        """Stop ``watch`` and forget it. Returns (it had been working, the supervisor stopped it
+        for inactivity)."""
+        with self._watch_lock:
+            idle = self._stopped_for_inactivity is watch
+            self._stopped_for_inactivity = None
+            if self._current is watch:
+                self._current = None
+            working = self.health.watch_ended()
+        watch.stop()
+        return working, idle
+
+    def _stop_watch(self) -> None:
+        """Cancel callback: stop the open watch (its iteration then ends at once)."""
+        with self._watch_lock:
+            watch = self._current
+        if watch is not None:
+            watch.stop()
+
+    # ---------------------------------------------------------------- stopping and supervision
+
+    def _cancel_when_set(self, stop: threading.Event) -> None:
+        """The stop thread: fire the cancel token once ``stop`` is set."""
+        stop.wait()
+        self._cancel.cancel()
+
+    def _supervise(self) -> None:
+        """The supervisor: sleep until the next deadline (or a wake-up), then act on it."""
+        clock, wake, cancel = self._clock, self._wake, self._cancel
         try:
-            while True:
-                timeout = limit
-                with self._watch_lock:
-                    watch = self._watch
-                    last = self.stats.last_activity
-                if limit is not None and watch is not None and last is not None:
-                    idle = clock.now() - last
-                    if idle >= limit:
-                        with self._watch_lock:
-                            if self._watch is watch:
-                                self._stopped_for_inactivity = watch
-                        watch.stop()
-                        timeout = limit
-                    else:
-                        timeout = limit - idle
-                if clock.wait(stop, timeout):
+            while not cancel.cancelled():
+                wake.clear()
+                delay = self.health.check()
+                idle_in = self._check_inactivity()
+                if idle_in is not None:
+                    delay = idle_in if delay is None else min(delay, idle_in)
+                if cancel.cancelled():
                     break
+                clock.wait(wake, delay)
         except Exception:  # never let the supervisor die silently
             log.exception("%s: watch supervisor failed", self.name)
-        finally:
-            with self._watch_lock:
-                self._closed = True
-                watch = self._watch
-            if watch is not None:
-                watch.stop()
 
-    def _note_failure(self, err: BaseException) -> None:
-        stats = self.stats
-        stats.consecutive_failures += 1
-        stats.last_error = f"{type(err).__name__}: {err}"
-        with self._health_lock:
-            if stats.down_since is None:
-                stats.down_since = self._clock.now()
-            first = self._failing_since is None
-            if first:
-                self._failing_since = self._clock.now()
-                self._failures_in_outage = 0
-            self._failures_in_outage += 1
-        if first:
-            log.warning("%s: list/watch failing: %s; retrying with backoff", self.name, err)
-        else:
-            log.debug("%s: list/watch still failing: %s", self.name, err)
+    def _check_inactivity(self) -> float | None:
+        """Stop the open watch if it has been silent for the inactivity timeout; return the
+        seconds until it would be (None: no open watch, or no timeout)."""
+        limit = self._inactivity_timeout
+        if limit is None:
+            return None
+        with self._watch_lock:
+            watch = self._current
+            if watch is None:
+                return None
+            last = self.health.last_activity
+            since = self._watch_opened if last is None else max(last, self._watch_opened)
+            idle = self._clock.now() - since
+            if idle < limit:
+                return limit - idle
+            self._stopped_for_inactivity = watch
+        watch.stop()
+        return None
 
-    def _on_recovered(self) -> None:
-        """The server answers again (an event, a list, or an idle watch that stays open).
-
-        Called by the run thread and by :meth:`_confirm_recovery`; logs the recovery once.
-        """
-        stats = self.stats
-        with self._health_lock:
-            stats.down_since = None
-            stats.consecutive_failures = 0
-            since, failures = self._failing_since, self._failures_in_outage
-            self._failing_since = None
-        if since is not None:
-            log.info(
-                "%s: list/watch recovered after %d failed attempts over %.1f s",
-                self.name,
-                failures,
-                self._clock.now() - since,
-            )
-
-    def _on_pass_failed(self, err: BaseException) -> None:
-        if isinstance(err, ExpiredError | VeryShortWatchError | ReplayedWatchError):
-            # Routine: the informer relists. client-go logs expiry at V(4).
-            log.debug("%s: %s; relisting", self.name, err)
-            self.stats.last_error = f"{type(err).__name__}: {err}"
-        elif not isinstance(err, StatusError):
+    def _pass_failed(self, err: BaseException) -> None:
+        """client-go's watch error handler: a pass ended with ``err``; log and count it once."""
+        verdict = classify(err)
+        if verdict.unexpected:
             log.error("%s: unexpected error in list/watch; retrying", self.name, exc_info=err)
-            self._note_failure(err)
+        if verdict.failure:
+            self.health.failed(err)
         else:
-            self._note_failure(err)
+            log.debug("%s: %s; relisting", self.name, err)
+            self.health.noted(err)
         handler = self._error_handler
         if handler is not None:
             try:

@@ -25,8 +25,13 @@ Threads (all named ``nvinformers-*``, all joined when :meth:`run` returns): ``ru
 reflector, which also applies each change to the store and hands the notifications to the
 handlers (the queue between them is drained inline, see :mod:`nvinformers.cache.fifo`: a wake-up
 of a separate processing thread per event costs more than the processing); one thread per
-handler; one watch supervisor; a resync timer when resync is on. Handlers always run on their own
-threads, so a slow handler never delays the store, the watch or another handler.
+handler; the reflector's watch supervisor and its stop thread (which cancels the list and watch
+in flight the moment ``stop`` is set); a resync timer when resync is on. Handlers always run on
+their own threads, so a slow handler never delays the store, the watch or another handler.
+
+Deltas: every one goes through one path, :meth:`SharedIndexInformer._process` (client-go's
+``processDeltas``), and one decision, ``_decide``: add, update, skip a repeat of the cached
+revision, or drop an event older than the cache.
 
 Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
 registered on a running informer (so a late handler sees a consistent snapshot followed by live
@@ -66,11 +71,11 @@ from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification, Proce
 from nvinformers.cache.reflector import (
     DEFAULT_MIN_WATCH_TIMEOUT,
     DEFAULT_WATCH_INACTIVITY_TIMEOUT,
-    RECOVERED_AFTER,
     Reflector,
     WatchErrorHandler,
     revision_newer,
 )
+from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache.store import KeyedIndexer, new_indexer
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
 
@@ -89,12 +94,10 @@ log = logging.getLogger("nvinformers.cache.informer")
 
 _rv_generic = resource_version_of
 _ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
-_REPLACED_ALL = DeltaType.REPLACED_ALL
+_REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, DeltaType.SYNC
 
 #: client-go's ``minimumResyncPeriod``.
 MINIMUM_RESYNC_PERIOD = 1.0
-#: Seconds the informer may be without a working watch before :meth:`health` reports it.
-DEFAULT_OUTAGE_GRACE = 5.0
 
 
 class InformerStoppedError(RuntimeError):
@@ -103,7 +106,19 @@ class InformerStoppedError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class InformerHealth:
-    """A point-in-time health report (see :meth:`SharedIndexInformer.health`)."""
+    """A point-in-time health report (see :meth:`SharedIndexInformer.health`).
+
+    Attributes:
+        healthy: ``reason == "ok"``.
+        reason: "ok", "not synced", "stopped", "no working watch for 6.1 s (...)" or "watch
+            silent for 400.2 s (...)".
+        synced: the first list is in the cache.
+        watching: a watch stream is open (it may not be working yet).
+        seconds_since_last_event: since the last event or bookmark on any watch, or the last
+            list (None before the first).
+        seconds_down: without a working watch for this long (None while one works).
+        last_error: the last error a list or watch ended with ("" before any).
+    """
 
     healthy: bool
     reason: str
@@ -160,7 +175,9 @@ class SharedIndexInformer(Generic[T]):
         backoff: delays between failed list/watch attempts.
         use_watch_list: try the streaming list protocol first.
         transform: applied to every object before it is cached (see :meth:`set_transform`).
-        outage_grace: seconds without a working watch before :meth:`health` turns unhealthy.
+        outage_grace: seconds without a working watch before :meth:`health` turns unhealthy;
+            also how long a recovery must hold before the logs call it one (at least 2 s: a
+            quiet watch proves itself only after a second).
         registry: Prometheus registry for the informer's metrics (None: the default registry).
         clock: time source; tests inject a fake one.
         rng: randomness for watch timeouts and jitter.
@@ -192,13 +209,9 @@ class SharedIndexInformer(Generic[T]):
         self._key_func = key_func
         self._indexer: KeyedIndexer[T] = new_indexer(key_func, dict(indexers or {}))
         self._store: ThreadSafeStore[T] = self._indexer.thread_safe_store
-        self._fifo = RealFIFO(
-            transform=transform, process=self._process_batch, process_one=self._process_delta
-        )
+        self._fifo = RealFIFO(transform=transform, process=self._process)
         self._clock = clock
-        self._outage_grace = outage_grace
         self._registry = registry
-        self._inactivity_timeout = watch_inactivity_timeout
         self.reflector: Reflector[T] = Reflector(
             lw,
             self._fifo,
@@ -207,6 +220,7 @@ class SharedIndexInformer(Generic[T]):
             min_watch_timeout=min_watch_timeout,
             backoff=backoff,
             use_watch_list=use_watch_list,
+            outage_grace=outage_grace,
             clock=clock,
             rng=rng,
         )
@@ -414,43 +428,35 @@ class SharedIndexInformer(Generic[T]):
     def health(self) -> InformerHealth:
         """Whether the cache is being kept current, and why not.
 
-        Unhealthy when: not synced yet; without a working watch for more than ``outage_grace``
-        seconds (server down, errors); or watching but silent (no event, no bookmark) for longer
-        than ``watch_inactivity_timeout`` — the silent hang that leaves other Python informers
-        serving a frozen cache while still reporting "synced".
+        Unhealthy when: not synced yet; stopped; without a working watch for ``outage_grace``
+        seconds or more — counted from the moment the last working watch ended, whether or not
+        a list or re-watch is in flight (server down, a hung relist, errors); or silent (no
+        event, no bookmark on any watch) for ``watch_inactivity_timeout`` seconds or more, however
+        often the silent watch was restarted — the silent hang that leaves other Python
+        informers serving a frozen cache while still reporting "synced". The reason states the
+        duration; the first event or bookmark ends a silence. The rules live in
+        :class:`~nvinformers.cache.reflector_health.ReflectorHealth`, which the metrics and the
+        log lines read too.
+
+        Thread-safety: callable from any thread; does not block.
         """
-        stats = self.reflector.stats
-        now = self._clock.now()
-        last = stats.last_activity
-        since_last = None if last is None else max(0.0, now - last)
-        down = None if stats.down_since is None else max(0.0, now - stats.down_since)
-        watching = stats.watching
-        if down is not None:
-            open_for = self.reflector.watch_open_for()
-            if open_for is not None and open_for >= RECOVERED_AFTER:
-                down = None  # an idle watch that stays open proves the server is back
+        link = self.reflector.health.report()
+        synced = self._synced
         reason = "ok"
         if self.is_stopped():
             reason = "stopped"
-        elif not self._synced:
+        elif not synced:
             reason = "not synced"
-        elif down is not None and down > self._outage_grace:
-            reason = f"no working watch for {down:.1f} s ({stats.last_error})"
-        elif (
-            watching
-            and self._inactivity_timeout is not None
-            and since_last is not None
-            and since_last > self._inactivity_timeout
-        ):
-            reason = f"watch silent for {since_last:.1f} s"
+        elif link.problem is not None:
+            reason = link.problem
         return InformerHealth(
             healthy=reason == "ok",
             reason=reason,
-            synced=self._synced,
-            watching=watching,
-            seconds_since_last_event=since_last,
-            seconds_down=down,
-            last_error=stats.last_error,
+            synced=synced,
+            watching=link.watching,
+            seconds_since_last_event=link.seconds_since_last_event,
+            seconds_down=link.seconds_down,
+            last_error=link.last_error,
         )
 
     def healthy(self) -> bool:
@@ -519,163 +525,156 @@ class SharedIndexInformer(Generic[T]):
             log.error("%s: dropping an object without a usable key: %s", self.name, err)
             return None
 
-    def _process_batch(self, batch: list[tuple[DeltaType, Any]]) -> None:
+    def _decide(
+        self, dtype: DeltaType, obj: Any, old: Any, initial: bool = False, listed: bool = False
+    ) -> Notification | None:
+        """What one delta does to the cache: the notification to deliver, or None to skip it.
+
+        The one place these rules live (client-go's ``processDeltas`` decides add or update by
+        whether the key is cached; nvinformers adds the revision rules), for watch events and
+        relisted objects alike:
+
+        ====================================  ==========================================
+        the key is ...                        then
+        ====================================  ==========================================
+        not cached, delta is a delete         skipped (already gone: a relist removed it)
+        not cached                            add (``is_in_initial_list`` = ``initial``)
+        cached at the same revision           skipped (a repeat: not a change), deletes
+                                              excepted
+        cached at a newer revision, from a    dropped and counted (a stale event)
+        watch event
+        cached, delta is a delete             delete
+        cached                                update
+        ====================================  ==========================================
+
+        Revisions are compared only when both are decimal integers (see
+        :func:`~nvinformers.cache.reflector.revision_newer`): opaque ones are never stale. A
+        relisted object is never stale either: a relist asks for a state at least as new as
+        anything seen, so an older object in it means the server's revisions went backwards (a
+        restart that lost its store), and the list is the truth (the reflector logs it).
+
+        Args:
+            dtype: ADDED, UPDATED or DELETED (a relisted object counts as UPDATED).
+            obj: the object the delta carries.
+            old: what the cache holds under the object's key (None: nothing).
+            initial: an add belongs to the first full list.
+            listed: the object comes from a relist.
+        """
+        if old is None:
+            if dtype is _DELETED:
+                self.unknown_deletes += 1
+                return None
+            self.applied["added"] += 1
+            return (ADD, obj, initial)
+        cls = type(obj)
+        rv_of = (_ACCESSORS.get(cls) or header_accessors(cls)).resource_version
+        new_rv = rv_of(obj)
+        old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
+        if dtype is not _DELETED and old_rv == new_rv and new_rv:
+            return None
+        if not listed and revision_newer(old_rv, new_rv) is True:
+            self.stale_events_dropped += 1
+            return None
+        if dtype is _DELETED:
+            self.applied["deleted"] += 1
+            return (DELETE, obj, None)
+        self.applied["updated"] += 1
+        return (UPDATE, old, obj)
+
+    def _process(self, batch: list[tuple[DeltaType, Any]]) -> None:
         """Apply a batch of deltas to the store, then queue the notifications to every handler.
+
+        The one delta path (client-go's ``processDeltas`` over a RealFIFO batch): every add,
+        update and delete is decided by :meth:`_decide`; a relist is diffed against the store by
+        :meth:`_replace`, which decides each listed object the same way. Two branches only skip
+        bookkeeping: a batch of one event (what an event storm delivers, one by one, inline) is
+        committed at once, and a relist into an empty store (the initial sync) is loaded in bulk
+        by :meth:`_load`, every object being new.
 
         Runs on the thread that pushed into the queue (the reflector's, or the resync timer's),
         one batch at a time, in order (see :class:`RealFIFO`).
         """
+        store: ThreadSafeStore[Any] = self._store
         if len(batch) == 1:
             dtype, obj = batch[0]
             if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
-                self._process_delta(dtype, obj)
-                return
-            if dtype is _REPLACED_ALL and not len(self._store):
-                self._load(obj)
-                return
-        store: ThreadSafeStore[Any] = self._indexer.thread_safe_store
-        key_func = self._key_func
-        changes: list[tuple[str, Any]] = []
-        pending: dict[str, Any] = {}  # key → object or None (deleted), overlays the store
-        notes: list[Notification] = []
-        applied = self.applied
-        became_synced = False
-        resync = False
-        initial = 0
-        added_t, updated_t, deleted_t = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
-        last_cls: type | None = None
-        rv_of: Callable[[Any], Any] = _rv_generic
-        for dtype, obj in batch:
-            if dtype is updated_t or dtype is added_t or dtype is deleted_t:
                 try:
-                    key = key_func(obj)
+                    key = self._key_func(obj)
                 except KeyFuncError as err:
                     self.key_errors += 1
                     log.error("%s: dropping an object without a usable key: %s", self.name, err)
+                    return
+                # No store lock for this read: only this thread writes to the store (the queue
+                # has a single drainer), and a dict read is atomic.
+                note = self._decide(dtype, obj, store._items.get(key))
+                if note is None:
+                    return
+                notes = (note,)
+                lock = self._delivery_lock
+                lock.acquire()
+                try:
+                    if dtype is _DELETED:
+                        store.delete(key)
+                    else:
+                        store.add(key, obj)
+                    for listener in self._listeners:
+                        listener.add_many(notes)
+                finally:
+                    lock.release()
+                return
+            if dtype is _REPLACED_ALL and not len(store):
+                self._load(obj)
+                return
+        key_of = self._key
+        changes: list[tuple[str, Any]] = []
+        pending: dict[str, Any] = {}  # key → object or None (deleted), overlays the store
+        notes_list: list[Notification] = []
+        became_synced = False
+        resync = False
+        initial = 0
+        for dtype, obj in batch:
+            if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
+                okey = key_of(obj)
+                if okey is None:
                     continue
-                old = pending[key] if key in pending else store.get(key)
-                if old is None:
-                    if dtype is deleted_t:
-                        self.unknown_deletes += 1  # already gone (e.g. removed by a relist)
-                        continue
-                    notes.append((ADD, obj, False))
-                    applied["added"] += 1
-                    pending[key] = obj
-                    changes.append((key, obj))
+                old = pending[okey] if okey in pending else store.get(okey)
+                note = self._decide(dtype, obj, old)
+                if note is None:
                     continue
-                cls = type(obj)
-                if cls is not last_cls:
-                    last_cls = cls
-                    rv_of = (_ACCESSORS.get(cls) or header_accessors(cls)).resource_version
-                new_rv = rv_of(obj)
-                old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
-                if dtype is deleted_t:
-                    if revision_newer(old_rv, new_rv) is True:
-                        self.stale_events_dropped += 1
-                        continue
-                    pending[key] = None
-                    changes.append((key, None))
-                    notes.append((DELETE, obj, None))
-                    applied["deleted"] += 1
-                    continue
-                if old_rv == new_rv and new_rv:
-                    continue  # a repeat of what we have: a sync, not a change
-                if revision_newer(old_rv, new_rv) is True:
-                    self.stale_events_dropped += 1
-                    continue
-                notes.append((UPDATE, old, obj))
-                applied["updated"] += 1
-                pending[key] = obj
-                changes.append((key, obj))
-            elif dtype is DeltaType.REPLACED_ALL:
+                notes_list.append(note)
+                value = None if dtype is _DELETED else obj
+                pending[okey] = value
+                changes.append((okey, value))
+            elif dtype is _REPLACED_ALL:
                 first = not self._synced and not became_synced
-                n_initial = self._replace(obj, store, pending, changes, notes, first)
+                n_initial = self._replace(obj, pending, changes, notes_list, first)
                 if first:
                     became_synced = True
                     initial += n_initial
-            elif dtype is DeltaType.BOOKMARK:
+            elif dtype is _BOOKMARK:
                 self._last_store_rv = obj
-            elif dtype is DeltaType.SYNC:
+            elif dtype is _SYNC:
                 resync = True
-        if changes or notes or became_synced:
+        if changes or notes_list or became_synced:
             with self._delivery_lock:
                 if changes:
                     store.apply(changes)
-                if notes:
+                if notes_list:
                     for listener in self._listeners:
-                        listener.add_many(notes, initial)
+                        listener.add_many(notes_list, initial)
                 if became_synced:
                     self._synced = True
                     self._synced_event.set()
         if resync:
             self._resync_due_listeners()
 
-    def _process_delta(self, dtype: DeltaType, obj: Any) -> None:
-        """:meth:`_process_batch` for a batch of one delta.
-
-        The common case: in an event storm the reflector delivers events one by one, inline.
-        An add, update or delete follows the same rules as the general path, without its
-        per-batch bookkeeping.
-        """
-        if dtype is not _UPDATED and dtype is not _ADDED and dtype is not _DELETED:
-            self._process_batch([(dtype, obj)])
-            return
-        try:
-            key = self._key_func(obj)
-        except KeyFuncError as err:
-            self.key_errors += 1
-            log.error("%s: dropping an object without a usable key: %s", self.name, err)
-            return
-        store = self._store
-        # No store lock for this read: only this thread writes to the store (the queue has a
-        # single drainer), and a dict read is atomic.
-        old = store._items.get(key)
-        note: Notification
-        if old is None:
-            if dtype is _DELETED:
-                self.unknown_deletes += 1  # already gone (e.g. removed by a relist)
-                return
-            note = (ADD, obj, False)
-            self.applied["added"] += 1
-        else:
-            cls = type(obj)
-            rv_of = (_ACCESSORS.get(cls) or header_accessors(cls)).resource_version
-            new_rv = rv_of(obj)
-            old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
-            if dtype is _DELETED:
-                if revision_newer(old_rv, new_rv) is True:
-                    self.stale_events_dropped += 1
-                    return
-                note = (DELETE, obj, None)
-                self.applied["deleted"] += 1
-            else:
-                if old_rv == new_rv and new_rv:
-                    return  # a repeat of what we have: a sync, not a change
-                if revision_newer(old_rv, new_rv) is True:
-                    self.stale_events_dropped += 1
-                    return
-                note = (UPDATE, old, obj)
-                self.applied["updated"] += 1
-        notes = (note,)
-        lock = self._delivery_lock
-        lock.acquire()
-        try:
-            if dtype is _DELETED:
-                store.delete(key)
-            else:
-                store.add(key, obj)
-            for listener in self._listeners:
-                listener.add_many(notes)
-        finally:
-            lock.release()
-
     def _load(self, replacement: Replacement[Any]) -> None:
-        """:meth:`_process_batch` for a list into an empty store (the initial sync).
+        """:meth:`_process` for a list into an empty store (the initial sync), in bulk.
 
-        Same outcome as the general path (every object added, first one wins on a duplicate
-        key, notifications in list order), in bulk: the store is filled in one
-        :meth:`ThreadSafeStore.replace` (indexes built outside the store lock) and no
-        notification is built when no handler is registered.
+        Every object is an add (:meth:`_decide` with nothing cached), the first one wins on a
+        duplicate key, notifications go out in list order: the outcome of the general path, with
+        the store filled in one :meth:`ThreadSafeStore.replace` (indexes built outside the store
+        lock) and no notification built when no handler is registered.
         """
         key_func = self._key_func
         objects = replacement.objects
@@ -684,13 +683,8 @@ class SharedIndexInformer(Generic[T]):
         if keys is None or len(items) != len(objects):  # no shortcut, or duplicate keys
             items = {}
             for obj in objects:
-                try:
-                    key = key_func(obj)
-                except KeyFuncError as err:
-                    self.key_errors += 1
-                    log.error("%s: dropping an object without a usable key: %s", self.name, err)
-                    continue
-                if key not in items:
+                key = self._key(obj)
+                if key is not None and key not in items:
                     items[key] = obj
         initial = not self._synced
         store = self._store
@@ -710,53 +704,47 @@ class SharedIndexInformer(Generic[T]):
     def _replace(
         self,
         replacement: Replacement[Any],
-        store: ThreadSafeStore[Any],
         pending: dict[str, Any],
         changes: list[tuple[str, Any]],
         notes: list[Notification],
         initial: bool,
     ) -> int:
-        """Diff a relist against the store (plus this batch's pending changes)."""
-        current: dict[str, Any] = store.snapshot_items()
+        """Diff a relist against the store (plus this batch's pending changes); return how many
+        initial-list adds it queued.
+
+        Each listed object is decided by :meth:`_decide` as a listed update; a cached object the
+        list lacks was deleted while nobody watched, and is delivered as a
+        :class:`DeletedFinalStateUnknown` (client-go's ``Replace``).
+        """
+        current: dict[str, Any] = self._store.snapshot_items()
         for pkey, value in pending.items():
             if value is None:
                 current.pop(pkey, None)
             else:
                 current[pkey] = value
-        applied = self.applied
         added = 0
         seen: set[str] = set()
-        key = self._key
+        key_of = self._key
+        decide = self._decide
         for obj in replacement.objects:
-            k = key(obj)
-            if k is None or k in seen:
+            key = key_of(obj)
+            if key is None or key in seen:
                 continue
-            seen.add(k)
-            old = current.get(k)
-            if old is None:
-                notes.append((ADD, obj, initial))
+            seen.add(key)
+            note = decide(_UPDATED, obj, current.get(key), initial, True)
+            if note is None:
+                continue
+            if note[0] == ADD:
                 added += 1
-            else:
-                old_rv = resource_version_of(old)
-                new_rv = resource_version_of(obj)
-                if old_rv == new_rv and new_rv:
-                    continue
-                if revision_newer(old_rv, new_rv) is True:
-                    self.stale_events_dropped += 1
-                    continue
-                notes.append((UPDATE, old, obj))
-                applied["updated"] += 1
-            pending[k] = obj
-            changes.append((k, obj))
-        applied["added"] += added
+            notes.append(note)
+            pending[key] = obj
+            changes.append((key, obj))
         for gone, old in current.items():
             if gone not in seen:
-                # Deleted while we were not watching: only a relist can tell (client-go's
-                # DeletedFinalStateUnknown).
                 pending[gone] = None
                 changes.append((gone, None))
                 notes.append((DELETE, DeletedFinalStateUnknown(gone, old), None))
-                applied["deleted"] += 1
+                self.applied["deleted"] += 1
         self._last_store_rv = replacement.resource_version
         return added if initial else 0
 

@@ -5,10 +5,17 @@ namespace. Every :class:`~nvinformers.options.ListOptions` field is sent on the 
 January 2026 dropped all but the resource version); fields left at their "unset" value are not set
 (proto3 ``optional`` presence), so the server applies its defaults.
 
-Receive path: responses are parsed with private "shadow" messages (``wire_pb2``) that see each GPU
-as its raw serialized bytes, and every GPU becomes an immutable view over those bytes
+Receive path: gRPC hands over each response as bytes, and the SDK decodes them itself, so that a
+response that is not a valid message raises :class:`~nvinformers.errors.MalformedObjectError`
+naming the method and the target (gRPC's own deserializer would log a traceback and report an
+anonymous INTERNAL error). Responses are parsed with private "shadow" messages (``wire_pb2``) that
+see each GPU as its raw serialized bytes, and every GPU becomes an immutable view over those bytes
 (:meth:`GPU.from_bytes <nvinformers.api.device.v1alpha1.types.GPU.from_bytes>`, which validates
 them). A list of 10,000 GPUs is split into items in C and costs about its wire size in memory.
+
+Cancellation: ``get`` and ``list`` take a :class:`~nvinformers.cancel.CancelToken`; firing it
+cancels the call in flight at once (the informer's reflector does so when it is stopped, so a
+server that never answers cannot hold a shutdown).
 
 The SDK is read-only, as the Go SDK is: ``create``, ``update``, ``update_status``, ``delete`` and
 ``patch`` exist so that code written against client-go's interface reads naturally, and raise
@@ -19,9 +26,10 @@ from __future__ import annotations
 
 import logging
 from operator import attrgetter
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1 import wire_pb2
@@ -33,6 +41,7 @@ from nvinformers.api.device.v1alpha1.types import (
     _gpu_from_wire,
     _gpus_from_wire,
 )
+from nvinformers.cancel import CancelToken
 from nvinformers.clientset.metrics import ClientMetrics
 from nvinformers.clientset.status import PROTO_PACKAGE, from_rpc_error
 from nvinformers.clientset.watch import GPUWatch
@@ -40,6 +49,7 @@ from nvinformers.errors import (
     MalformedObjectError,
     MethodNotSupportedError,
     NvInformersError,
+    ServiceUnavailableError,
     qualify,
 )
 from nvinformers.options import GetOptions, ListOptions
@@ -53,6 +63,7 @@ __all__ = [
     "ClientsetClosedError",
     "ReadOnlyVerbs",
     "list_options_to_proto",
+    "decode_response",
     "SERVICE",
     "GET_GPU",
     "LIST_GPUS",
@@ -68,6 +79,25 @@ WATCH_GPUS = f"/{SERVICE}/WatchGpus"
 #: A GPU's name, read without building a metadata view.
 _name_of = attrgetter("_name")
 
+_M = TypeVar("_M", bound=Message)
+
+
+def decode_response(cls: type[_M], data: bytes, *, method: str, target: str) -> _M:
+    """Parse the bytes of a ``method`` response from ``target`` as ``cls``.
+
+    Raises:
+        MalformedObjectError: ``data`` is not a valid ``cls``; the message names the method, the
+            target and the size, and keeps protobuf's reason.
+    """
+    try:
+        return cls.FromString(data)
+    except DecodeError as exc:
+        raise MalformedObjectError(
+            f"the {method} response from the Device API at {target} is not a valid "
+            f"{method}Response ({len(data)} bytes): {exc}",
+            resource=qualify(RESOURCE),
+        ) from exc
+
 
 class ClientsetClosedError(NvInformersError, RuntimeError):
     """A call was made on a clientset (or one of its typed clients) after ``close()``."""
@@ -80,12 +110,23 @@ class GPUInterface(Protocol):
     """
 
     def get(
-        self, name: str, opts: GetOptions | None = None, *, timeout: float | None = None
+        self,
+        name: str,
+        opts: GetOptions | None = None,
+        *,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
     ) -> GPU:
         """Fetch one GPU by name."""
         ...
 
-    def list(self, opts: ListOptions | None = None, *, timeout: float | None = None) -> GPUList:
+    def list(
+        self,
+        opts: ListOptions | None = None,
+        *,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> GPUList:
         """List GPUs."""
         ...
 
@@ -215,20 +256,18 @@ class GPUClient(ReadOnlyVerbs):
         self._logger = logger
         self._metrics = metrics
         self._state = _ClientState() if state is None else state
-        self._get = channel.unary_unary(
-            GET_GPU,
-            request_serializer=pb.GetGpuRequest.SerializeToString,
-            response_deserializer=wire_pb2.RawGetGpuResponse.FromString,
+        # No response deserializer: responses arrive as bytes and are decoded here (see the
+        # module docstring).
+        self._get: grpc.UnaryUnaryMultiCallable[pb.GetGpuRequest, bytes] = channel.unary_unary(
+            GET_GPU, request_serializer=pb.GetGpuRequest.SerializeToString
         )
-        self._list = channel.unary_unary(
-            LIST_GPUS,
-            request_serializer=pb.ListGpusRequest.SerializeToString,
-            response_deserializer=wire_pb2.RawListGpusResponse.FromString,
+        self._list: grpc.UnaryUnaryMultiCallable[pb.ListGpusRequest, bytes] = channel.unary_unary(
+            LIST_GPUS, request_serializer=pb.ListGpusRequest.SerializeToString
         )
-        self._watch = channel.unary_stream(
-            WATCH_GPUS,
-            request_serializer=pb.WatchGpusRequest.SerializeToString,
-            response_deserializer=wire_pb2.RawWatchGpusResponse.FromString,
+        self._watch: grpc.UnaryStreamMultiCallable[pb.WatchGpusRequest, bytes] = (
+            channel.unary_stream(
+                WATCH_GPUS, request_serializer=pb.WatchGpusRequest.SerializeToString
+            )
         )
 
     def _check_open(self) -> None:
@@ -238,16 +277,22 @@ class GPUClient(ReadOnlyVerbs):
             )
 
     def get(
-        self, name: str, opts: GetOptions | None = None, *, timeout: float | None = None
+        self,
+        name: str,
+        opts: GetOptions | None = None,
+        *,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
     ) -> GPU:
         """Fetch the GPU ``name``.
 
-        Blocks for one round trip.
+        Blocks for one round trip (or until ``cancel`` fires).
 
         Args:
             name: the GPU's name (``gpu-0``); must not be empty.
             opts: ``resource_version`` "" reads the latest state.
             timeout: seconds before the call fails with ``ServiceUnavailableError``; None: none.
+            cancel: firing it cancels the call (``ServiceUnavailableError``, code CANCELLED).
 
         Returns:
             The GPU (an immutable view; share it freely).
@@ -255,8 +300,10 @@ class GPUClient(ReadOnlyVerbs):
         Raises:
             ValueError: ``name`` is empty, or ``opts`` / ``timeout`` are invalid (before any call).
             NotFoundError: no such GPU (``gpus.device.nvidia.com "gpu-9" not found``).
-            ServiceUnavailableError: the server cannot be reached, or the timeout expired.
-            MalformedObjectError: the response carries no GPU, or an undecodable or nameless one.
+            ServiceUnavailableError: the server cannot be reached, the timeout expired, or
+                ``cancel`` fired.
+            MalformedObjectError: the response is not a valid message, or carries no GPU, or an
+                undecodable or nameless one.
             StatusError: any other mapped failure.
             ClientsetClosedError: the clientset was closed.
         """
@@ -273,22 +320,26 @@ class GPUClient(ReadOnlyVerbs):
         request.opts.SetInParent()
         if opts is not None and opts.resource_version:
             request.opts.resource_version = opts.resource_version
-        try:
-            response = self._get(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise from_rpc_error(
-                err, target=self._target, resource=RESOURCE, name=name, method="GetGpu"
-            ) from err
-        except ValueError as exc:
-            self._raise_if_closed(exc)
-            raise
+        response = decode_response(
+            wire_pb2.RawGetGpuResponse,
+            self._call(self._get, request, "GetGpu", timeout, cancel, name=name),
+            method="GetGpu",
+            target=self._target,
+        )
         if not response.HasField("gpu"):
             raise MalformedObjectError(
                 f"GetGpu response for {name!r} from {self._target} carries no gpu",
                 resource=qualify(RESOURCE),
                 name=name,
             )
-        gpu = _gpu_from_wire(response.gpu)
+        try:
+            gpu = _gpu_from_wire(response.gpu)
+        except MalformedObjectError as exc:
+            raise MalformedObjectError(
+                f"GetGpu response for {name!r} from {self._target}: {exc}",
+                resource=qualify(RESOURCE),
+                name=name,
+            ) from exc
         meta = gpu.metadata
         if not meta.name:
             raise MalformedObjectError(
@@ -306,14 +357,21 @@ class GPUClient(ReadOnlyVerbs):
             )
         return gpu
 
-    def list(self, opts: ListOptions | None = None, *, timeout: float | None = None) -> GPUList:
+    def list(
+        self,
+        opts: ListOptions | None = None,
+        *,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> GPUList:
         """List GPUs (all of them, or those matching ``opts.label_selector``).
 
-        Blocks for one round trip.
+        Blocks for one round trip (or until ``cancel`` fires).
 
         Args:
             opts: every field is sent; ``resource_version`` "" reads the latest state.
             timeout: seconds before the call fails with ``ServiceUnavailableError``; None: none.
+            cancel: firing it cancels the call (``ServiceUnavailableError``, code CANCELLED).
 
         Returns:
             A :class:`GPUList`: ``items`` (a tuple of GPUs) and ``metadata.resource_version``, the
@@ -322,8 +380,10 @@ class GPUClient(ReadOnlyVerbs):
         Raises:
             ValueError: ``opts`` / ``timeout`` are invalid (before any call).
             BadRequestError: the server rejected the options (for example the label selector).
-            ServiceUnavailableError: the server cannot be reached, or the timeout expired.
-            MalformedObjectError: the response carries no list, or an undecodable or nameless item.
+            ServiceUnavailableError: the server cannot be reached, the timeout expired, or
+                ``cancel`` fired.
+            MalformedObjectError: the response is not a valid message, or carries no list, or an
+                undecodable or nameless item.
             StatusError: any other mapped failure.
             ClientsetClosedError: the clientset was closed.
         """
@@ -331,15 +391,12 @@ class GPUClient(ReadOnlyVerbs):
         request = pb.ListGpusRequest()
         request.opts.CopyFrom(list_options_to_proto(opts))
         self._check_open()
-        try:
-            response = self._list(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise from_rpc_error(
-                err, target=self._target, resource=RESOURCE, method="ListGpus"
-            ) from err
-        except ValueError as exc:
-            self._raise_if_closed(exc)
-            raise
+        response = decode_response(
+            wire_pb2.RawListGpusResponse,
+            self._call(self._list, request, "ListGpus", timeout, cancel),
+            method="ListGpus",
+            target=self._target,
+        )
         if not response.HasField("gpu_list"):
             raise MalformedObjectError(
                 f"ListGpus response from {self._target} carries no gpu_list",
@@ -347,7 +404,12 @@ class GPUClient(ReadOnlyVerbs):
             )
         gpu_list = response.gpu_list
         # The per-item loops run in C (map, attrgetter): a list may hold 100,000 GPUs.
-        items = _gpus_from_wire(gpu_list.items)
+        try:
+            items = _gpus_from_wire(gpu_list.items)
+        except MalformedObjectError as exc:
+            raise MalformedObjectError(
+                f"ListGpus response from {self._target}: {exc}", resource=qualify(RESOURCE)
+            ) from exc
         if not all(map(_name_of, items)):
             index = next(i for i, item in enumerate(items) if not item._name)
             raise MalformedObjectError(
@@ -412,6 +474,47 @@ class GPUClient(ReadOnlyVerbs):
             method="WatchGpus",
             resource=RESOURCE,
         )
+
+    def _call(
+        self,
+        multicallable: Any,
+        request: Message,
+        method: str,
+        timeout: float | None,
+        cancel: CancelToken | None,
+        *,
+        name: str = "",
+    ) -> bytes:
+        """Make a unary call; return the response bytes. Cancellable through ``cancel``.
+
+        Without a token the call blocks in gRPC as usual; with one it is made as a future whose
+        ``cancel()`` the token fires, so another thread can end the wait at once.
+        """
+        try:
+            if cancel is None:
+                data = multicallable(request, timeout=timeout)
+            else:
+                future = multicallable.future(request, timeout=timeout)
+                remove = cancel.add_callback(future.cancel)
+                try:
+                    data = future.result()
+                except grpc.FutureCancelledError:
+                    raise ServiceUnavailableError(
+                        f"the {method} call to the Device API at {self._target} was cancelled",
+                        grpc_code="CANCELLED",
+                        resource=qualify(RESOURCE),
+                        name=name,
+                    ) from None
+                finally:
+                    remove()
+        except grpc.RpcError as err:
+            raise from_rpc_error(
+                err, target=self._target, resource=RESOURCE, name=name, method=method
+            ) from err
+        except ValueError as exc:
+            self._raise_if_closed(exc)
+            raise
+        return cast(bytes, data)
 
     def _raise_if_closed(self, exc: ValueError) -> None:
         # gRPC raises ValueError("Cannot invoke RPC on closed channel!") if close() raced the call.

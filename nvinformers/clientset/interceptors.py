@@ -54,7 +54,10 @@ As in Go, a unary-stream call is "established" as soon as gRPC returns its itera
 handled by the watch adapter, so the stream lines are almost always ``Stream started``.
 
 Both interceptors return the continuation's result unchanged: they never touch the messages of a
-stream, so the receive path pays nothing for them.
+stream, so the receive path pays nothing for them. A unary call made as a future (``.future()``,
+which the clientset uses for cancellable calls) is logged and counted when it completes, from a
+done-callback: waiting for it here would make ``future()`` block until the call is over, and a
+call nobody can reach until it ends cannot be cancelled.
 """
 
 from __future__ import annotations
@@ -121,6 +124,15 @@ def _unary_code(outcome: object) -> str:
     ``code()`` call, which would take the call's lock once per interceptor.
     """
     return code_name(outcome) if isinstance(outcome, grpc.RpcError) else "OK"
+
+
+def _when_done(outcome: object, finish: Callable[[Any], None]) -> None:
+    """Call ``finish(outcome)`` once the unary call is over: now for a blocking call's outcome,
+    on completion for a future that is still running (see the module docstring)."""
+    if isinstance(outcome, grpc.Future) and not outcome.done():
+        outcome.add_done_callback(finish)
+    else:
+        finish(outcome)
 
 
 def _method_of(details: grpc.ClientCallDetails) -> str:
@@ -195,12 +207,15 @@ class LatencyLoggingInterceptor(
     ) -> Any:
         start = time.perf_counter()
         outcome = continuation(client_call_details, request)
+        _when_done(outcome, lambda done: self._finish_unary(client_call_details, start, done))
+        return outcome
+
+    def _finish_unary(self, details: grpc.ClientCallDetails, start: float, outcome: Any) -> None:
         duration = time.perf_counter() - start
         code = _unary_code(outcome)
         if code == "OK" or code in ANSWER_CODES:
-            self._end_streak(client_call_details, duration, code)
-        self._report(client_call_details, duration, code, outcome, _UNARY_MESSAGES)
-        return outcome
+            self._end_streak(details, duration, code)
+        self._report(details, duration, code, outcome, _UNARY_MESSAGES)
 
     def intercept_unary_stream(
         self,
@@ -359,8 +374,10 @@ class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
     ) -> Any:
         start = time.perf_counter()
         outcome = continuation(client_call_details, request)
-        self._record(
-            _method_of(client_call_details), _unary_code(outcome), time.perf_counter() - start
+        method = _method_of(client_call_details)
+        _when_done(
+            outcome,
+            lambda done: self._record(method, _unary_code(done), time.perf_counter() - start),
         )
         return outcome
 

@@ -16,7 +16,9 @@ Per message:
   :class:`~nvinformers.errors.InternalError` describing whatever the event carried.
 * Unknown event types are skipped: counted in :attr:`GPUWatch.skipped_events` and logged at
   WARNING once per type per watch (the Go watcher skips them too).
-* Object bytes that are not a valid ``Gpu`` raise ``MalformedObjectError``.
+* Object bytes that are not a valid ``Gpu``, and a message that is not a valid
+  ``WatchGpusResponse`` at all, raise ``MalformedObjectError`` (the message is decoded here, not by
+  gRPC, whose deserializer would log a traceback and end the call with an anonymous INTERNAL).
 
 End of stream: status OK (the server's ``timeout_seconds`` expired, or it closed the stream) or
 CANCELLED (``stop()``, or the channel was closed) ends iteration quietly; any other status is
@@ -42,6 +44,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from nvinformers.api.device.v1alpha1.types import GPU, _gpu_from_wire
 from nvinformers.api.device.v1alpha1.wire_pb2 import RawWatchGpusResponse
@@ -84,10 +87,13 @@ _COUNT_INTERVAL = 0.05
 _MAX_REMEMBERED_UNKNOWN_TYPES = 32
 
 
-class StreamCall(Protocol):
-    """What :class:`GPUWatch` needs of a gRPC unary-stream call."""
+_parse_response = RawWatchGpusResponse.FromString
 
-    def __next__(self) -> RawWatchGpusResponse: ...
+
+class StreamCall(Protocol):
+    """What :class:`GPUWatch` needs of a gRPC unary-stream call: the raw bytes of each message."""
+
+    def __next__(self) -> bytes: ...
 
     def cancel(self) -> bool: ...
 
@@ -174,7 +180,7 @@ class GPUWatch:
         call = self._call
         while True:
             try:
-                response = next(call)
+                data = next(call)
             except StopIteration:
                 self._finish("OK")
                 raise
@@ -199,6 +205,15 @@ class GPUWatch:
                 )
                 raise mapped from err
 
+            try:
+                response = _parse_response(data)
+            except DecodeError as exc:
+                raise self._fail(
+                    self._malformed(
+                        f"the {self._method} message from the Device API at {self._target} is "
+                        f"not a valid {self._method}Response ({len(data)} bytes): {exc}"
+                    )
+                ) from exc
             received = self._received = self._received + 1
             now = _monotonic()
             if (

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from nvinformers.cache.fifo import TransformFunc
 from nvinformers.cache.listwatch import TweakListOptionsFunc
 from nvinformers.cache.reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
+from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache.shared_informer import SharedIndexInformer
 
 if TYPE_CHECKING:
@@ -59,10 +60,14 @@ class SharedInformerFactory:
         tweak_list_options: applied to the options of every list and watch (e.g. a label
             selector, which the server then applies).
         transform: applied to every object before it is cached.
-        watch_inactivity_timeout: restart a watch silent (no event, no bookmark) for this long.
+        watch_inactivity_timeout: restart a watch silent (no event, no bookmark) for this long;
+            health reports the silence from then on, however often the watch is restarted.
         custom_resync: per-resource resync periods (``{"gpus": 30.0}``).
         use_watch_list: use the streaming list protocol, falling back to classic lists.
-        list_timeout: deadline of each list call, seconds.
+        list_timeout: deadline of each list call, seconds (stopping cancels a list at once).
+        outage_grace: seconds without a working watch before an informer's ``health()`` turns
+            unhealthy; also how long a recovery must hold before the logs call it one (at least
+            2 s).
         registry: Prometheus registry for the informers' metrics (None: the default).
 
     Thread-safety: all methods may be called from any thread.
@@ -80,6 +85,7 @@ class SharedInformerFactory:
         custom_resync: dict[str, float] | None = None,
         use_watch_list: bool = False,
         list_timeout: float | None = 60.0,
+        outage_grace: float = DEFAULT_OUTAGE_GRACE,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.client = client
@@ -91,6 +97,7 @@ class SharedInformerFactory:
         self.custom_resync = dict(custom_resync or {})
         self.use_watch_list = use_watch_list
         self.list_timeout = list_timeout
+        self.outage_grace = outage_grace
         self.registry = registry
         self._lock = threading.Lock()
         self._informers: dict[str, SharedIndexInformer[Any]] = {}  # guarded by _lock
@@ -197,7 +204,9 @@ class SharedInformerFactory:
 
         Sets the stop events given to :meth:`start` (as client-go's callers close their stop
         channel before ``Shutdown``), then blocks until every informer thread has ended (up to
-        ``timeout`` seconds each). After shutdown, :meth:`start` does nothing.
+        ``timeout`` seconds each). Stopping cancels the lists and watches in flight, so this
+        does not wait for a server that never answers. After shutdown, :meth:`start` does
+        nothing.
         """
         with self._lock:
             self._shutting_down = True

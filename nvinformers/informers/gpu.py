@@ -9,6 +9,7 @@ from nvinformers.cache.index import NAMESPACE_INDEX, meta_namespace_index_func
 from nvinformers.cache.keys import cluster_scoped_key_func
 from nvinformers.cache.listwatch import ListWatch
 from nvinformers.cache.shared_informer import SharedIndexInformer
+from nvinformers.cancel import CancelToken
 from nvinformers.listers.gpu import GPULister
 from nvinformers.options import ListOptions
 from nvinformers.watch import Interface as WatchInterface
@@ -39,14 +40,16 @@ def new_gpu_informer(
     gpus = client.device_v1alpha1().gpus()
     tweak = options.pop("tweak_list_options", None)
 
-    def list_gpus(opts: ListOptions) -> GPUList:
-        return gpus.list(opts, timeout=list_timeout)
+    def list_gpus(opts: ListOptions, cancel: CancelToken) -> GPUList:
+        # The token is fired when the informer stops: a list the server never answers is
+        # cancelled at once instead of holding the shutdown until list_timeout.
+        return gpus.list(opts, timeout=list_timeout, cancel=cancel)
 
     def watch_gpus(opts: ListOptions) -> WatchInterface[GPU]:
         return gpus.watch(opts)
 
     lw: ListWatch[GPU] = ListWatch(
-        list_func=list_gpus, watch_func=watch_gpus, tweak_list_options=tweak
+        list_with_cancel_func=list_gpus, watch_func=watch_gpus, tweak_list_options=tweak
     )
     indexers = {NAMESPACE_INDEX: meta_namespace_index_func, **options.pop("indexers", {})}
     return SharedIndexInformer(
@@ -85,5 +88,6 @@ class GPUInformer:
             transform=factory.transform,
             watch_inactivity_timeout=factory.watch_inactivity_timeout,
             use_watch_list=factory.use_watch_list,
+            outage_grace=factory.outage_grace,
             registry=factory.registry,
         )

@@ -2,7 +2,9 @@
 
 :class:`FakeServer` is a real gRPC server on a real Unix socket with the semantics of the Device
 API server (revisions, history replay, "too old" expiry, bookmarks, streaming lists, label
-selectors) and fault injection. It is also the console command ``nvinformers fake-server``
+selectors) and fault injection; ``server.hostile`` (:class:`Hostility`) makes it misbehave on
+purpose: hung calls, silent or flapping watches, garbage responses, revisions that are not decimal
+integers or that go backwards. It is also the console command ``nvinformers fake-server``
 (:func:`main_fake_server`) and ``python -m nvinformers.testing``.
 
 :class:`FakeKubeAPIServer` speaks the Kubernetes list/watch protocol over loopback HTTP (nodes and
@@ -18,6 +20,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nvinformers.testing.hostile import (
+        ALPHA_REVISIONS,
+        BACKWARD_REVISIONS,
+        EXPONENT_REVISIONS,
+        GARBAGE,
+        NEGATIVE_REVISIONS,
+        Hostility,
+        RevisionCodec,
+    )
     from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
     from nvinformers.testing.server import (
         DEFAULT_MAX_WORKERS,
@@ -45,15 +56,31 @@ __all__ = [
     "READY_CONDITION",
     "NOT_READY_RECOMMENDED_ACTION",
     "INITIAL_EVENTS_END_ANNOTATION",
+    "Hostility",
+    "RevisionCodec",
+    "GARBAGE",
+    "ALPHA_REVISIONS",
+    "NEGATIVE_REVISIONS",
+    "EXPONENT_REVISIONS",
+    "BACKWARD_REVISIONS",
 ]
 
 _KUBE = ("FakeKubeAPIServer", "FakeKubeAPIError")
+_HOSTILE = (
+    "Hostility",
+    "RevisionCodec",
+    "GARBAGE",
+    "ALPHA_REVISIONS",
+    "NEGATIVE_REVISIONS",
+    "EXPONENT_REVISIONS",
+    "BACKWARD_REVISIONS",
+)
 
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'nvinformers.testing' has no attribute {name!r}")
-    module = "kube_api" if name in _KUBE else "server"
+    module = "kube_api" if name in _KUBE else "hostile" if name in _HOSTILE else "server"
     return getattr(importlib.import_module(f"nvinformers.testing.{module}"), name)
 
 

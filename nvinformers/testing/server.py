@@ -43,7 +43,8 @@ Fault injection (all thread-safe, usable while clients are connected):
 :meth:`~FakeServer.fail_next_lists`, :meth:`~FakeServer.fail_next_watches`,
 :meth:`~FakeServer.fail_next_calls`, :meth:`~FakeServer.compact`,
 :meth:`~FakeServer.set_ignore_resource_version`, :meth:`~FakeServer.send_raw_watch_event`,
-:meth:`~FakeServer.stop` / :meth:`~FakeServer.start` / :meth:`~FakeServer.restart`.
+:meth:`~FakeServer.stop` / :meth:`~FakeServer.start` / :meth:`~FakeServer.restart`; and the
+hostile-server kit, :attr:`FakeServer.hostile` (:mod:`nvinformers.testing.hostile`).
 
 Example::
 
@@ -96,6 +97,7 @@ from nvinformers.errors import (
 from nvinformers.signals import SignalStop
 from nvinformers.testing import patch as _patch
 from nvinformers.testing.faults import FailurePlan
+from nvinformers.testing.hostile import Hostility
 from nvinformers.testing.reflection import enable_reflection
 from nvinformers.testing.storage import (
     INITIAL_EVENTS_END_ANNOTATION,
@@ -688,6 +690,7 @@ class FakeServer:
             stamp_default_namespace=stamp_default_namespace,
         )
         self._failures = FailurePlan()
+        self._hostile = Hostility()
         self._stats = threading.Condition()
         self._calls: Counter[str] = Counter()  # guarded by _stats
         self._open_watches = 0  # guarded by _stats
@@ -750,6 +753,7 @@ class FakeServer:
             )
             server = grpc.server(
                 executor,
+                interceptors=[self._hostile],
                 options=[
                     # Clients ping every 5 minutes, also without calls: never answer that with
                     # GOAWAY ("too many pings").
@@ -924,6 +928,12 @@ class FakeServer:
     def storage(self) -> Storage:
         """The underlying store (for white-box tests)."""
         return self._storage
+
+    @property
+    def hostile(self) -> Hostility:
+        """The hostile-server kit of this server: hung calls, silent or flapping watches,
+        garbage responses, odd revisions (see :mod:`nvinformers.testing.hostile`)."""
+        return self._hostile
 
     # -- objects ------------------------------------------------------------------------------
 

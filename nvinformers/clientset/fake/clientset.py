@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any, NoReturn, Self, TypeVar
 
 from nvinformers.api.device.v1alpha1.types import GPU, RESOURCE, GPUList
+from nvinformers.cancel import CancelToken
 from nvinformers.clientset.fake.tracker import DEFAULT_HISTORY_LIMIT, ObjectTracker
 from nvinformers.clientset.gpus import ReadOnlyVerbs
 from nvinformers.options import GetOptions, ListOptions
@@ -78,9 +79,15 @@ class FakeGPUClient(ReadOnlyVerbs):
         self._fake = fake
 
     def get(
-        self, name: str, opts: GetOptions | None = None, *, timeout: float | None = None
+        self,
+        name: str,
+        opts: GetOptions | None = None,
+        *,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
     ) -> GPU:
-        """The GPU ``name`` from the tracker (``opts.resource_version`` is ignored).
+        """The GPU ``name`` from the tracker (``opts.resource_version`` is ignored; the call never
+        blocks, so ``timeout`` and ``cancel`` have nothing to end).
 
         Raises:
             ValueError: ``name`` is empty.
@@ -93,8 +100,15 @@ class FakeGPUClient(ReadOnlyVerbs):
             return _expect(result, GPU, "get")
         return self._fake.tracker.get(name)
 
-    def list(self, opts: ListOptions | None = None, *, timeout: float | None = None) -> GPUList:
-        """The tracker's GPUs matching ``opts.label_selector``, at the current revision.
+    def list(
+        self,
+        opts: ListOptions | None = None,
+        *,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> GPUList:
+        """The tracker's GPUs matching ``opts.label_selector``, at the current revision (never
+        blocks: ``timeout`` and ``cancel`` have nothing to end).
 
         Raises:
             BadRequestError: the label selector does not parse.

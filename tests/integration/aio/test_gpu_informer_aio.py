@@ -177,3 +177,29 @@ def _runs(values: list[int]) -> list[int]:
             runs.append(1)
             previous = value
     return runs
+
+
+def test_shutting_down_from_asyncio_cancels_a_hung_list(
+    server: FakeServer, factory: SharedInformerFactory
+) -> None:
+    """Issue 10, case 3: an asyncio program waiting for a cache whose ListGpus never answers
+    stops at once: the wait is cancelled, and the shutdown in an executor cancels the list."""
+    server.hostile.hang("ListGpus")
+    informer = factory.device().v1alpha1().gpus().informer()
+
+    async def main() -> None:
+        factory.start()
+        waiting = asyncio.ensure_future(informer_synced(informer))
+        assert await asyncio.to_thread(server.hostile.wait_for_hung, "ListGpus", 1, WAIT)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.run_in_executor(None, factory.shutdown), WAIT)
+        assert informer.is_stopped()
+
+    try:
+        run(main, timeout=3 * WAIT)
+        assert server.hostile.wait_for_hung("ListGpus", 0, WAIT)  # cancelled, not abandoned
+    finally:
+        server.hostile.release()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import grpc
 import kopf
 import pytest
 
@@ -147,3 +148,27 @@ def test_an_event_before_startup_finished_is_ignored(operator: ModuleType) -> No
         assert not patch
 
     run(main)
+
+
+def test_cleanup_returns_at_once_while_the_server_hangs_a_relist(
+    operator: ModuleType, server: FakeServer
+) -> None:
+    """Issue 10, case 3: the cleanup handler's factory shutdown waited for a ListGpus the server
+    never answered."""
+    threads_before = nvinformers_threads()
+
+    async def main() -> None:
+        memo = kopf.Memo()
+        await operator.start_gpu_cache(memo=memo, logger=LOG)
+        assert await asyncio.to_thread(server.wait_for_watches, 1, 10.0)
+        server.hostile.hang("ListGpus")
+        server.end_watches(grpc.StatusCode.OUT_OF_RANGE)  # the informer relists: it hangs
+        assert await asyncio.to_thread(server.hostile.wait_for_hung, "ListGpus", 1, 10.0)
+        await asyncio.wait_for(operator.stop_gpu_cache(memo=memo, logger=LOG), 10.0)
+
+    try:
+        run(main, timeout=30.0)
+        assert server.hostile.wait_for_hung("ListGpus", 0, 10.0)  # cancelled, not abandoned
+    finally:
+        server.hostile.release()
+    assert nvinformers_threads() - threads_before == set()

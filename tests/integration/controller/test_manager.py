@@ -62,6 +62,19 @@ class Noop:
         return Result()
 
 
+def noop_manager(
+    clientset: Clientset, registry: CollectorRegistry, make_manager: Callable[..., Manager]
+) -> tuple[Manager, Controller]:
+    """A manager (not started) with a GPU informer factory and a no-op controller on it."""
+    factory = SharedInformerFactory(clientset, registry=registry)
+    ctl = Controller("gpu-noop", Noop(), registry=registry)
+    ctl.watch(factory.device().v1alpha1().gpus())
+    mgr = make_manager()
+    mgr.add_informer_factory(factory)
+    mgr.add_controller(ctl)
+    return mgr, ctl
+
+
 @pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
@@ -261,12 +274,7 @@ def test_sigterm_stops_run_on_the_main_thread(
 ) -> None:
     assert threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM)
-    factory = SharedInformerFactory(clientset, registry=registry)
-    ctl = Controller("gpu-noop", Noop(), registry=registry)
-    ctl.watch(factory.device().v1alpha1().gpus())
-    mgr = make_manager()
-    mgr.add_informer_factory(factory)
-    mgr.add_controller(ctl)
+    mgr, ctl = noop_manager(clientset, registry, make_manager)
 
     def send_sigterm_once_started() -> None:
         assert ctl.wait_for_started(WAIT)
@@ -293,3 +301,22 @@ def test_the_ops_server_binds_loopback_by_default_and_can_be_disabled(
     assert disabled.url is None
     with pytest.raises(RuntimeError, match="runs once"):
         disabled.start()
+
+
+def test_stop_cancels_a_hung_list_at_once(
+    server: FakeServer,
+    clientset: Clientset,
+    registry: CollectorRegistry,
+    make_manager: Callable[..., Manager],
+) -> None:
+    """Issue 10, case 3: the manager's stop waited for an informer's ListGpus that the server
+    never answered (the factory's 60 s list deadline)."""
+    server.hostile.hang("ListGpus")
+    mgr, _ = noop_manager(clientset, registry, make_manager)
+    mgr.start()
+    assert server.hostile.wait_for_hung("ListGpus", 1, WAIT)
+    try:
+        assert mgr.stop(WAIT), "the manager did not stop in time"
+        assert server.hostile.wait_for_hung("ListGpus", 0, WAIT)  # the call was cancelled
+    finally:
+        server.hostile.release()

@@ -282,7 +282,7 @@ def test_stopping_while_the_server_is_down_is_prompt(
 ) -> None:
     f, informer = start(factory)
     server.stop()
-    assert eventually(lambda: informer.reflector.stats.down_since is not None)
+    assert eventually(lambda: informer.reflector.health.in_outage)
     f.shutdown(timeout=WAIT)
     assert informer.is_stopped()
     assert isinstance(DeletedFinalStateUnknown("k", None).key, str)

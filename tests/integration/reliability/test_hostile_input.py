@@ -53,7 +53,7 @@ def private_dir() -> str:
 
 
 def fails(informer: Any, n: int = 3) -> bool:
-    return bool(informer.reflector.stats.consecutive_failures >= n)
+    return bool(informer.reflector.health.failures >= n)
 
 
 # ------------------------------------------------------------------------ the endpoint itself
@@ -283,7 +283,7 @@ def test_a_malformed_event_is_counted_and_relisted_without_losing_the_cache(
     assert server.send_raw_watch_event(event_type, payload) == 1
     assert eventually(lambda: server.calls["ListGpus"] == lists + 1)  # relist, once
     assert informer.reflector.stats.watch_restarts.get(reason) == 1
-    assert error in informer.reflector.stats.last_error
+    assert error in informer.reflector.health.last_error
     assert len(informer.get_indexer().list()) == cached
     assert server.wait_for_watches(1, WAIT)
     server.set_ready("gpu-1", False)

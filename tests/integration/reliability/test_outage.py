@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import SharedIndexInformer
 from nvinformers.cache.clock import FakeClock
+from nvinformers.cache.reflector_health import RECOVERED_AFTER
 from nvinformers.clientset import Clientset
 from nvinformers.errors import ServiceUnavailableError
 from nvinformers.options import ListOptions
@@ -185,6 +186,10 @@ def drive_outage(rig: Rig, start: float, seconds: float, during: Callable[[], No
         during()
 
 
+def recovered_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+
+
 def cached_rv(informer: SharedIndexInformer[GPU], key: str) -> str | None:
     obj = informer.get_indexer().get_by_key(key)
     return None if obj is None else obj.metadata.resource_version
@@ -271,10 +276,14 @@ def test_a_sixty_second_outage_under_a_watch_costs_a_few_jittered_retries_and_on
     assert source.count() == before + len(failed) + 1
     assert informer.health().healthy and rig.healthy_metric() == 1.0
 
-    # One log line when the outage began, one when it ended: not one per retry.
+    # One log line when the outage began, one when it ended: not one per retry. The recovery
+    # is logged once it has held for the outage grace (5 s): a flapping server's is not.
+    assert not recovered_lines(caplog)
+    clock.step(5.0)
+    assert eventually(lambda: bool(recovered_lines(caplog)))
     warnings = nvinformers_records(caplog.records, logging.WARNING)
     assert [r.getMessage()[:26] for r in warnings] == ["gpus: list/watch failing: "]
-    recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    recovered = recovered_lines(caplog)
     assert len(recovered) == 1
     # The broken stream counts as the first failure; the recovery is when the server was seen back.
     found = re.search(r"recovered after (\d+) failed attempts over (\d+\.\d) s", recovered[0])
@@ -312,11 +321,16 @@ def test_a_sixty_second_outage_at_start_up_retries_the_list_with_backoff(
     assert [kind for kind, _ in back] == ["list", "watch"]
     assert back[0][1] >= OUTAGE
     assert source.watches[0].options.resource_version == "10"
+    # Synced, but the watch works only once it delivers or stays open a second.
+    assert informer.health().reason.startswith("no working watch for")
+    clock.step(RECOVERED_AFTER)
     assert informer.health().healthy
     assert len(informer.get_indexer().list()) == 4
+    clock.step(5.0)  # the recovery holds for the outage grace: logged
+    assert eventually(lambda: bool(recovered_lines(caplog)))
     warnings = nvinformers_records(caplog.records, logging.WARNING)
     assert len(warnings) == 1 and "list/watch failing" in warnings[0].getMessage()
-    assert sum("recovered" in r.getMessage() for r in caplog.records) == 1
+    assert len(recovered_lines(caplog)) == 1
 
 
 def _recover_idly(rig: Rig) -> None:
@@ -349,7 +363,7 @@ def test_the_recovery_of_an_idle_watch_is_logged(
     assert eventually(
         lambda: any("recovered" in r.getMessage() for r in caplog.records), timeout=2.0
     )
-    assert rig.informer.reflector.stats.down_since is None
+    assert not rig.informer.reflector.health.in_outage
 
 
 @pytest.mark.parametrize("compacted", [False, True], ids=["history-kept", "history-compacted"])
@@ -394,6 +408,7 @@ def test_a_real_outage_logs_once_per_state_change_and_resyncs_once(
     else:  # one re-watch, replaying what was missed
         assert resync == {"ListGpus": 0, "WatchGpus": 1}
         assert f"delete gpu-3@{gone.metadata.resource_version}" in handler.snapshot()
+    assert eventually(lambda: bool(recovered_lines(caplog)))  # after the 0.2 s grace
     warnings = nvinformers_records(caplog.records, logging.WARNING)
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
-    assert sum("recovered" in r.getMessage() for r in caplog.records) == 1
+    assert len(recovered_lines(caplog)) == 1

@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.cache import (
@@ -22,15 +23,16 @@ from nvinformers.cache import (
     ExplicitKey,
     KeyFuncError,
     ResourceEventHandlerFuncs,
+    SharedIndexInformer,
     cluster_scoped_key_func,
     meta_namespace_index_func,
     meta_namespace_key_func,
 )
 from nvinformers.cache.fifo import DeltaType, RealFIFO
 from nvinformers.cache.keys import bulk_keys, header_accessors, resource_version_of
-from nvinformers.cache.processor import ADD, UPDATE, ProcessorListener
+from nvinformers.cache.processor import ADD, DELETE, UPDATE, ProcessorListener
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
-from tests.unit.cache.scripted import WAIT, gpu
+from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, gpu
 
 # ---------------------------------------------------------------------------- inline RealFIFO
 
@@ -50,15 +52,6 @@ def test_inline_fifo_processes_each_delta_before_the_push_returns() -> None:
         (DeltaType.BOOKMARK, "7"),
     ]
     assert len(fifo) == 0
-
-
-def test_inline_fifo_prefers_process_one_for_a_single_delta() -> None:
-    batches: list[list[tuple[DeltaType, Any]]] = []
-    singles: list[tuple[DeltaType, Any]] = []
-    fifo = RealFIFO(process=batches.append, process_one=lambda t, o: singles.append((t, o)))
-    fifo.update("x")
-    assert singles == [(DeltaType.UPDATED, "x")]
-    assert batches == []
 
 
 def test_a_delta_pushed_by_another_thread_during_a_drain_is_applied_after_in_order() -> None:
@@ -113,8 +106,6 @@ def test_an_inline_fifo_has_no_pop_batch_and_drops_deltas_after_close() -> None:
     fifo.close()
     fifo.add("late")
     assert seen == []
-    with pytest.raises(ValueError, match="process_one needs process"):
-        RealFIFO(process_one=lambda t, o: None)
 
 
 def test_pop_batch_still_returns_delta_objects() -> None:
@@ -289,3 +280,72 @@ def test_decoding_a_list_pauses_the_collector_and_restores_its_state() -> None:
             gc.enable()
         else:
             gc.disable()
+
+
+# ------------------------------------------------------------------------ the one delta path
+
+
+class _NoteRecorder:
+    """Stands in for a handler's listener: records what the informer hands it."""
+
+    def __init__(self) -> None:
+        self.notes: list[Any] = []
+
+    def add_many(self, notes: Any, initial: int = 0) -> None:
+        self.notes.extend(notes)
+
+
+def _bare_informer() -> tuple[Any, _NoteRecorder]:
+    informer: SharedIndexInformer[Any] = SharedIndexInformer(
+        ScriptedListerWatcher(),
+        name="t",
+        key_func=cluster_scoped_key_func,
+        registry=CollectorRegistry(),
+    )
+    recorder = _NoteRecorder()
+    informer._listeners = (recorder,)  # type: ignore[assignment]
+    return informer, recorder
+
+
+def test_a_single_event_and_a_batch_take_the_same_decisions() -> None:
+    """The single-event branch of the delta path (what an event storm takes) and the batch
+    path decide every delta with the same rules: add, update, skip a repeat, drop a stale
+    event, skip a delete of an unknown key (issue 10: the rules were written five times)."""
+    a5, a6, a4 = gpu("a", 5), gpu("a", 6), gpu("a", 4)
+    b7, b6, b9 = gpu("b", 7), gpu("b", 6), gpu("b", 9)
+    opaque1, opaque0 = gpu("o", "v1"), gpu("o", "v0")
+    deltas = [
+        (DeltaType.ADDED, a5),
+        (DeltaType.ADDED, b7),
+        (DeltaType.UPDATED, gpu("a", 5)),  # the same revision: not a change
+        (DeltaType.UPDATED, a6),
+        (DeltaType.UPDATED, a4),  # older than the cache: dropped
+        (DeltaType.DELETED, gpu("c", 3)),  # not cached: skipped
+        (DeltaType.DELETED, b6),  # a stale delete: dropped
+        (DeltaType.DELETED, b7),
+        (DeltaType.ADDED, b9),
+        (DeltaType.ADDED, opaque1),
+        (DeltaType.UPDATED, opaque0),  # opaque revisions are never stale
+    ]
+    one_by_one, seen_singly = _bare_informer()
+    for delta in deltas:
+        one_by_one._process([delta])
+    batched, seen_batched = _bare_informer()
+    batched._process(list(deltas))
+    for informer in (one_by_one, batched):
+        assert informer._store.snapshot_items() == {"a": a6, "b": b9, "o": opaque0}
+        assert informer.applied == {"added": 4, "updated": 2, "deleted": 1}
+        assert (informer.stale_events_dropped, informer.unknown_deletes) == (2, 1)
+    assert (
+        seen_singly.notes
+        == seen_batched.notes
+        == [
+            (ADD, a5, False),
+            (ADD, b7, False),
+            (UPDATE, a5, a6),
+            (DELETE, b7, None),
+            (ADD, b9, False),
+            (ADD, opaque1, False),
+            (UPDATE, opaque1, opaque0),
+        ]
+    )

@@ -3,6 +3,7 @@ table)."""
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -10,9 +11,17 @@ from typing import Any
 
 import pytest
 
+from nvinformers.api.device.v1alpha1 import GPUList
 from nvinformers.cache.backoff import BackoffConfig
 from nvinformers.cache.clock import FakeClock
-from nvinformers.cache.reflector import Reflector, revision_newer
+from nvinformers.cache.reflector import (
+    Reflector,
+    ReplayedWatchError,
+    VeryShortWatchError,
+    classify,
+    revision_newer,
+)
+from nvinformers.cancel import CancelToken
 from nvinformers.errors import (
     BadRequestError,
     ExpiredError,
@@ -20,7 +29,7 @@ from nvinformers.errors import (
     MalformedObjectError,
     ServiceUnavailableError,
 )
-from nvinformers.options import RESOURCE_VERSION_MATCH_NOT_OLDER_THAN
+from nvinformers.options import RESOURCE_VERSION_MATCH_NOT_OLDER_THAN, ListOptions
 from nvinformers.watch import Event, EventType
 from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, bookmark, eventually, gpu
 
@@ -180,7 +189,7 @@ def test_unavailable_at_watch_start_backs_off_and_rewatches_without_relisting(ru
     reflector, lw, _ = run(lw)
     assert lw.wait_for_calls("watch", 3)
     assert lw.count("list") == 1
-    assert reflector.stats.consecutive_failures == 2
+    assert reflector.health.failures == 2
 
 
 def test_stream_broken_by_unavailable_rewatches_without_relisting(run: Any) -> None:
@@ -392,3 +401,88 @@ def test_a_new_object_on_a_rewatch_is_not_a_replay(run: Any) -> None:
     assert store.wait_for(lambda ops: ("add", "c") in ops)
     assert lw.count("list") == 1
     assert "replayed" not in reflector.stats.watch_restarts
+
+
+class HangingLister(ScriptedListerWatcher):
+    """Every list blocks until its cancel token fires, then fails as the clientset does."""
+
+    def __init__(self) -> None:
+        super().__init__(default_list=[gpu("a", 5)])
+        self.listing = threading.Event()
+        self.tokens: list[CancelToken] = []
+
+    def list_with_cancel(self, options: ListOptions, cancel: CancelToken) -> GPUList:
+        self.tokens.append(cancel)
+        self.listing.set()
+        assert cancel.wait(WAIT)
+        raise ServiceUnavailableError("the ListGpus call was cancelled", grpc_code="CANCELLED")
+
+
+def test_stop_cancels_a_list_in_flight_and_is_no_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 10: a stopped reflector returned only once its list did (client-go returns at
+    once). The list now gets a token that fires when stop is set."""
+    lw = HangingLister()
+    reflector: Reflector[Any] = Reflector(lw, RecordingStore(), name="x", backoff=FAST)
+    stop = threading.Event()
+    thread = threading.Thread(target=reflector.run, args=(stop,), name="test-refl")
+    with caplog.at_level(logging.DEBUG, logger="nvinformers"):
+        thread.start()
+        assert lw.listing.wait(WAIT)
+        stop.set()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert lw.tokens[0].cancelled()
+    assert reflector.stats.list_failures == 0 and reflector.health.failures == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_an_outage_starts_no_thread(run: Any) -> None:
+    """Issue 10: each outage used to start a recovery thread; a deadline is enough."""
+    before = {t.name for t in threading.enumerate()}
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.extend([ServiceUnavailableError("down")] * 20)
+    reflector, lw, _ = run(lw)
+    assert lw.wait_for_calls("watch", 21)
+    assert lw.watch_at(0) is not None  # the server is back
+    started = {t.name for t in threading.enumerate()} - before
+    assert started == {"test-refl", "nvinformers-stop-gpus", "nvinformers-watchdog-gpus"}
+    assert reflector.health.failures == 20
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "relist", "failure"),
+    [
+        (ServiceUnavailableError("x"), "unavailable", False, True),
+        (ExpiredError("x"), "expired", True, False),
+        (VeryShortWatchError("x"), "very_short", True, False),
+        (ReplayedWatchError("x"), "replayed", True, False),
+        (MalformedObjectError("x"), "malformed", True, True),
+        (InternalError("x"), "error", True, True),
+        (BadRequestError("x"), "error", True, True),
+        (KeyError("a bug"), "error", True, True),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_classify_is_the_one_table_of_what_errors_mean(
+    error: BaseException, reason: str, relist: bool, failure: bool
+) -> None:
+    verdict = classify(error)
+    assert (verdict.reason, verdict.relist, verdict.failure) == (reason, relist, failure)
+    assert verdict.unexpected == isinstance(error, KeyError)
+
+
+def test_a_revision_that_is_not_a_decimal_integer_is_warned_about_once(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="nvinformers")
+    lw = ScriptedListerWatcher(default_list=[gpu("a", "x5")], default_list_rv="x10")
+    reflector, lw, store = run(lw)
+    w = lw.watch_at(0)
+    w.push(Event(EventType.MODIFIED, gpu("a", "x12")), Event(EventType.MODIFIED, gpu("a", "x9")))
+    assert store.wait_for(lambda ops: len(ops) == 3)
+    assert reflector.last_sync_resource_version() == "x9"  # opaque: the latest one seen
+    assert lw.options("watch", 0).resource_version == "x10"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "'x10' is not a decimal integer" in warnings[0]

@@ -284,7 +284,7 @@ def test_health_reports_outages_and_silence(make: Any) -> None:
     # The server goes away: the stream breaks and re-watches fail.
     lw.watch_scripts.extend([ServiceUnavailableError("down")] * 50)
     w.fail(ServiceUnavailableError("connection reset"))
-    assert eventually(lambda: h.informer.reflector.stats.down_since is not None)
+    assert eventually(lambda: h.informer.reflector.health.in_outage)
     clock.step(6)
     health = h.informer.health()
     assert not health.healthy

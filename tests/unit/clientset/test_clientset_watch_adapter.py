@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 
 import grpc
@@ -23,21 +24,22 @@ LOGGER = "test.clientset.watch"
 TARGET = "unix:///tmp/w.sock"
 
 
-def message(event_type: str, gpu: GPU | bytes | None) -> RawWatchGpusResponse:
+def message(event_type: str, gpu: GPU | bytes | None) -> bytes:
+    """A watch message as gRPC hands it over: the serialized response."""
     if gpu is None:
-        return RawWatchGpusResponse(type=event_type)
+        return RawWatchGpusResponse(type=event_type).SerializeToString()
     raw = gpu if isinstance(gpu, bytes) else gpu.to_bytes()
-    return RawWatchGpusResponse(type=event_type, object=raw)
+    return RawWatchGpusResponse(type=event_type, object=raw).SerializeToString()
 
 
 class ScriptedCall:
     """A stand-in for a gRPC stream call: yields the script, then ends (OK) or raises."""
 
-    def __init__(self, *items: RawWatchGpusResponse | grpc.RpcError) -> None:
+    def __init__(self, *items: bytes | grpc.RpcError) -> None:
         self.items = deque(items)
         self.cancelled = 0
 
-    def __next__(self) -> RawWatchGpusResponse:
+    def __next__(self) -> bytes:
         if self.cancelled:
             raise FakeRpcError(grpc.StatusCode.CANCELLED, "Locally cancelled by application!")
         if not self.items:
@@ -114,14 +116,19 @@ def test_events_pass_through_in_order(registry: CollectorRegistry) -> None:
         (message("ADDED", b""), "watch event ADDED object without metadata.name"),
         (message("ADDED", b"\xff\xff\xff"), "watch event ADDED: malformed GPU object"),
         (message("BOOKMARK", None), "watch event BOOKMARK without an object"),
+        (
+            b"\x0a\x7fnot a protobuf message",
+            f"the WatchGpus message from the Device API at {TARGET} is not a valid "
+            "WatchGpusResponse (24 bytes)",
+        ),
     ],
 )
 def test_malformed_events_raise_and_end_the_watch(
-    item: RawWatchGpusResponse, message_text: str, registry: CollectorRegistry
+    item: bytes, message_text: str, registry: CollectorRegistry
 ) -> None:
     call = ScriptedCall(item, message("ADDED", GPU.new("gpu-9")))
     watch = make(call, registry)
-    with pytest.raises(errors.MalformedObjectError, match=message_text) as info:
+    with pytest.raises(errors.MalformedObjectError, match=re.escape(message_text)) as info:
         next(watch)
     assert info.value.resource == "gpus.device.nvidia.com"
     assert call.cancelled == 1  # the stream is abandoned, not drained

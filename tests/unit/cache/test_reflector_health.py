@@ -1,0 +1,200 @@
+"""ReflectorHealth on a fake clock: what silence, "no working watch", an outage and a recovery
+are, and the one log line per state change (issue 10)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from nvinformers.cache.clock import FakeClock
+from nvinformers.cache.reflector_health import RECOVERED_AFTER, ReflectorHealth
+from nvinformers.errors import ExpiredError, ServiceUnavailableError
+
+LOGGER = "nvinformers.cache.reflector"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make(clock: FakeClock, **kwargs: float | None) -> tuple[ReflectorHealth, list[str]]:
+    wakes: list[str] = []
+    health = ReflectorHealth(
+        "gpus",
+        clock=clock,
+        outage_grace=kwargs.pop("outage_grace", 5.0) or 0.0,
+        inactivity_timeout=kwargs.pop("inactivity_timeout", 60.0),
+        wake=lambda: wakes.append("wake"),
+    )
+    health.started()
+    return health, wakes
+
+
+def synced(health: ReflectorHealth) -> None:
+    """A list, then a watch that delivers."""
+    health.list_started()
+    health.list_ended(ok=True)
+    health.watch_opened()
+    health.watch_delivered()
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == LOGGER]
+
+
+def test_silence_is_not_reset_by_restarts_and_ends_with_the_first_event(clock: FakeClock) -> None:
+    health, _ = make(clock, inactivity_timeout=2.0)
+    synced(health)
+    for _ in range(5):  # a watch restarted every second, delivering nothing
+        clock.step(1.0)
+        health.watch_ended()
+        health.watch_opened()
+    report = health.report()
+    assert report.problem == "watch silent for 5.0 s (no event, no bookmark)"
+    assert report.seconds_since_last_event == 5.0 and report.watching
+    health.watch_delivered()
+    assert health.report().problem is None
+
+
+def test_no_working_watch_counts_from_the_end_of_the_last_working_one(clock: FakeClock) -> None:
+    health, _ = make(clock, outage_grace=5.0, inactivity_timeout=None)
+    synced(health)
+    clock.step(100.0)
+    health.watch_ended()  # the watch worked: the outage starts now
+    health.noted(ExpiredError("too old"))
+    clock.step(1.0)
+    health.list_started()  # a relist that hangs
+    clock.step(3.9)
+    assert health.report().problem is None  # within the grace
+    clock.step(0.1)
+    report = health.report()
+    assert report.problem is not None and report.problem.startswith(
+        "no working watch for 5.0 s (list in flight for 4.0 s; last error: ExpiredError"
+    )
+    assert report.seconds_down == 5.0 and not report.watching
+
+
+def test_a_watch_works_once_it_delivers_or_stays_open_a_second(clock: FakeClock) -> None:
+    health, _ = make(clock, outage_grace=0.5)
+    synced(health)
+    health.watch_ended()
+    health.watch_opened()
+    clock.step(RECOVERED_AFTER - 0.1)
+    health.watch_ended()  # failed before it worked: still down since the first one ended
+    health.watch_opened()
+    clock.step(RECOVERED_AFTER)
+    assert health.report().seconds_down is None  # this one stayed open: it works
+
+
+def test_an_outage_is_one_warning_and_one_info_once_the_recovery_held(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    health, _ = make(clock, outage_grace=5.0)
+    synced(health)
+    health.watch_ended()
+    for _ in range(4):
+        health.failed(ServiceUnavailableError("down"))
+        clock.step(2.0)
+    assert health.failures == 4 and health.in_outage
+    health.watch_opened()
+    health.watch_delivered()  # back at t=8
+    clock.step(4.9)
+    assert health.check() == pytest.approx(0.1)  # the recovery is due in 0.1 s
+    clock.step(0.1)
+    health.check()
+    assert (health.in_outage, health.failures) == (False, 0)
+    logged = [(level, text) for level, text in lines(caplog) if level != "DEBUG"]
+    assert logged == [
+        ("WARNING", "gpus: list/watch failing: down; retrying with backoff"),
+        ("INFO", "gpus: list/watch recovered after 4 failed attempts over 8.0 s"),
+    ]
+
+
+def test_a_recovery_that_does_not_hold_is_not_logged(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    health, _ = make(clock, outage_grace=3.0)
+    synced(health)
+    for _ in range(5):  # flapping: each watch works for 2 s, then breaks
+        clock.step(2.0)
+        health.watch_ended()
+        health.failed(ServiceUnavailableError("flapped"))
+        health.watch_opened()
+        health.watch_delivered()
+        health.check()
+    assert [level for level, _ in lines(caplog)] == ["WARNING"]
+    assert health.report().problem is None  # a working watch most of the time: healthy
+    clock.step(3.0)
+    health.check()
+    assert [level for level, _ in lines(caplog)] == ["WARNING", "INFO"]
+
+
+def test_a_hang_without_any_failure_is_logged_when_health_turns_false(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    health, wakes = make(clock, outage_grace=5.0)
+    synced(health)
+    wakes.clear()
+    health.watch_ended()
+    assert wakes  # a new deadline: the supervisor must re-check
+    health.list_started()
+    assert health.check() == 5.0
+    clock.step(5.0)
+    assert health.check() is None  # nothing more is due: the outage is logged
+    assert lines(caplog) == [
+        ("WARNING", "gpus: no working watch for 5.0 s (list in flight for 5.0 s)"),
+    ]
+    health.list_ended(ok=True)
+    health.watch_opened()
+    assert health.check() == RECOVERED_AFTER  # the new watch works after a second
+    clock.step(RECOVERED_AFTER)
+    assert health.check() == 5.0  # then the recovery must hold for the grace
+    clock.step(5.0)
+    health.check()
+    assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 6.0 s")
+
+
+def test_silence_starts_an_outage_and_activity_ends_it(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    health, _ = make(clock, outage_grace=2.0, inactivity_timeout=10.0)
+    synced(health)
+    assert health.check() == pytest.approx(10.0)
+    clock.step(10.0)
+    health.check()
+    assert lines(caplog) == [("WARNING", "gpus: watch silent for 10.0 s (no event, no bookmark)")]
+    health.watch_delivered()
+    clock.step(2.0)
+    health.check()
+    assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 10.0 s")
+
+
+def test_routine_errors_are_kept_but_are_no_failure(clock: FakeClock) -> None:
+    health, _ = make(clock)
+    health.noted(ExpiredError("gone"))
+    assert health.last_error == "ExpiredError: gone"
+    assert health.failures == 0 and not health.in_outage
+    with pytest.raises(ValueError, match="outage_grace"):
+        ReflectorHealth("x", outage_grace=-1.0)
+
+
+def test_a_grace_shorter_than_two_seconds_counts_as_two(clock: FakeClock) -> None:
+    """A quiet re-watch proves itself after a second: a shorter grace would report every
+    routine re-watch of an idle node as an outage."""
+    health, _ = make(clock, outage_grace=0.1, inactivity_timeout=None)
+    synced(health)
+    health.watch_ended()
+    health.watch_opened()  # a routine re-watch on an idle node
+    clock.step(RECOVERED_AFTER)
+    assert health.report().problem is None
+    health.watch_ended()
+    clock.step(1.9)
+    assert health.report().problem is None
+    clock.step(0.1)
+    assert health.report().problem is not None
