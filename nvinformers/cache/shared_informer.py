@@ -737,12 +737,12 @@ class SharedIndexInformer(Generic[T]):
                 notes.append((ADD, obj, initial))
                 added += 1
             else:
-                old_rv = resource_version_of(old)
+                # No "older than the cache" check here, unlike for watch events: a list is the
+                # server's state as of its revision. An object older than the cached one means
+                # the server lost its state and the object was written again (an in-memory
+                # device-apiserver that restarted), and the list must win, as in client-go.
                 new_rv = resource_version_of(obj)
-                if old_rv == new_rv and new_rv:
-                    continue
-                if revision_newer(old_rv, new_rv) is True:
-                    self.stale_events_dropped += 1
+                if new_rv and resource_version_of(old) == new_rv:
                     continue
                 notes.append((UPDATE, old, obj))
                 applied["updated"] += 1
