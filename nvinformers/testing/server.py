@@ -751,7 +751,7 @@ class FakeServer:
         self._socket_id = (st.st_dev, st.st_ino)
 
     def stop(self, grace: float | None = 1.0) -> None:
-        """Stop serving: end every watch cleanly (status OK), stop the server (unary calls in
+        """Stop serving: end every watch with UNAVAILABLE, stop the server (unary calls in
         flight get ``grace`` seconds), join the threads, remove the socket. Idempotent.
 
         Blocks until everything has stopped. State is kept for a later :meth:`start`.
@@ -769,7 +769,11 @@ class FakeServer:
             # soon as its stream ends is refused (UNAVAILABLE) instead of racing the shutdown
             # into a stream that the server cancels at once.
             stopped = server.stop(grace)
-            self._storage.end_watches(_StreamEnd(None, "server stopping"))
+            # UNAVAILABLE, not a clean end: the device-apiserver's graceful stop waits for open
+            # watches until it is killed, so its clients see the connection drop.
+            self._storage.end_watches(
+                _StreamEnd(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
+            )
             stopped.wait()
             executor.shutdown(wait=True)
             self._grpc_server = None

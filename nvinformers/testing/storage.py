@@ -718,6 +718,9 @@ class Storage:
             current = self._revision
             events: list[WatchEvent] = []
             after = current
+            if send_initial_events and resource_version not in ("", "0"):
+                # "Not older than" a revision the server never reached cannot be served.
+                self._check_not_ahead_locked(self._parse_revision_locked(resource_version))
             if ignore_resource_version or send_initial_events:
                 events = self._initial_events_locked(sel, namespace)
             elif resource_version in ("", "0"):
@@ -725,12 +728,7 @@ class Storage:
                     events = self._initial_events_locked(sel, namespace)
             else:
                 start = self._parse_revision_locked(resource_version)
-                if start > current:
-                    raise ExpiredError(
-                        f"too large resource version: {start}, current revision: {current} "
-                        "(the server does not have it: it may have restarted without its state)",
-                        resource=_QUALIFIED,
-                    )
+                self._check_not_ahead_locked(start)
                 if start < current:
                     probe = Watcher(sel, namespace, start, start)
                     first = start + 1 - self._history[0].revision if self._history else 0
@@ -758,6 +756,14 @@ class Storage:
             if unfiltered or matches(record.labels):
                 out.append(WatchEvent(ADDED, record.gpu))
         return out
+
+    def _check_not_ahead_locked(self, start: int) -> None:
+        if start > self._revision:
+            raise ExpiredError(
+                f"too large resource version: {start}, current revision: {self._revision} "
+                "(the server does not have it: it may have restarted without its state)",
+                resource=_QUALIFIED,
+            )
 
     def _parse_revision_locked(self, resource_version: str) -> int:
         if _REVISION_RE.fullmatch(resource_version) is None:

@@ -255,6 +255,8 @@ class TestWatchStart:
         ):
             storage.watch(resource_version="5")
         assert summary(drain(storage.watch(resource_version="3"))) == []
+        with pytest.raises(ExpiredError, match="too large resource version: 5"):
+            storage.watch(resource_version="5", send_initial_events=True)  # not older than 5
 
     def test_streaming_list_sends_the_state_then_the_initial_events_end_bookmark(
         self, storage: Storage
