@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(limit))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def settings() -> Settings:
     try:
         return read_settings()
@@ -61,7 +61,7 @@ def settings() -> Settings:
         raise pytest.UsageError(str(exc)) from None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def conformance(settings: Settings) -> Iterator[ConformanceTarget]:
     run_id = uuid.uuid4().hex[:6]
     fake: FakeServer | None = None

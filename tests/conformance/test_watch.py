@@ -187,6 +187,25 @@ def test_progress_bookmarks_advance_past_filtered_changes(
         assert log.of(lambda name: True) == []
 
 
+def test_an_idle_watch_receives_progress_bookmarks(
+    conformance: ConformanceTarget, clientset: Clientset, writer: Writer
+) -> None:
+    # The Kubernetes watch cache sends them to idle watches too; informers rely on them to tell
+    # a quiet watch from a dead one (watch_inactivity_timeout).
+    wait = conformance.bookmark_wait
+    if wait is None:
+        pytest.skip(
+            f"unknown bookmark interval of {conformance.label}: set "
+            "NVINFORMERS_CONFORMANCE_BOOKMARK_WAIT (seconds)"
+        )
+    nothing = f"{writer.selector},conformance.nvinformers.io/none=true"
+    with open_watch(clientset, label_selector=nothing, allow_watch_bookmarks=True) as log:
+        assert log.wait(lambda events: bool(log.bookmarks()), wait), (
+            f"no bookmark within {wait} s on a watch with nothing to report: "
+            f"{summary(log.events)}, error {log.error!r}"
+        )
+
+
 def test_send_initial_events_ends_the_burst_with_an_annotated_bookmark(
     clientset: Clientset, writer: Writer
 ) -> None:
