@@ -93,6 +93,10 @@ class Informed:
     def notified(self, prefix: str) -> list[str]:
         return [e for e in self.handler.snapshot() if e.startswith(prefix)]
 
+    def wait_notified(self, predicate: Callable[[], bool]) -> bool:
+        """Handlers run on their own threads: wait for a notification to have arrived."""
+        return wait_until(predicate, CONVERGE_WAIT)
+
 
 def deleted(informed: Informed, name: str) -> list[str]:
     """Delete notifications for ``name``: its final state, or a relist tombstone."""
@@ -107,6 +111,7 @@ def test_informer_syncs_then_follows_updates_and_deletes(
     informed = Informed(informer_factory, clientset, writer)
     assert informed.synced()
     assert informed.cached() == informed.on_server()
+    assert informed.handler.wait_for_count(2)  # handlers are notified on their own threads
     assert sorted(informed.handler.snapshot()) == sorted(
         f"add {n}@{informed.cached()[n]} initial" for n in (a, b)
     )
@@ -114,11 +119,11 @@ def test_informer_syncs_then_follows_updates_and_deletes(
     writer.delete(b)
     c = writer.create("c").object_meta.name
     informed.wait_converged()
-    assert informed.notified(f"update {a}@")[-1].endswith(
-        f"{a}@{a_final.object_meta.resource_version}"
-    )
+    final = f"{a}@{a_final.object_meta.resource_version}"
+    assert informed.wait_notified(lambda: informed.notified(f"update {a}@")[-1].endswith(final))
+    assert informed.wait_notified(lambda: bool(informed.notified(f"add {c}@")))
+    assert informed.wait_notified(lambda: len(deleted(informed, b)) >= 1)
     assert len(deleted(informed, b)) == 1
-    assert informed.notified(f"add {c}@")
     assert informed.lister.get(a).status.conditions[0].status == "False"
     with pytest.raises(NotFoundError):
         informed.lister.get(b)
@@ -155,7 +160,9 @@ def test_a_delete_missed_while_disconnected_arrives_as_a_tombstone_after_a_relis
         a_final = writer.get(a)
         relay.restore()
         informed.wait_converged()
-        assert informed.notified(f"delete tombstone:{b}@"), informed.handler.snapshot()
+        assert informed.wait_notified(lambda: bool(informed.notified(f"delete tombstone:{b}@"))), (
+            informed.handler.snapshot()
+        )
         assert informed.lister.get(a).metadata.resource_version == (
             a_final.object_meta.resource_version
         )
@@ -199,4 +206,5 @@ def test_informer_converges_after_the_server_process_is_killed_and_restarted(
         assert informed.lister.get(c)
         with pytest.raises(NotFoundError):
             informed.lister.get(b)
+        assert informed.wait_notified(lambda: len(deleted(informed, b)) >= 1)
         assert len(deleted(informed, b)) == 1
