@@ -42,12 +42,19 @@ def has(events: list[Event[GPU]], etype: EventType, name: str, min_rv: int = 0) 
 
 
 def subscribed(log: WatchLog, writer: Writer, suffix: str = "sentinel", **labels: str) -> None:
-    """Create a sentinel object and wait for the watch to report it (see the module docstring)."""
-    sentinel = writer.create(suffix, labels=labels)
-    name = sentinel.object_meta.name
-    assert log.wait(lambda events: has(events, ADDED, name), EVENT_WAIT), (
-        f"the watch did not report {name} (events: {summary(log.events)}, error: {log.error!r})"
-    )
+    """Write a sentinel object until the watch reports it (see the module docstring).
+
+    The server subscribes the watch some time after the call returns, and a server that sends
+    no initial events loses a write made before that: so the sentinel is changed again until
+    one of its events arrives.
+    """
+    name = writer.create(suffix, labels=labels).object_meta.name
+    deadline = time.monotonic() + EVENT_WAIT
+    while not log.wait(lambda events: bool(log.of([name])), 1.0):
+        assert time.monotonic() < deadline and not log.ended.is_set(), (
+            f"the watch did not report {name} (events: {summary(log.events)}, error: {log.error!r})"
+        )
+        writer.set_labels(name, **{"conformance.nvinformers.io/ping": str(time.monotonic_ns())})
 
 
 @pytest.mark.parametrize("resource_version", ["", "0"], ids=["rv-empty", "rv-0"])
