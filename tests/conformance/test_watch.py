@@ -41,6 +41,17 @@ def has(events: list[Event[GPU]], etype: EventType, name: str, min_rv: int = 0) 
     )
 
 
+def bookmark_wait(conformance: ConformanceTarget) -> float:
+    """How long the target may take to send a progress bookmark; skips when unknown."""
+    wait = conformance.bookmark_wait
+    if wait is None:
+        pytest.skip(
+            f"unknown bookmark interval of {conformance.label}: set "
+            "NVINFORMERS_CONFORMANCE_BOOKMARK_WAIT (seconds)"
+        )
+    return wait
+
+
 def subscribed(log: WatchLog, writer: Writer, suffix: str = "sentinel", **labels: str) -> None:
     """Write a sentinel object until the watch reports it (see the module docstring).
 
@@ -167,12 +178,7 @@ def test_timeout_seconds_ends_the_watch_cleanly(clientset: Clientset, writer: Wr
 def test_progress_bookmarks_advance_past_filtered_changes(
     conformance: ConformanceTarget, clientset: Clientset, writer: Writer
 ) -> None:
-    wait = conformance.bookmark_wait
-    if wait is None:
-        pytest.skip(
-            f"unknown bookmark interval of {conformance.label}: set "
-            "NVINFORMERS_CONFORMANCE_BOOKMARK_WAIT (seconds)"
-        )
+    wait = bookmark_wait(conformance)
     nothing = f"{writer.selector},conformance.nvinformers.io/none=true"
     with open_watch(clientset, label_selector=nothing, allow_watch_bookmarks=True) as log:
         # Changes the watch filters out; a bookmark must then carry a revision at least that of
@@ -199,12 +205,7 @@ def test_an_idle_watch_receives_progress_bookmarks(
 ) -> None:
     # The Kubernetes watch cache sends them to idle watches too; informers rely on them to tell
     # a quiet watch from a dead one (watch_inactivity_timeout).
-    wait = conformance.bookmark_wait
-    if wait is None:
-        pytest.skip(
-            f"unknown bookmark interval of {conformance.label}: set "
-            "NVINFORMERS_CONFORMANCE_BOOKMARK_WAIT (seconds)"
-        )
+    wait = bookmark_wait(conformance)
     nothing = f"{writer.selector},conformance.nvinformers.io/none=true"
     with open_watch(clientset, label_selector=nothing, allow_watch_bookmarks=True) as log:
         assert log.wait(lambda events: bool(log.bookmarks()), wait), (
