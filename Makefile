@@ -11,7 +11,7 @@ GEN_DIR := nvinformers/api/device/v1alpha1
 PYTEST_ARGS ?=
 GRPCURL_VERSION := v1.9.3
 
-.PHONY: all venv demo test check lint format types imports check-proto proto unit integration e2e chaos bench bench-smoke soak grpcurl clean
+.PHONY: all venv demo test check lint format types imports check-proto proto unit integration e2e chaos conformance bench bench-smoke soak grpcurl clean
 
 all: test
 
@@ -63,6 +63,11 @@ e2e: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos tests $(PYTEST_ARGS)
+
+# The Device API conformance suite: against an in-process FakeServer, or against the server named
+# by NVINFORMERS_CONFORMANCE_TARGET (see docs/compatibility.md for every variable).
+conformance: $(STAMP)
+	$(BIN)/python -m pytest tests/conformance $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)

@@ -99,6 +99,12 @@ def decode_response(cls: type[_M], data: bytes, *, method: str, target: str) -> 
         ) from exc
 
 
+_OTHER_GENERATION = (
+    "the server may speak an older, wire-incompatible generation of the Device API (this client "
+    "speaks the v1alpha1 proto of NVIDIA's device-apiserver; see docs/compatibility.md)"
+)
+
+
 class ClientsetClosedError(NvInformersError, RuntimeError):
     """A call was made on a clientset (or one of its typed clients) after ``close()``."""
 
@@ -348,6 +354,15 @@ class GPUClient(ReadOnlyVerbs):
                 resource=qualify(RESOURCE),
                 name=name,
             )
+        if meta.name != name:
+            # What a server of an older, wire-incompatible generation of the API looks like
+            # through this proto (January's Gpu has its spec where ours has object_meta).
+            raise MalformedObjectError(
+                f"GetGpu for {name!r} from {self._target} returned a GPU named {meta.name!r}; "
+                f"{_OTHER_GENERATION}",
+                resource=qualify(RESOURCE),
+                name=name,
+            )
         if self._logger.isEnabledFor(logging.DEBUG):
             self._logger.debug(
                 "Fetched GPU: name=%s resource_version=%s",
@@ -416,9 +431,15 @@ class GPUClient(ReadOnlyVerbs):
                 f"ListGpus response from {self._target}: item {index} has no metadata.name",
                 resource=qualify(RESOURCE),
             )
-        result = GPUList(
-            items=items, metadata=ListMeta(resource_version=gpu_list.list_meta.resource_version)
-        )
+        list_rv = gpu_list.list_meta.resource_version
+        if not list_rv.isprintable():
+            # An older, wire-incompatible generation's items land in list_meta.
+            raise MalformedObjectError(
+                f"ListGpus response from {self._target} carries an unreadable resource version "
+                f"{list_rv[:32]!r}; {_OTHER_GENERATION}",
+                resource=qualify(RESOURCE),
+            )
+        result = GPUList(items=items, metadata=ListMeta(resource_version=list_rv))
         if self._logger.isEnabledFor(logging.DEBUG):
             self._logger.debug(
                 "Listed GPUs: count=%d resource_version=%s",

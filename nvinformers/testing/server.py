@@ -1,35 +1,40 @@
 """The fake Device API server: a real gRPC ``GpuService`` on a real Unix socket, with the real
 server's semantics and fault injection, for tests, examples and ``nvinformers fake-server``.
 
-What it implements (the semantics of the newest Device API server, ``device-api-contract.md``):
+What it implements (the semantics of the newest Device API server, NVIDIA's ``device-apiserver``
+with etcd3 storage, checked by ``tests/conformance`` against both; see ``docs/compatibility.md``):
 
 * Every RPC of ``GpuService``. Reads: ``GetGpu``, ``ListGpus`` (label selector, consistent
-  snapshot with its revision), ``WatchGpus``. Writes (for providers and tests): ``CreateGpu``,
-  ``UpdateGpu`` (spec, labels, annotations), ``UpdateGpuStatus`` (status only), ``DeleteGpu``
-  (preconditions), ``PatchGpu`` (``merge`` / ``json``, main resource or ``status``).
+  snapshot with its revision), ``WatchGpus``. Writes (for providers and tests): ``CreateGpu``
+  (status ignored: it is a subresource), ``UpdateGpu`` (spec, labels, annotations),
+  ``UpdateGpuStatus`` (status only), ``DeleteGpu`` (preconditions), ``PatchGpu``
+  (``application/merge-patch+json`` / ``application/json-patch+json``, main resource or
+  ``status``).
 * One global revision; history replay for a watch from a revision; ``OUT_OF_RANGE`` "too old
-  resource version" once the history is compacted (see :mod:`nvinformers.testing.storage`).
+  resource version" once the history is compacted, and "too large resource version" for a
+  revision the server never reached (see :mod:`nvinformers.testing.storage`).
 * Watches: an ADDED burst for ``""``/``"0"``; label selectors with Kubernetes watch-cache
   transitions (an object that stops matching arrives as DELETED, one that starts as ADDED);
   periodic BOOKMARKs with ``allow_watch_bookmarks``; the streaming-list protocol
-  (``send_initial_events`` + ``resource_version_match="NotOlderThan"`` → burst, then a
-  BOOKMARK annotated ``k8s.io/initial-events-end: "true"``); ``timeout_seconds`` ends the
-  stream cleanly (status OK).
+  (``send_initial_events`` + ``resource_version_match="NotOlderThan"`` → burst, then, when the
+  request also allows bookmarks, a BOOKMARK annotated ``k8s.io/initial-events-end: "true"``);
+  ``timeout_seconds`` ends the stream cleanly (status OK).
+* Namespaces: GPUs created without one are stored under ``default`` (``stamp_default_namespace``,
+  on by default), and the named operations look in the request's namespace, ``""`` meaning
+  ``default``; list and watch filter by namespace when given ("" = all).
 * gRPC server reflection (``grpcurl list`` / ``describe``) when ``grpcio-reflection`` is
   installed (the ``testing`` extra; see :mod:`nvinformers.testing.reflection`).
 * Errors are gRPC statuses: NOT_FOUND, ALREADY_EXISTS, ABORTED (stale revision, failed
-  precondition), INVALID_ARGUMENT (bad selector, bad options, bad patch), OUT_OF_RANGE.
+  precondition), INVALID_ARGUMENT (bad selector, bad options, unparsable list revision, bad
+  patch, a changed uid or namespace), OUT_OF_RANGE.
 
 Deliberate simplifications: ``ListGpus`` always serves the latest state (every
 ``resource_version`` / ``resource_version_match`` a list may carry is satisfied by it, except an
 ``Exact`` read of an older revision, which the fake does not reconstruct); ``GetGpu`` ignores
-``opts.resource_version`` likewise; namespaces are ignored by the named operations (GPUs are
-cluster-scoped and keyed by name) and filter list/watch results when given. A watch from a
-revision ahead of the server starts now and skips changes up to that revision (the apiserver
-would first wait for its cache to catch up; the events delivered are the same). The
-initial-events-end bookmark of a streaming list is sent whether or not the request also set
-``allow_watch_bookmarks`` (the apiserver's validation does not require it; client-go always
-sets both). Status is kept on create (providers create GPUs with their first conditions).
+``opts.resource_version`` likewise; objects are keyed by name alone (one name cannot live in two
+namespaces). Where the device-apiserver departs from Kubernetes conventions the fake follows
+Kubernetes: it validates names and labels, and refuses a patch that renames the object or names
+an unknown subresource (``docs/compatibility.md`` lists these).
 
 Each open watch holds one thread of the server's pool (``max_workers``, default
 :data:`DEFAULT_MAX_WORKERS`, 1024; threads are started only as calls need them). A stream ends as
@@ -328,7 +333,7 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
     def GetGpu(self, request: pb.GetGpuRequest, context: grpc.ServicerContext) -> pb.GetGpuResponse:
         self._owner._begin_call("GetGpu", context)
         try:
-            gpu = self._storage.get(request.name)
+            gpu = self._storage.get(request.name, request.namespace)
         except StatusError as exc:
             _abort(context, exc)
         response = pb.GetGpuResponse()
@@ -345,6 +350,13 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
         errs = _list_option_errors(opts)
         if errs:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(errs))
+        if opts.resource_version and not opts.resource_version.isdigit():
+            # etcd3 storage parses the revision even though it serves the latest state.
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f'invalid resource version: resourceVersion: Invalid value: "'
+                f'{opts.resource_version}": expected a decimal revision',
+            )
         selector = _parse_selector(opts.label_selector, context)
         revision, gpus = self._storage.list_objects(selector, request.namespace)
         return _encode_list_response(revision, gpus)
@@ -369,6 +381,7 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
                 send_initial_events=(
                     opts.send_initial_events if opts.HasField("send_initial_events") else None
                 ),
+                allow_watch_bookmarks=opts.allow_watch_bookmarks,
                 ignore_resource_version=owner.ignore_resource_version,
             )
         except StatusError as exc:
@@ -429,8 +442,11 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
 
     def CreateGpu(self, request: pb.CreateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
         self._owner._begin_call("CreateGpu", context)
+        gpu = request.gpu
+        # Status is a subresource: a create ignores it (providers write it with UpdateGpuStatus).
+        gpu.ClearField("status")
         try:
-            return _gpu_message(self._storage.create(request.gpu))
+            return _gpu_message(self._storage.create(gpu))
         except StatusError as exc:
             _abort(context, exc)
 
@@ -457,7 +473,10 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
         pre = request.opts.preconditions
         try:
             self._storage.delete(
-                request.name, uid=pre.uid or None, resource_version=pre.resource_version or None
+                request.name,
+                uid=pre.uid or None,
+                resource_version=pre.resource_version or None,
+                namespace=request.namespace,
             )
         except StatusError as exc:
             _abort(context, exc)
@@ -477,6 +496,7 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
                 request.name,
                 lambda current: _patch.apply_patch(current, patch_type, data),
                 status=subresources == ["status"],
+                namespace=request.namespace,
             )
         except StatusError as exc:
             _abort(context, exc)
@@ -632,7 +652,10 @@ class FakeServer:
             so this bounds the concurrent watches (and calls): beyond it the server answers
             RESOURCE_EXHAUSTED.
         seed: seeds GPU uuids, object uids and the simulation, for reproducible runs.
-        stamp_default_namespace: objects created without a namespace get ``"default"``.
+        stamp_default_namespace: objects created without a namespace get ``"default"``, and the
+            named RPCs look in the request's namespace (``""``: ``default``), as the
+            device-apiserver does. False: namespaces stay as given and named operations ignore
+            them (January's fake server).
         ignore_resource_version: start every watch with an ADDED burst of every object,
             whatever revision it asks for (like some real server builds).
 
@@ -651,7 +674,7 @@ class FakeServer:
         compaction_interval: float | None = 300.0,
         max_workers: int = DEFAULT_MAX_WORKERS,
         seed: int | None = None,
-        stamp_default_namespace: bool = False,
+        stamp_default_namespace: bool = True,
         ignore_resource_version: bool = False,
     ) -> None:
         if gpus < 0:
@@ -804,7 +827,7 @@ class FakeServer:
         self._socket_id = (st.st_dev, st.st_ino)
 
     def stop(self, grace: float | None = 1.0) -> None:
-        """Stop serving: end every watch cleanly (status OK), stop the server (unary calls in
+        """Stop serving: end every watch with UNAVAILABLE, stop the server (unary calls in
         flight get ``grace`` seconds), join the threads, remove the socket. Idempotent.
 
         Blocks until everything has stopped. State is kept for a later :meth:`start`.
@@ -822,7 +845,11 @@ class FakeServer:
             # soon as its stream ends is refused (UNAVAILABLE) instead of racing the shutdown
             # into a stream that the server cancels at once.
             stopped = server.stop(grace)
-            self._storage.end_watches(_StreamEnd(None, "server stopping"))
+            # UNAVAILABLE, not a clean end: the device-apiserver's graceful stop waits for open
+            # watches until it is killed, so its clients see the connection drop.
+            self._storage.end_watches(
+                _StreamEnd(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
+            )
             stopped.wait()
             executor.shutdown(wait=True)
             self._grpc_server = None
@@ -1251,8 +1278,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="seed uuids and the simulation")
     parser.add_argument(
         "--stamp-default-namespace",
-        action="store_true",
-        help='store GPUs under namespace "default", like some server builds',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='store GPUs created without a namespace under "default", as the device-apiserver '
+        "does (default: on)",
     )
     parser.add_argument(
         "--ignore-resource-version",

@@ -17,8 +17,18 @@ Semantics (those of the real Device API server, see ``device-api-contract.md``):
   from). The history is also trimmed at write time once it holds twice ``history_limit``
   changes, down to the newest ``history_limit``, so it stays bounded even without periodic
   compaction; at least ``history_limit`` revisions are always retained.
+* A watch from a revision ahead of the storage fails with :class:`~nvinformers.errors.ExpiredError`
+  (``too large resource version``): only a server that lost its state (restarted in memory) is
+  asked for one, and the client must relist (the Kubernetes watch cache refuses it too; the
+  in-memory device-apiserver refuses every revision).
 * DELETED carries the object's last state with the deletion's revision as its resource version
   (what etcd-backed servers send).
+* Namespaces, with ``stamp_default_namespace`` (the device-apiserver's behaviour): an object
+  created without a namespace is stored under ``default``, and the named operations (get,
+  update, delete, patch) look in the namespace they are given, ``""`` meaning ``default``; an
+  object stored elsewhere is not found. Objects are still keyed by name alone, so one name
+  cannot exist in two namespaces (the device-apiserver would allow it). Without stamping
+  (January's server), named operations ignore namespaces.
 * Label selectors on watches follow the Kubernetes watch cache (``cacheWatcher``): an object
   that starts matching arrives as ADDED, one that stops matching as DELETED (its previous state
   with the change's revision), one that matches before and after as MODIFIED.
@@ -199,7 +209,7 @@ class Watcher:
         # The revision up to which this watcher has been offered every change (delivered,
         # filtered out or dropped): the only revision a progress bookmark may carry.
         self._progress = progress  # guarded by _cond
-        # Changes at or below this revision are skipped (a watch from a future revision).
+        # Changes at or below this revision are skipped (those the watch's start covers).
         self._after = after
 
     # -- consumer side ------------------------------------------------------------------
@@ -301,6 +311,11 @@ def _conflict(name: str) -> ConflictError:
     )
 
 
+def _immutable(field_name: str, value: str) -> BadRequestError:
+    # The apiserver's ValidateObjectMetaUpdate (422 Invalid; INVALID_ARGUMENT on the wire).
+    return BadRequestError(f'metadata.{field_name}: Invalid value: "{value}": field is immutable')
+
+
 def _validate_name(name: str) -> None:
     if not name:
         raise BadRequestError("metadata.name: Required value: name is required")
@@ -344,7 +359,8 @@ class Storage:
         uid_factory: makes a new object uid (the server seeds it for reproducibility).
         clock: the current time (creation timestamps).
         stamp_default_namespace: store objects created without a namespace under
-            ``"default"`` (as some server builds do).
+            ``"default"``, and resolve the named operations' namespace (see the module
+            docstring).
     """
 
     def __init__(
@@ -403,17 +419,28 @@ class Storage:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def get(self, name: str) -> GPU:
+    def get(self, name: str, namespace: str | None = None) -> GPU:
         """The current state of ``name``.
+
+        Args:
+            namespace: the namespace the request names (see the module docstring); None:
+                any.
 
         Raises:
             NotFoundError: no such object.
         """
         with self._lock:
-            record = self._records.get(name)
-        if record is None:
+            return self._lookup_locked(name, namespace).gpu
+
+    def _lookup_locked(self, name: str, namespace: str | None) -> _Record:
+        record = self._records.get(name)
+        if record is None or (
+            namespace is not None
+            and self._stamp_default_namespace
+            and record.namespace != (namespace or "default")
+        ):
             raise NotFoundError.for_object(RESOURCE, name)
-        return record.gpu
+        return record
 
     def names(self) -> list[str]:
         """The stored names, sorted."""
@@ -482,13 +509,14 @@ class Storage:
     def update(self, gpu: pb.Gpu) -> GPU:
         """Replace spec, labels and annotations (``Update``); status is left alone.
 
-        The generation is bumped only when the spec changes. A ``resource_version`` or ``uid``
-        in ``gpu`` acts as a precondition. Nothing changes → no write, the current object.
+        The generation is bumped only when the spec changes. A ``resource_version`` in ``gpu``
+        acts as a precondition; the object is looked up in ``gpu``'s namespace (see the module
+        docstring). Nothing changes → no write, the current object.
 
         Raises:
-            BadRequestError: no name or invalid labels.
+            BadRequestError: no name, invalid labels, or a different uid (immutable).
             NotFoundError: no such object.
-            ConflictError: stale resource version or different uid.
+            ConflictError: stale resource version.
         """
         return self._replace(gpu, status=False)
 
@@ -496,37 +524,55 @@ class Storage:
         """Replace the status only (``UpdateStatus``); same preconditions as :meth:`update`."""
         return self._replace(gpu, status=True)
 
-    def patch(self, name: str, mutate: Callable[[pb.Gpu], pb.Gpu], *, status: bool) -> GPU:
+    def patch(
+        self,
+        name: str,
+        mutate: Callable[[pb.Gpu], pb.Gpu],
+        *,
+        status: bool,
+        namespace: str | None = None,
+    ) -> GPU:
         """Read-modify-write ``name`` atomically.
 
         ``mutate`` gets a copy of the current object and returns the desired object; then the
         result is applied like :meth:`update` (``status=False``: spec, labels, annotations) or
         :meth:`update_status` (``status=True``), including the resource-version and uid
         preconditions it carries. ``mutate`` runs under the storage lock: keep it quick and do
-        not call back into the storage.
+        not call back into the storage. The result must keep the object's name, uid and
+        namespace.
+
+        Args:
+            namespace: where to look for ``name`` (see :meth:`get`).
 
         Raises:
             NotFoundError, ConflictError, BadRequestError: as for :meth:`update`, and whatever
                 ``mutate`` raises.
         """
         with self._lock:
-            record = self._records.get(name)
-            if record is None:
-                raise NotFoundError.for_object(RESOURCE, name)
+            record = self._lookup_locked(name, namespace)
             desired = mutate(record.gpu.to_proto())
-            if desired.object_meta.name != name:
-                raise BadRequestError(
-                    f'metadata.name: Invalid value: "{desired.object_meta.name}": '
-                    "field is immutable"
-                )
+            want, have = desired.object_meta, record.gpu.metadata
+            for field_name, wanted, current in (
+                ("name", want.name, name),
+                ("uid", want.uid, have.uid),
+                ("namespace", want.namespace, record.namespace),
+            ):
+                if wanted != current:
+                    raise _immutable(field_name, wanted)
             return self._apply_locked(record, desired, status=status)
 
     def delete(
-        self, name: str, *, uid: str | None = None, resource_version: str | None = None
+        self,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+        namespace: str | None = None,
     ) -> GPU:
         """Delete ``name``; returns its last state carrying the deletion's revision.
 
         Args:
+            namespace: where to look for ``name`` (see :meth:`get`).
             uid: precondition: the object's uid must be this.
             resource_version: precondition: the object's resource version must be this.
 
@@ -535,9 +581,7 @@ class Storage:
             ConflictError: a precondition failed.
         """
         with self._lock:
-            record = self._records.get(name)
-            if record is None:
-                raise NotFoundError.for_object(RESOURCE, name)
+            record = self._lookup_locked(name, namespace)
             current = record.gpu
             if uid and uid != current.metadata.uid:
                 raise ConflictError(
@@ -560,9 +604,7 @@ class Storage:
         if not name:
             raise BadRequestError("metadata.name: Required value: name is required")
         with self._lock:
-            record = self._records.get(name)
-            if record is None:
-                raise NotFoundError.for_object(RESOURCE, name)
+            record = self._lookup_locked(name, gpu.object_meta.namespace)
             return self._apply_locked(record, gpu, status=status)
 
     def _apply_locked(self, record: _Record, desired: pb.Gpu, *, status: bool) -> GPU:
@@ -572,12 +614,7 @@ class Storage:
         if want.resource_version and want.resource_version != current.object_meta.resource_version:
             raise _conflict(name)
         if want.uid and want.uid != current.object_meta.uid:
-            raise ConflictError(
-                f"Precondition failed: UID in precondition: {want.uid}, "
-                f"UID in object meta: {current.object_meta.uid}",
-                resource=_QUALIFIED,
-                name=name,
-            )
+            raise _immutable("uid", want.uid)
         msg = pb.Gpu()
         msg.CopyFrom(current)
         if status:
@@ -656,32 +693,34 @@ class Storage:
         selector: labels.Selector | None = None,
         namespace: str = "",
         send_initial_events: bool | None = None,
+        allow_watch_bookmarks: bool = False,
         ignore_resource_version: bool = False,
     ) -> Watcher:
         """Subscribe a watcher, preloaded with what it must see first.
 
         * ``resource_version`` "" or "0" (or ``ignore_resource_version``): an ADDED event for
           every matching object, then live changes.
-        * a revision ``R``: every change after ``R`` from the history, then live changes. A
-          revision ahead of the storage starts from now and skips changes up to ``R`` (the
-          apiserver would first wait for its cache to reach ``R``; the events delivered are
-          the same).
+        * a revision ``R``: every change after ``R`` from the history, then live changes.
         * ``send_initial_events=True``: the ADDED burst of the current state whatever the
-          revision, then a BOOKMARK at the snapshot revision annotated
-          ``k8s.io/initial-events-end: "true"``; ``False``: no burst even for ""/"0" (the
-          watch starts from now).
+          revision, then, with ``allow_watch_bookmarks`` (as in the apiserver's storage), a
+          BOOKMARK at the snapshot revision annotated ``k8s.io/initial-events-end: "true"``;
+          ``False``: no burst even for ""/"0" (the watch starts from now).
 
         Everything happens under the storage lock: no change is missed or repeated between
         the preloaded events and the live ones.
 
         Raises:
-            ExpiredError: ``R`` is older than the compacted history, or not a revision.
+            ExpiredError: ``R`` is older than the compacted history, ahead of the storage (see
+                the module docstring), or not a revision.
         """
         sel = labels.everything() if selector is None else selector
         with self._lock:
             current = self._revision
             events: list[WatchEvent] = []
             after = current
+            if send_initial_events and resource_version not in ("", "0"):
+                # "Not older than" a revision the server never reached cannot be served.
+                self._check_not_ahead_locked(self._parse_revision_locked(resource_version))
             if ignore_resource_version or send_initial_events:
                 events = self._initial_events_locked(sel, namespace)
             elif resource_version in ("", "0"):
@@ -689,7 +728,7 @@ class Storage:
                     events = self._initial_events_locked(sel, namespace)
             else:
                 start = self._parse_revision_locked(resource_version)
-                after = max(start, current)
+                self._check_not_ahead_locked(start)
                 if start < current:
                     probe = Watcher(sel, namespace, start, start)
                     first = start + 1 - self._history[0].revision if self._history else 0
@@ -697,7 +736,7 @@ class Storage:
                         event = probe._event_for_locked(change)
                         if event is not None:
                             events.append(event)
-            if send_initial_events:
+            if send_initial_events and allow_watch_bookmarks:
                 events.append(
                     WatchEvent(BOOKMARK, bookmark_object(current, initial_events_end=True))
                 )
@@ -717,6 +756,14 @@ class Storage:
             if unfiltered or matches(record.labels):
                 out.append(WatchEvent(ADDED, record.gpu))
         return out
+
+    def _check_not_ahead_locked(self, start: int) -> None:
+        if start > self._revision:
+            raise ExpiredError(
+                f"too large resource version: {start}, current revision: {self._revision} "
+                "(the server does not have it: it may have restarted without its state)",
+                resource=_QUALIFIED,
+            )
 
     def _parse_revision_locked(self, resource_version: str) -> int:
         if _REVISION_RE.fullmatch(resource_version) is None:

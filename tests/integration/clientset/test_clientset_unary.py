@@ -142,10 +142,25 @@ def test_explicit_user_agent_reaches_the_server(
     )
 
 
+def _ld(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (payloads here are < 128 bytes)."""
+    assert len(payload) < 128
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+# NVIDIA's January 2026 proto (doc-updates): Gpu{metadata=1{name=1, resource_version=2},
+# spec=2{uuid=1}, status=3}, GpuList{metadata=1{resource_version=1}, items=2}. Checked against
+# its fake server: this client read a GPU named after the UUID, and empty lists.
+_JAN_GPU = _ld(1, _ld(1, b"gpu-0") + _ld(2, b"3")) + _ld(2, _ld(1, b"GPU-1"))
+JANUARY_GET = _ld(1, _JAN_GPU)
+JANUARY_LIST = _ld(1, _ld(1, _ld(1, b"5")) + _ld(2, _JAN_GPU))
+
+
 @pytest.mark.parametrize(
     ("response", "message"),
     [
         (b"", "carries no gpu"),
+        (JANUARY_GET, "returned a GPU named 'GPU-1'; the server may speak an older"),
         (pb.GetGpuResponse(gpu=pb.Gpu()), "GPU without metadata.name"),
         (b"\x0a\x03\xff\xff\xff", "malformed GPU object"),
     ],
@@ -165,6 +180,7 @@ def test_malformed_get_responses(
         (gpu_list(gpu("gpu-0"), pb.Gpu()), "item 1 has no metadata.name"),
         # gpu_list { items: <3 undecodable bytes> }
         (b"\x0a\x05\x1a\x03\xff\xff\xff", "malformed GPU object"),
+        (JANUARY_LIST, "unreadable resource version .*the server may speak an older"),
     ],
 )
 def test_malformed_list_responses(

@@ -286,3 +286,19 @@ def test_stopping_while_the_server_is_down_is_prompt(
     f.shutdown(timeout=WAIT)
     assert informer.is_stopped()
     assert isinstance(DeletedFinalStateUnknown("k", None).key, str)
+
+
+def test_lists_failing_internal_until_the_first_write_are_retried_until_the_informer_syncs(
+    server: FakeServer, factory: Callable[..., SharedInformerFactory]
+) -> None:
+    # NVIDIA's device-apiserver with in-memory storage answers every ListGpus with INTERNAL
+    # until something has been written (its store refuses to report revision 0). Found by
+    # tests/conformance; docs/compatibility.md.
+    server.fail_next_lists(3, grpc.StatusCode.INTERNAL, "Internal error occurred: unexpected error")
+    f = factory()
+    informer = f.device().v1alpha1().gpus().informer()
+    informer.reflector._backoff._config = FAST_BACKOFF
+    f.start()
+    assert all(f.wait_for_cache_sync(timeout=WAIT).values())
+    assert server.calls["ListGpus"] == 4
+    assert cache_matches_server(informer, server)

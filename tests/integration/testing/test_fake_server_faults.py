@@ -155,7 +155,8 @@ class TestLifecycle:
             stream = client.watch(resource_version="9")
             assert server.wait_for_watches(1, WAIT)
             server.stop()
-            assert stream.end().code is grpc.StatusCode.OK
+            # Like the device-apiserver, whose clients see the connection drop on shutdown.
+            assert stream.end().code is grpc.StatusCode.UNAVAILABLE
             assert not path.exists()
             assert not server.is_serving
             with pytest.raises(grpc.RpcError) as info:
@@ -197,7 +198,7 @@ class TestLifecycle:
             assert "nvinformers-fake-server-flipper" in ours()
             assert "nvinformers-fake-server-compactor" in ours()
         assert ours() == []
-        assert stream.end().code is grpc.StatusCode.OK
+        assert stream.end().code is grpc.StatusCode.UNAVAILABLE
 
     def test_socket_mode_is_0660_and_missing_parents_are_0755(self, tmp_dir: Path) -> None:
         path = tmp_dir / "a" / "b" / "api.sock"

@@ -12,6 +12,7 @@ from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1.types import GPU, Condition
 from nvinformers.errors import ConflictError, NotFoundError
 from nvinformers.testing import NOT_READY_RECOMMENDED_ACTION, FakeServer
+from nvinformers.testing.patch import JSON, MERGE
 
 from .conftest import Client, names
 
@@ -26,9 +27,10 @@ def code_of(call: object) -> grpc.StatusCode:
     return rpc_error(call).code()
 
 
-def new_gpu(name: str, **labels: str) -> pb.Gpu:
+def new_gpu(name: str, namespace: str = "", **labels: str) -> pb.Gpu:
     return GPU.new(
         name,
+        namespace=namespace,
         uuid=f"GPU-{name}",
         labels=labels,
         conditions=[Condition(type="Ready", status="True")],
@@ -91,6 +93,11 @@ class TestReads:
             ({"resource_version_match": "NotOlderThan"}, "unless resourceVersion is provided"),
             ({"resource_version": "1", "resource_version_match": "Newest"}, "Unsupported value"),
             ({"resource_version": "0", "resource_version_match": "Exact"}, "forbidden for res"),
+            # etcd3 storage parses the revision even though it serves the latest state.
+            (
+                {"resource_version": "abc"},
+                'invalid resource version: resourceVersion: Invalid value: "abc"',
+            ),
         ],
     )
     def test_list_option_validation(
@@ -100,17 +107,45 @@ class TestReads:
         assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert fragment in (err.details() or "")
 
-    def test_namespace_filters_lists(self) -> None:
-        with FakeServer(gpus=2, flip_interval=None, stamp_default_namespace=True) as server:
+    def test_namespace_filters_lists(self, client: Client) -> None:
+        assert {g.object_meta.namespace for g in client.list().items} == {"default"}
+        request = pb.ListGpusRequest(namespace="default")
+        assert len(client.stub.ListGpus(request).gpu_list.items) == 8
+        request = pb.ListGpusRequest(namespace="other")
+        assert len(client.stub.ListGpus(request).gpu_list.items) == 0
+
+    def test_named_operations_look_in_the_requests_namespace(self, client: Client) -> None:
+        # As the device-apiserver: "" means "default", and a GPU stored elsewhere is found only
+        # by naming its namespace.
+        stub = client.stub
+        assert client.get("gpu-0").object_meta.namespace == "default"
+        get = pb.GetGpuRequest(name="gpu-0", namespace="default")
+        assert stub.GetGpu(get).gpu.object_meta.name == "gpu-0"
+        elsewhere = pb.GetGpuRequest(name="gpu-0", namespace="other")
+        assert code_of(lambda: stub.GetGpu(elsewhere)) is grpc.StatusCode.NOT_FOUND
+        created = stub.CreateGpu(pb.CreateGpuRequest(gpu=new_gpu("gpu-o", namespace="other")))
+        assert created.object_meta.namespace == "other"
+        assert code_of(lambda: client.get("gpu-o")) is grpc.StatusCode.NOT_FOUND
+        created.object_meta.labels["tier"] = "gold"
+        assert stub.UpdateGpu(pb.UpdateGpuRequest(gpu=created)).object_meta.labels["tier"]
+        misplaced = pb.Gpu()
+        misplaced.CopyFrom(created)
+        misplaced.object_meta.ClearField("namespace")
+        assert code_of(lambda: stub.UpdateGpu(pb.UpdateGpuRequest(gpu=misplaced))) is (
+            grpc.StatusCode.NOT_FOUND
+        )
+        assert code_of(lambda: stub.DeleteGpu(pb.DeleteGpuRequest(name="gpu-o"))) is (
+            grpc.StatusCode.NOT_FOUND
+        )
+        stub.DeleteGpu(pb.DeleteGpuRequest(name="gpu-o", namespace="other"))
+
+    def test_without_stamping_named_operations_ignore_namespaces(self) -> None:
+        with FakeServer(gpus=1, flip_interval=None, stamp_default_namespace=False) as server:
             c = Client(server.target)
             try:
-                assert {g.object_meta.namespace for g in c.list().items} == {"default"}
-                request = pb.ListGpusRequest(namespace="default")
-                assert len(c.stub.ListGpus(request).gpu_list.items) == 2
-                request = pb.ListGpusRequest(namespace="other")
-                assert len(c.stub.ListGpus(request).gpu_list.items) == 0
-                # Named operations are keyed by name whatever the namespace.
-                assert c.get("gpu-0").object_meta.namespace == "default"
+                assert c.get("gpu-0").object_meta.namespace == ""
+                request = pb.GetGpuRequest(name="gpu-0", namespace="other")
+                assert c.stub.GetGpu(request).gpu.object_meta.name == "gpu-0"
             finally:
                 c.close()
 
@@ -140,6 +175,7 @@ class TestWrites:
         assert meta.generation == 1
         assert meta.HasField("creation_timestamp")
         assert created.type_meta.kind == "GPU"
+        assert not created.HasField("status")  # a subresource: UpdateGpuStatus writes it
         assert client.get("gpu-new") == created
         assert server.revision == 9
 
@@ -198,7 +234,7 @@ class TestWrites:
             grpc.StatusCode.NOT_FOUND
         )
         assert code_of(
-            lambda: stub.PatchGpu(pb.PatchGpuRequest(name="ghost", patch_type="merge", data=b"{}"))
+            lambda: stub.PatchGpu(pb.PatchGpuRequest(name="ghost", patch_type=MERGE, data=b"{}"))
         ) is (grpc.StatusCode.NOT_FOUND)
 
     def test_stale_resource_version_is_aborted(self, client: Client, server: FakeServer) -> None:
@@ -233,7 +269,7 @@ class TestWrites:
     def test_merge_patch_on_labels_and_on_status(self, client: Client) -> None:
         body = {"metadata": {"labels": {"nvidia.com/gpu.index": None, "tier": "gold"}}}
         patched = client.stub.PatchGpu(
-            pb.PatchGpuRequest(name="gpu-0", patch_type="merge", data=json.dumps(body).encode())
+            pb.PatchGpuRequest(name="gpu-0", patch_type=MERGE, data=json.dumps(body).encode())
         )
         assert dict(patched.object_meta.labels) == {"tier": "gold"}
         status = {
@@ -244,7 +280,7 @@ class TestWrites:
         patched = client.stub.PatchGpu(
             pb.PatchGpuRequest(
                 name="gpu-0",
-                patch_type="merge",
+                patch_type=MERGE,
                 data=json.dumps(status).encode(),
                 subresources=["status"],
             )
@@ -256,14 +292,14 @@ class TestWrites:
         body = json.dumps(
             {"metadata": {"labels": {"a": "b"}}, "status": {"recommendedAction": "X"}}
         ).encode()
-        main = client.stub.PatchGpu(pb.PatchGpuRequest(name="gpu-1", patch_type="merge", data=body))
+        main = client.stub.PatchGpu(pb.PatchGpuRequest(name="gpu-1", patch_type=MERGE, data=body))
         assert main.object_meta.labels["a"] == "b"
         assert not main.status.HasField("recommended_action")
         body = json.dumps(
             {"metadata": {"labels": {"c": "d"}}, "status": {"recommendedAction": "X"}}
         ).encode()
         sub = client.stub.PatchGpu(
-            pb.PatchGpuRequest(name="gpu-1", patch_type="merge", data=body, subresources=["status"])
+            pb.PatchGpuRequest(name="gpu-1", patch_type=MERGE, data=body, subresources=["status"])
         )
         assert "c" not in sub.object_meta.labels
         assert sub.status.recommended_action == "X"
@@ -274,7 +310,7 @@ class TestWrites:
             {"op": "add", "path": "/metadata/annotations", "value": {"k": "v"}},
         ]
         patched = client.stub.PatchGpu(
-            pb.PatchGpuRequest(name="gpu-2", patch_type="json", data=json.dumps(ops).encode())
+            pb.PatchGpuRequest(name="gpu-2", patch_type=JSON, data=json.dumps(ops).encode())
         )
         assert patched.spec.uuid == "GPU-json"
         assert patched.object_meta.annotations["k"] == "v"
@@ -293,12 +329,19 @@ class TestWrites:
 
         invalid = grpc.StatusCode.INVALID_ARGUMENT
         assert code_of(lambda: patch("strategic", {})) is invalid
-        assert code_of(lambda: patch("merge", {"spec": {"typo": 1}})) is invalid
-        assert code_of(lambda: patch("json", [{"op": "move", "path": "/a"}])) is invalid
-        assert code_of(lambda: patch("merge", {}, ("scale",))) is invalid
-        assert code_of(lambda: patch("merge", {"metadata": {"name": "other"}})) is invalid
+        assert code_of(lambda: patch("merge", {})) is invalid  # media types only
+        assert code_of(lambda: patch(MERGE, {"spec": {"uuid": 5}})) is invalid
+        assert code_of(lambda: patch(JSON, [{"op": "move", "path": "/a"}])) is invalid
+        assert code_of(lambda: patch(MERGE, {}, ("scale",))) is invalid
+        assert code_of(lambda: patch(MERGE, {"metadata": {"name": "other"}})) is invalid
+        assert code_of(lambda: patch(MERGE, {"metadata": {"uid": "other"}})) is invalid
+        assert code_of(lambda: patch(MERGE, {"metadata": {"namespace": "other"}})) is invalid
         stale = {"metadata": {"resourceVersion": "2", "labels": {"x": "y"}}}  # gpu-0 is at 1
-        assert code_of(lambda: patch("merge", stale)) is grpc.StatusCode.ABORTED
+        assert code_of(lambda: patch(MERGE, stale)) is grpc.StatusCode.ABORTED
+        # Unknown fields are dropped, as the device-apiserver drops them: nothing to write.
+        before = client.get("gpu-0").object_meta.resource_version
+        after = patch(MERGE, {"spec": {"typo": 1}})
+        assert isinstance(after, pb.Gpu) and after.object_meta.resource_version == before
 
 
 class TestPythonApi:

@@ -128,6 +128,31 @@ def test_relist_diff_delivers_tombstones_for_vanished_objects(make: Any) -> None
     assert sorted(h.informer.get_indexer().list_keys()) == ["a", "c", "d"]
 
 
+def test_a_relist_wins_over_the_cache_even_with_older_revisions(make: Any) -> None:
+    # A server that restarted without its state (the in-memory device-apiserver) starts its
+    # revisions again: the objects written after the restart are older than the cached ones,
+    # and only the list can say what exists now. Found by tests/conformance.
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 18), gpu("b", 19)])
+    h = make(lw=lw)
+    handler = RecordingHandler()
+    h.informer.add_event_handler(handler)
+    h.start()
+    assert handler.wait_for_count(2)
+    lw.lists.append(
+        GPUList(items=(gpu("a", 1), gpu("c", 2)), metadata=ListMeta(resource_version="2"))
+    )
+    lw.watch_at(0).fail(ExpiredError("too old resource version"))
+    assert handler.wait_for_count(5)
+    assert sorted(handler.snapshot()[2:]) == [
+        "add c@2",
+        "delete tombstone:b@19",
+        "update a@18->a@1",
+    ]
+    a = h.informer.get_indexer().get_by_key("a")
+    assert a is not None and a.metadata.resource_version == "1"
+    assert h.informer.stale_events_dropped == 0
+
+
 def test_a_raising_handler_keeps_receiving_and_does_not_disturb_others(
     make: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

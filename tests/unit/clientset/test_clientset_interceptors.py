@@ -356,6 +356,8 @@ def test_channel_options() -> None:
     assert options["grpc.keepalive_timeout_ms"] == 20000
     assert options["grpc.keepalive_permit_without_calls"] == 1
     assert options["grpc.http2.max_pings_without_data"] == 0
+    # gRPC's default (120 s) would hide a restarted node-local server for up to two minutes.
+    assert options["grpc.max_reconnect_backoff_ms"] == 5000
     assert options["grpc.max_receive_message_length"] == 256 << 20
     key = single_threaded_stream_option()
     assert key is not None  # the pinned grpcio has it
