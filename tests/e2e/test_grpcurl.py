@@ -1,12 +1,13 @@
 """grpcurl (the real Go client) against FakeServer through server reflection: no .proto files.
 
-Runs when grpcurl is on PATH or in .venv/bin (``make grpcurl`` builds it there); skipped, with
-that reason, otherwise.
+Runs when grpcurl is on PATH or in .venv/bin (``make test`` installs it there when Go is on PATH);
+skipped, with that reason, otherwise, except under ``CI=true``, where a missing grpcurl fails.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ def grpcurl() -> str:
     local = ROOT / ".venv" / "bin" / "grpcurl"
     found = shutil.which("grpcurl") or (str(local) if local.exists() else None)
     if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("grpcurl is not installed, and CI=true requires it (make peers installs it)")
         pytest.skip("grpcurl is not installed (make grpcurl builds it into .venv/bin)")
     return found
 
