@@ -15,7 +15,7 @@ from nvinformers.workqueue.queue import Queue, _none_item_error
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from nvinformers.workqueue.clock import Clock
+    from nvinformers.clock import Clock
 
 __all__ = ["DelayingQueue"]
 

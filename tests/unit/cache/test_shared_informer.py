@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import (
-    FakeClock,
     FilteringResourceEventHandler,
     InformerStoppedError,
     wait_for_cache_sync,
 )
+from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 from nvinformers.watch import Event, EventType
 from tests.unit.cache.harness import Harness, harness_factory
