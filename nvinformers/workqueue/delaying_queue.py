@@ -57,8 +57,8 @@ class DelayingQueue(Queue[T]):
     Implementation: one waiting thread (named ``workqueue-delay-<name>``), started by the first
     ``add_after`` with a positive delay, keeps a min-heap by ready time plus a dict item -> entry.
     It sleeps on a condition until the earliest ready time (through the clock, so a
-    :class:`FakeClock` step wakes it) or until an earlier item arrives; with nothing waiting it
-    sleeps without a timeout. client-go's 10 s heartbeat ("insurance against weird things") is
+    :class:`~nvinformers.clock.FakeClock` step wakes it) or until an earlier item arrives; with
+    nothing waiting it sleeps without a timeout. client-go's 10 s heartbeat ("insurance against weird things") is
     left out so that an idle queue never wakes up: every add_after that moves the earliest ready
     time notifies the thread. :meth:`shut_down` and :meth:`shut_down_with_drain` stop and join
     it.
