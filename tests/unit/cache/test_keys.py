@@ -25,7 +25,7 @@ from nvinformers.cache.keys import (
     resource_version_of,
     split_meta_namespace_key,
 )
-from tests.unit.cache.scripted import gpu
+from tests.unit.cache.scripted import ClientModel, gpu
 
 
 @dataclass
@@ -144,20 +144,6 @@ class TestDeletedFinalStateUnknown:
 # ------------------------------------------- headers: read directly from GPUs, in bulk for lists
 
 
-class _Header:
-    def __init__(self, name: str, namespace: str | None, rv: str) -> None:
-        self.name = name
-        self.namespace = namespace
-        self.resource_version = rv
-
-
-class _ClientModel:
-    """An object read through ``metadata`` (like a Kubernetes client model)."""
-
-    def __init__(self, name: str, namespace: str | None = None, rv: str = "1") -> None:
-        self.metadata = _Header(name, namespace, rv)
-
-
 def test_a_gpus_header_is_read_directly_and_other_objects_through_metadata() -> None:
     g = gpu("gpu-0", 12)
     accessors = header_accessors(GPU)
@@ -168,8 +154,8 @@ def test_a_gpus_header_is_read_directly_and_other_objects_through_metadata() -> 
         "12",
     )
     assert resource_version_of(g) == g.metadata.resource_version == "12"
-    plain = _ClientModel("p", "ns", "3")
-    assert not header_accessors(_ClientModel).direct
+    plain = ClientModel("p", "ns", "3")
+    assert not header_accessors(ClientModel).direct
     assert resource_version_of(plain) == "3"
 
 
@@ -202,6 +188,6 @@ def test_bulk_keys_are_the_key_functions_keys_or_none() -> None:
     assert bulk_keys(meta_namespace_key_func, stamped) is None  # "ns/g": not the name
     assert bulk_keys(cluster_scoped_key_func, stamped) == ["g"]
     assert bulk_keys(cluster_scoped_key_func, [*gpus, GPU.new("", resource_version="1")]) is None
-    assert bulk_keys(cluster_scoped_key_func, [*gpus, _ClientModel("p")]) is None
+    assert bulk_keys(cluster_scoped_key_func, [*gpus, ClientModel("p")]) is None
     assert bulk_keys(lambda o: "x", gpus) is None
     assert bulk_keys(cluster_scoped_key_func, [DeletedFinalStateUnknown("k", None)]) is None

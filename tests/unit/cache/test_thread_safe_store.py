@@ -16,7 +16,7 @@ import pytest
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.cache.index import NAMESPACE_INDEX, IndexConflictError, meta_namespace_index_func
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
-from tests.unit.cache.scripted import gpu
+from tests.unit.cache.scripted import ClientModel, gpu
 
 
 @dataclass(frozen=True)
@@ -453,26 +453,12 @@ class TestConcurrency:
         assert_consistent(store)
 
 
-class _ClientMeta:
-    def __init__(self, name: str, namespace: str | None, rv: str) -> None:
-        self.name = name
-        self.namespace = namespace
-        self.resource_version = rv
-
-
-class _ClientModel:
-    """An object read through ``metadata`` (like a Kubernetes client model)."""
-
-    def __init__(self, name: str, namespace: str | None = None, rv: str = "1") -> None:
-        self.metadata = _ClientMeta(name, namespace, rv)
-
-
 class TestNamespaceIndex:
     """The namespace index: loaded in bulk by replace, kept right by every later change."""
 
     def test_a_replace_indexes_as_adding_one_by_one_does(self) -> None:
         gpus = {f"gpu-{i}": gpu(f"gpu-{i}", i + 1) for i in range(20)}
-        plain = {f"p-{i}": _ClientModel(f"p-{i}", None if i % 2 else "", str(i)) for i in range(20)}
+        plain = {f"p-{i}": ClientModel(f"p-{i}", None if i % 2 else "", str(i)) for i in range(20)}
         for items in (gpus, plain):
             bulk = ThreadSafeStore[Any]({NAMESPACE_INDEX: meta_namespace_index_func})
             bulk.replace(items)
