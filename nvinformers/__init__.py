@@ -32,7 +32,7 @@ _LAZY = {
 
 #: The subpackages and modules, listed by ``dir(nvinformers)`` next to the lazy names.
 _SUBMODULES = (
-    "aio", "api", "cache", "cli", "clientset", "controller", "demo", "errors", "informers",
+    "aio", "api", "cache", "cli", "clientset", "clock", "controller", "demo", "errors", "informers",
     "kube", "labels", "listers", "meta", "options", "printers", "signals", "testing", "watch",
     "workqueue",
 )  # fmt: skip

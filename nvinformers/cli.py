@@ -58,6 +58,20 @@ _COMMAND_MODULES = {
     "watch": ("nvinformers.clientset", "nvinformers.printers"),
     "demo": ("nvinformers.demo", "nvinformers.informers", "nvinformers.testing.server"),
 }
+# The commands that run a fake server: (help, module, function taking (argv, stop=)).
+_FAKE_SERVERS = {
+    "fake-server": (
+        "serve a fake Device API on a Unix socket (see fake-server --help)",
+        "nvinformers.testing.server",
+        "main_fake_server",
+    ),
+    "fake-kube-apiserver": (
+        "serve a fake Kubernetes API with a few Nodes and write a kubeconfig for it "
+        "(see fake-kube-apiserver --help)",
+        "nvinformers.testing.kube_api.command",
+        "main_fake_kube_apiserver",
+    ),
+}
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -315,17 +329,13 @@ def _parser() -> argparse.ArgumentParser:
     add_common(watch)
     watch.set_defaults(func=_cmd_watch)
 
-    sub.add_parser(
-        "fake-server",
-        help="serve a fake Device API on a Unix socket (see fake-server --help)",
-        add_help=False,
-    )
-    sub.add_parser(
-        "fake-kube-apiserver",
-        help="serve a fake Kubernetes API with a few Nodes and write a kubeconfig for it "
-        "(see fake-kube-apiserver --help)",
-        add_help=False,
-    )
+    for name, (text, _, _) in _FAKE_SERVERS.items():
+        # The fake servers parse their own options (their parsers live next to them), so the
+        # command takes every argument after its name as it is: no option prefix of its own
+        # (prefix_chars nothing uses) and no -h, so "--help" reaches the fake server's parser.
+        fake = sub.add_parser(name, help=text, add_help=False, prefix_chars="\0")
+        fake.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        fake.set_defaults(fake_server=name)
 
     demo = sub.add_parser("demo", help="embedded fake server + live GPU Ready transitions")
     demo.add_argument(
@@ -446,26 +456,20 @@ def _run(argv: list[str], out: IO[str], stop: SignalStop) -> int:
     import importlib
 
     with stop.interruptible():
-        if argv and argv[0] in ("fake-server", "fake-kube-apiserver"):
-            # Their options belong to the fake servers' own parsers (argparse cannot pass them on).
-            if argv[0] == "fake-server":
-                from nvinformers.testing.server import main_fake_server as fake_main
-            else:
-                from nvinformers.testing.kube_api.command import (
-                    main_fake_kube_apiserver as fake_main,
-                )
-            fake_server = True
-        else:
-            fake_server = False
-            parser = _parser()
-            try:
-                args = parser.parse_args(argv)
-            except SystemExit as exc:  # --help, --version, or a usage error (already printed)
-                return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-            for module in _COMMAND_MODULES.get(args.command, ()):
-                importlib.import_module(module)
-    if fake_server:
-        return fake_main(argv[1:], stop=stop)
+        parser = _parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        fake_server = getattr(args, "fake_server", None)
+        if fake_server is not None:
+            _, module, function = _FAKE_SERVERS[fake_server]
+            fake_main: Callable[..., int] = getattr(importlib.import_module(module), function)
+        for module in _COMMAND_MODULES.get(args.command, ()):
+            importlib.import_module(module)
+    if fake_server is not None:
+        # Outside interruptible(): the fake server handles a signal itself (it stops cleanly).
+        return fake_main(args.args, stop=stop)
     undo_logging = _configure_logging(args.verbose)
     try:
         return _dispatch(parser, args, out, stop)

@@ -55,13 +55,14 @@ from nvinformers.cache.shared_informer import (
     ResourceEventHandlerRegistration,
     SharedIndexInformer,
 )
+from nvinformers.clock import Clock
 from nvinformers.controller.reconcile import (
     AsyncReconciler,
     Request,
     Result,
     is_terminal_error,
 )
-from nvinformers.workqueue import Clock, RateLimiter, RateLimitingQueue
+from nvinformers.workqueue import RateLimiter, RateLimitingQueue
 
 __all__ = ["AsyncController", "MapFunc", "CacheSyncTimeoutError", "DEFAULT_CACHE_SYNC_TIMEOUT"]
 

@@ -6,8 +6,7 @@ objects from the Kubernetes API.
 """
 
 from nvinformers.cache.backoff import Backoff, BackoffConfig
-from nvinformers.cache.clock import Clock, FakeClock, RealClock
-from nvinformers.cache.fifo import Delta, DeltaType, RealFIFO
+from nvinformers.cache.fifo import DeltaType, RealFIFO
 from nvinformers.cache.handlers import (
     FilteringResourceEventHandler,
     ResourceEventHandler,
@@ -78,13 +77,9 @@ __all__ = [
     "LinkReport",
     "VeryShortWatchError",
     "RealFIFO",
-    "Delta",
     "DeltaType",
     "Backoff",
     "BackoffConfig",
-    "Clock",
-    "RealClock",
-    "FakeClock",
     # informers and handlers
     "SharedIndexInformer",
     "ResourceEventHandlerRegistration",

@@ -11,7 +11,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-from nvinformers.cache.clock import REAL_CLOCK, Clock
+from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = ["BackoffConfig", "Backoff", "DEFAULT_BACKOFF"]
 

@@ -6,27 +6,22 @@ computes the deletions against the store; the consumer takes *batches* (up to 10
 applies each batch to the store in one transaction (kubernetes#132240 measured up to 30x write
 throughput). Transforms run on enqueue, so queued objects are already in their cached form.
 
-Two ways to consume it:
+Consumption is inline, with no consumer thread (client-go's ``processLoop`` pops from one): the
+thread that pushes a delta while no drain is in progress becomes the drainer and hands the queued
+deltas, in order and in batches, to ``process`` before its push returns; a delta pushed meanwhile
+by another thread (the resync timer) is queued and applied by that drainer. In Go a channel
+hand-off costs nanoseconds; in Python a wake-up of another thread costs 5-35 µs (a futex, a
+context switch and a GIL transfer), more than applying an event to the store, so the informer
+applies events on the reflector's thread instead of paying a hand-off per event. ``process`` runs
+no user code except index functions (user handlers run on their own threads), so the reflector is
+never blocked by a slow handler.
 
-* **A consumer thread** calls :meth:`RealFIFO.pop_batch` (client-go's ``processLoop``).
-* **Inline** (``process=`` given, what the informer uses): the thread that pushes a delta while
-  no drain is in progress becomes the drainer and hands the queued deltas, in order and in
-  batches, to ``process`` before its push returns; a delta pushed meanwhile by another thread
-  (the resync timer) is queued and applied by that drainer. In Go a channel hand-off costs
-  nanoseconds; in Python a wake-up of another thread costs 5-35 µs (a futex, a context switch
-  and a GIL transfer), more than applying an event to the store, so the informer applies events
-  on the reflector's thread instead of paying a hand-off per event. ``process`` runs no user
-  code except index functions (user handlers run on their own threads), so the reflector is
-  never blocked by a slow handler.
-
-Producer: the reflector thread (``add``/``update``/``delete``/``replace``/``bookmark``), and the
+Producers: the reflector thread (``add``/``update``/``delete``/``replace``/``bookmark``), and the
 resync timer (``resync``).
 
-Thread-safety: in pop mode one condition guards the deque and the closed flag, and a push notifies
-only when the consumer is waiting, so a busy stream costs one lock round per event and no wake-up.
-In inline mode the deque is used lock-free (its ``append`` and ``popleft`` are atomic) and a drain
+Thread-safety: the deque is used lock-free (its ``append`` and ``popleft`` are atomic) and a drain
 lock, taken without blocking, elects the thread that drains. Queued deltas are plain
-``(DeltaType, obj)`` pairs; :meth:`RealFIFO.pop_batch` returns them as :class:`Delta` objects.
+``(DeltaType, obj)`` pairs.
 """
 
 from __future__ import annotations
@@ -36,12 +31,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from threading import Condition, Lock
+from threading import Lock
 from typing import Any, Generic, TypeVar
 
 __all__ = [
     "DeltaType",
-    "Delta",
     "Replacement",
     "RealFIFO",
     "TransformFunc",
@@ -80,14 +74,6 @@ class Replacement(Generic[T]):
     resource_version: str
 
 
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """One queued change."""
-
-    type: DeltaType
-    obj: Any
-
-
 #: What ``process=`` receives: a batch of ``(DeltaType, obj)`` pairs, oldest first.
 ProcessFunc = Callable[[list[tuple[DeltaType, Any]]], None]
 
@@ -96,35 +82,34 @@ _REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, De
 
 
 class RealFIFO:
-    """An unbounded, in-order queue of deltas with batched consumption.
+    """An unbounded, in-order queue of deltas, applied in batches by the pushing thread.
 
     Args:
+        process: called with each batch of ``(DeltaType, obj)`` pairs, in order, one batch at a
+            time, by the pushing thread (see the module docstring). An exception it raises is
+            logged and the drain goes on with the next batch.
         transform: applied to every object on enqueue (not to bookmarks). If it raises, the error
             is logged and counted (``transform_errors``) and the object is queued untransformed:
             a failing user function must not make an object vanish from the cache.
-        process: consume inline (see the module docstring): called with each batch of
-            ``(DeltaType, obj)`` pairs, in order, one batch at a time, by the pushing thread.
-            An exception it raises is logged and the drain goes on with the next batch.
-            :meth:`pop_batch` must not be used in this mode.
         batch_size: most deltas per batch handed to ``process``.
+
+    Raises:
+        ValueError: ``batch_size`` is less than 1.
     """
 
     def __init__(
         self,
         *,
+        process: ProcessFunc,
         transform: TransformFunc | None = None,
-        process: ProcessFunc | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self._lock = Lock()
-        self._cond = Condition(self._lock)
-        # Pop mode: guarded by _lock. Inline mode: used lock-free (see _push_inline).
+        # Used lock-free (see _push): only deque.append and deque.popleft touch it.
         self._items: deque[tuple[DeltaType, Any]] = deque()
-        self._closed = False  # written under _lock
-        self._consumer_waiting = False  # guarded by _lock
-        # Inline mode: held by the thread draining; it takes whatever is pushed meanwhile.
+        self._closed = False  # set once by close(), from any thread
+        # Held by the thread draining; it takes whatever is pushed meanwhile.
         self._drain_lock = Lock()
         self._process = process
         self._batch_size = batch_size
@@ -144,17 +129,6 @@ class RealFIFO:
             return obj
 
     def _push(self, dtype: DeltaType, obj: Any) -> None:
-        if self._process is not None:
-            self._push_inline(dtype, obj)
-            return
-        with self._cond:
-            if self._closed:
-                return
-            self._items.append((dtype, obj))
-            if self._consumer_waiting:
-                self._cond.notify()
-
-    def _push_inline(self, dtype: DeltaType, obj: Any) -> None:
         """Queue the delta, then drain the queue unless another thread is draining it.
 
         Lock-free on the queue itself (``deque.append`` / ``popleft`` are atomic): this runs once
@@ -176,7 +150,6 @@ class RealFIFO:
         """Apply queued deltas in order until the queue is empty (caller holds the drain lock)."""
         items = self._items
         process = self._process
-        assert process is not None
         while items:
             if self._closed:
                 items.clear()  # the informer is stopping: what is left is dropped
@@ -218,48 +191,13 @@ class RealFIFO:
         """Queue a progress notification (lets the store know how fresh it is)."""
         self._push(_BOOKMARK, resource_version)
 
-    def pop_batch(
-        self, max_items: int = DEFAULT_BATCH_SIZE, timeout: float | None = None
-    ) -> list[Delta] | None:
-        """Remove and return up to ``max_items`` deltas in order.
-
-        Blocks until at least one delta is queued, ``timeout`` seconds pass (returns ``[]``) or
-        the queue is closed and drained (returns None).
-
-        Raises:
-            RuntimeError: the queue consumes inline (``process=`` was given).
-        """
-        if self._process is not None:
-            raise RuntimeError("pop_batch() on a RealFIFO that consumes inline (process=...)")
-        with self._cond:
-            items = self._items
-            if not items:
-                if self._closed:
-                    return None
-                self._consumer_waiting = True
-                try:
-                    self._cond.wait_for(lambda: items or self._closed, timeout)
-                finally:
-                    self._consumer_waiting = False
-                if not items:
-                    return None if self._closed else []
-            if len(items) <= max_items:
-                pairs = list(items)
-                items.clear()
-            else:
-                pairs = [items.popleft() for _ in range(max_items)]
-        return [Delta(dtype, obj) for dtype, obj in pairs]
-
     def close(self) -> None:
         """Stop accepting deltas.
 
-        A consumer thread drains what is queued, then gets None; an inline drain in progress
-        stops after its current batch (what is still queued is dropped: the informer closes the
-        queue only once it is stopping).
+        A drain in progress stops after its current batch and what is still queued is dropped:
+        the informer closes the queue only once it is stopping. Does not block.
         """
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        self._closed = True
 
     def __len__(self) -> int:
         return len(self._items)  # an atomic read

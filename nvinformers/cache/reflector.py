@@ -67,17 +67,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from nvinformers.cache.backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
-from nvinformers.cache.clock import REAL_CLOCK, Clock, RealClock
 from nvinformers.cache.keys import header_accessors, resource_version_of
 from nvinformers.cache.listwatch import CancellableLister, ListerWatcher, ListResult
 from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
 from nvinformers.cancel import CancelToken
+from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.errors import (
     BadRequestError,
     ExpiredError,
@@ -253,7 +252,7 @@ class Reflector(Generic[T]):
         use_watch_list: try the streaming list protocol before a classic list.
         outage_grace: seconds without a working watch before health reports it, at least 2 s
             (see :class:`~nvinformers.cache.reflector_health.ReflectorHealth`).
-        clock: time source (tests inject a :class:`~nvinformers.cache.clock.FakeClock`).
+        clock: time source (tests inject a :class:`~nvinformers.clock.FakeClock`).
         rng: randomness for timeouts and jitter (tests seed it).
         watch_error_handler: called after every failed pass, in addition to the reflector's own
             logging (client-go's ``SetWatchErrorHandler``); exceptions it raises are logged.
@@ -631,8 +630,8 @@ class Reflector(Generic[T]):
         add, update, delete = store.add, store.update, store.delete
         health = self.health
         events = self.stats.events
-        # The real clock's now() is time.monotonic(): call it directly (once per event).
-        now = time.monotonic if isinstance(self._clock, RealClock) else self._clock.now
+        # Bound once: the real clock's now is time.monotonic itself, called once per event.
+        now = self._clock.now
         added, modified, deleted, bookmark = (
             EventType.ADDED,
             EventType.MODIFIED,

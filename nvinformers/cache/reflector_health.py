@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nvinformers.cache.clock import REAL_CLOCK, Clock
+from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = [
     "ReflectorHealth",

@@ -52,7 +52,6 @@ from typing import Any, Generic, TypeVar
 from prometheus_client import CollectorRegistry
 
 from nvinformers.cache.backoff import DEFAULT_BACKOFF, BackoffConfig
-from nvinformers.cache.clock import REAL_CLOCK, Clock
 from nvinformers.cache.fifo import DeltaType, RealFIFO, Replacement, TransformFunc
 from nvinformers.cache.handlers import ResourceEventHandler
 from nvinformers.cache.index import Indexers
@@ -78,6 +77,7 @@ from nvinformers.cache.reflector import (
 from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache.store import KeyedIndexer, new_indexer
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
+from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = [
     "SharedIndexInformer",

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -72,6 +71,7 @@ import grpc
 
 from nvinformers.clientset.metrics import ClientMetrics, short_method
 from nvinformers.clientset.status import code_name
+from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = [
     "LatencyLoggingInterceptor",
@@ -161,11 +161,14 @@ class LatencyLoggingInterceptor(
     Args:
         logger: where to log.
         target: the channel's target, added to every record.
+        clock: what durations are measured on (tests pass a
+            :class:`~nvinformers.clock.FakeClock`).
     """
 
-    def __init__(self, logger: logging.Logger, target: str) -> None:
+    def __init__(self, logger: logging.Logger, target: str, *, clock: Clock = REAL_CLOCK) -> None:
         self._logger = logger
         self._target = target
+        self._now = clock.now
         self._lock = threading.Lock()
         #: method → [code, repeats] of its current failure streak; guarded by _lock
         self._failing: dict[str, list[Any]] = {}
@@ -205,13 +208,13 @@ class LatencyLoggingInterceptor(
         client_call_details: grpc.ClientCallDetails,
         request: _Req,
     ) -> Any:
-        start = time.perf_counter()
+        start = self._now()
         outcome = continuation(client_call_details, request)
         _when_done(outcome, lambda done: self._finish_unary(client_call_details, start, done))
         return outcome
 
     def _finish_unary(self, details: grpc.ClientCallDetails, start: float, outcome: Any) -> None:
-        duration = time.perf_counter() - start
+        duration = self._now() - start
         code = _unary_code(outcome)
         if code == "OK" or code in ANSWER_CODES:
             self._end_streak(details, duration, code)
@@ -223,13 +226,13 @@ class LatencyLoggingInterceptor(
         client_call_details: grpc.ClientCallDetails,
         request: _Req,
     ) -> Any:
-        start = time.perf_counter()
+        start = self._now()
         try:
             call = continuation(client_call_details, request)
         except grpc.RpcError as err:
-            self._log_stream(client_call_details, time.perf_counter() - start, err, raised=True)
+            self._log_stream(client_call_details, self._now() - start, err, raised=True)
             raise
-        self._log_stream(client_call_details, time.perf_counter() - start, call, raised=False)
+        self._log_stream(client_call_details, self._now() - start, call, raised=False)
         return call
 
     def _log_stream(
@@ -342,10 +345,13 @@ class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
 
     Args:
         metrics: the collectors to record into.
+        clock: what durations are measured on (tests pass a
+            :class:`~nvinformers.clock.FakeClock`).
     """
 
-    def __init__(self, metrics: ClientMetrics) -> None:
+    def __init__(self, metrics: ClientMetrics, *, clock: Clock = REAL_CLOCK) -> None:
         self._metrics = metrics
+        self._now = clock.now
         # Label children cached by label values: labels() costs a lock and a dict lookup per call.
         # Races only create the same child twice (prometheus returns the existing one).
         self._counters: dict[tuple[str, str], Any] = {}
@@ -372,12 +378,12 @@ class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
         client_call_details: grpc.ClientCallDetails,
         request: _Req,
     ) -> Any:
-        start = time.perf_counter()
+        start = self._now()
         outcome = continuation(client_call_details, request)
         method = _method_of(client_call_details)
         _when_done(
             outcome,
-            lambda done: self._record(method, _unary_code(done), time.perf_counter() - start),
+            lambda done: self._record(method, _unary_code(done), self._now() - start),
         )
         return outcome
 
@@ -387,13 +393,11 @@ class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
         client_call_details: grpc.ClientCallDetails,
         request: _Req,
     ) -> Any:
-        start = time.perf_counter()
+        start = self._now()
         try:
             call = continuation(client_call_details, request)
         except grpc.RpcError as err:
-            self._record(
-                _method_of(client_call_details), code_name(err), time.perf_counter() - start
-            )
+            self._record(_method_of(client_call_details), code_name(err), self._now() - start)
             raise
-        self._record(_method_of(client_call_details), None, time.perf_counter() - start)
+        self._record(_method_of(client_call_details), None, self._now() - start)
         return call

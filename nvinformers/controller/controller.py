@@ -86,6 +86,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from nvinformers.cache.keys import DeletedFinalStateUnknown, KeyFunc, meta_namespace_key_func
 from nvinformers.cache.log_throttle import LogThrottle
+from nvinformers.clock import Clock, RealClock
 from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
 from nvinformers.controller.handler import (
     EnqueueRequestForObject,
@@ -108,7 +109,7 @@ from nvinformers.controller.reconcile import (
     Result,
     is_terminal_error,
 )
-from nvinformers.workqueue import Clock, RateLimiter, RateLimitingQueue, RealClock
+from nvinformers.workqueue import RateLimiter, RateLimitingQueue
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -294,7 +295,7 @@ class Controller:
         shutdown_timeout: seconds a stop waits for reconciles in progress.
         registry: the Prometheus registry for the metrics (default: the global one).
         clock: the workqueue's clock (delays of ``requeue_after`` and retries) and the clock
-            that times reconciles; tests pass a :class:`nvinformers.workqueue.FakeClock`.
+            that times reconciles; tests pass a :class:`nvinformers.clock.FakeClock`.
         recover_panic: what to do when a reconcile raises a ``BaseException`` that is not an
             ``Exception`` (see "Panics" in the module docstring).
 

@@ -52,11 +52,15 @@ log = logging.getLogger("nvinformers.informers")
 class SharedInformerFactory:
     """Creates and shares informers for the Device API's resources.
 
+    There is no ``namespace`` option (client-go's ``WithNamespace``): the Device API's resources
+    are cluster-scoped, and client-go's cluster-scoped informers ignore the factory's namespace, so
+    the option could only be silently ignored. A server that stamps namespace ``"default"`` on GPUs
+    is tolerated: they are keyed and looked up by name.
+
     Args:
         client: the clientset the informers list and watch through.
         resync_period: default resync period of every informer's handlers (0: none). Resync
             replays the cache from memory; it never calls the server.
-        namespace: restrict to one namespace ("" = all; GPUs are cluster-scoped).
         tweak_list_options: applied to the options of every list and watch (e.g. a label
             selector, which the server then applies).
         transform: applied to every object before it is cached.
@@ -78,7 +82,6 @@ class SharedInformerFactory:
         client: ClientsetInterface,
         resync_period: float = 0.0,
         *,
-        namespace: str = "",
         tweak_list_options: TweakListOptionsFunc | None = None,
         transform: TransformFunc | None = None,
         watch_inactivity_timeout: float | None = DEFAULT_WATCH_INACTIVITY_TIMEOUT,
@@ -90,7 +93,6 @@ class SharedInformerFactory:
     ) -> None:
         self.client = client
         self.default_resync = resync_period
-        self.namespace = namespace
         self.tweak_list_options = tweak_list_options
         self.transform = transform
         self.watch_inactivity_timeout = watch_inactivity_timeout

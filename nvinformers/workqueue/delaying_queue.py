@@ -15,7 +15,7 @@ from nvinformers.workqueue.queue import Queue, _none_item_error
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from nvinformers.workqueue.clock import Clock
+    from nvinformers.clock import Clock
 
 __all__ = ["DelayingQueue"]
 
@@ -57,11 +57,11 @@ class DelayingQueue(Queue[T]):
     Implementation: one waiting thread (named ``workqueue-delay-<name>``), started by the first
     ``add_after`` with a positive delay, keeps a min-heap by ready time plus a dict item -> entry.
     It sleeps on a condition until the earliest ready time (through the clock, so a
-    :class:`FakeClock` step wakes it) or until an earlier item arrives; with nothing waiting it
-    sleeps without a timeout. client-go's 10 s heartbeat ("insurance against weird things") is
-    left out so that an idle queue never wakes up: every add_after that moves the earliest ready
-    time notifies the thread. :meth:`shut_down` and :meth:`shut_down_with_drain` stop and join
-    it.
+    :class:`~nvinformers.clock.FakeClock` step wakes it) or until an earlier item arrives; with
+    nothing waiting it sleeps without a timeout. client-go's 10 s heartbeat ("insurance against
+    weird things") is left out so that an idle queue never wakes up: every add_after that moves
+    the earliest ready time notifies the thread. :meth:`shut_down` and
+    :meth:`shut_down_with_drain` stop and join it.
 
     Thread-safety: all methods are thread-safe; ``add_after`` does not block beyond short internal
     locks. The queue holds a reference from its thread while items wait: call :meth:`shut_down`

@@ -55,7 +55,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from nvinformers.workqueue.clock import Clock
+    from nvinformers.clock import Clock
 
 __all__ = ["DURATION_BUCKETS", "QueueMetrics", "new_queue_metrics"]
 

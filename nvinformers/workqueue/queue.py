@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from nvinformers.workqueue.clock import Clock, RealClock
+from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.workqueue.metrics import new_queue_metrics
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Queue(Generic[T]):
         if not isinstance(name, str):
             raise TypeError(f"Queue name must be a str, got {type(name).__name__}")
         self._name = name
-        self._clock: Clock = RealClock() if clock is None else clock
+        self._clock: Clock = REAL_CLOCK if clock is None else clock
 
         # _lock guards every field below. The two conditions share it.
         self._lock = threading.Lock()

@@ -23,7 +23,7 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from cachetools import LRUCache
 
-from nvinformers.workqueue.clock import Clock, RealClock
+from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = [
     "DEFAULT_MAX_TRACKED_ITEMS",
@@ -246,7 +246,7 @@ class BucketRateLimiter(Generic[T]):
             raise ValueError(f"{owner}: burst must be >= 1, got {burst!r}")
         self._qps = float(qps)
         self._burst = burst
-        self._clock: Clock = RealClock() if clock is None else clock
+        self._clock: Clock = REAL_CLOCK if clock is None else clock
         # _lock guards _tokens and _last. _tokens may go negative: that is the reserved debt.
         self._lock = threading.Lock()
         self._tokens = float(burst)

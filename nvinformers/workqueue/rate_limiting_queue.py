@@ -11,7 +11,7 @@ from nvinformers.workqueue.rate_limiters import RateLimiter, default_controller_
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from nvinformers.workqueue.clock import Clock
+    from nvinformers.clock import Clock
 
 __all__ = ["RateLimitingQueue"]
 

@@ -170,6 +170,20 @@ def test_version_prints_the_package_version() -> None:
     assert result.stdout.strip() == f"nvinformers {nvinformers.__version__}"
 
 
+def test_the_fake_server_commands_own_every_argument_after_their_name() -> None:
+    # What precedes the command is nvinformers' to parse; what follows, the fake server's.
+    before = cli("--bogus", "fake-server")
+    assert before.returncode == 2
+    assert "nvinformers: error: unrecognized arguments: --bogus" in before.stderr
+    after = cli("fake-server", "--bogus")
+    assert after.returncode == 2
+    assert "nvinformers fake-server: error: unrecognized arguments: --bogus" in after.stderr
+    for name, option in (("fake-server", "--max-workers"), ("fake-kube-apiserver", "--heartbeat")):
+        usage = cli(name, "-h")
+        assert usage.returncode == 0
+        assert usage.stdout.startswith(f"usage: nvinformers {name} ") and option in usage.stdout
+
+
 def test_get_accepts_kubectls_resource_slash_name(server: FakeServer) -> None:
     for args in (("gpu/gpu-3",), ("gpus/gpu-3",), ("gpu", "gpu-3"), ("gpus", "gpu-3")):
         result = cli("get", *args, "-o", "name", "--target", server.target)

@@ -28,7 +28,7 @@ def grpcurl() -> str:
     found = shutil.which("grpcurl") or (str(local) if local.exists() else None)
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("grpcurl is not installed, and CI=true requires it (make peers installs it)")
+            pytest.fail("grpcurl is not installed, and CI=true requires it (make peers)")
         pytest.skip("grpcurl is not installed (make grpcurl builds it into .venv/bin)")
     return found
 

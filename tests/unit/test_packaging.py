@@ -54,11 +54,27 @@ def test_the_package_index_description_has_no_relative_links() -> None:
     assert isinstance(PYPROJECT["project"]["license"], str)  # an SPDX expression
 
 
-def test_dir_lists_the_lazy_names_and_each_resolves() -> None:
+def test_dir_lists_the_lazy_names_and_each_is_the_object_of_its_home_package() -> None:
+    from nvinformers import clientset, options
+    from nvinformers.api.device import v1alpha1
+
+    homes = {
+        "__version__": metadata.version("nvinformers"),
+        "Config": clientset.Config,
+        "GPU": v1alpha1.GPU,
+        "GPUList": v1alpha1.GPUList,
+        "Condition": v1alpha1.Condition,
+        "ListOptions": options.ListOptions,
+        "GetOptions": options.GetOptions,
+    }
+    assert set(nvinformers.__all__) == set(homes)
     names = dir(nvinformers)
     for name in nvinformers.__all__:
         assert name in names
-        assert getattr(nvinformers, name) is not None
+        if name == "__version__":
+            assert nvinformers.__version__ == homes[name]
+        else:  # `nvinformers.GPU is nvinformers.api.device.v1alpha1.GPU`: one class, not a copy
+            assert getattr(nvinformers, name) is homes[name], name
     for sub in ("cache", "clientset", "informers", "signals", "testing", "workqueue"):
         assert sub in names
         assert getattr(nvinformers, sub).__name__ == f"nvinformers.{sub}"

@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.clock import FakeClock
 from nvinformers.cache.reflector_health import RECOVERED_AFTER
 from nvinformers.clientset import Clientset
+from nvinformers.clock import FakeClock
 from nvinformers.errors import ServiceUnavailableError
 from nvinformers.options import ListOptions
 from nvinformers.testing import FakeServer
@@ -173,7 +173,7 @@ def drive_outage(rig: Rig, start: float, seconds: float, during: Callable[[], No
     end = start + seconds
     for handled in itertools.count():
         assert eventually(grew(lambda: len(clock.backoff_waits()), handled)), "no backoff wait"
-        assert clock.wait_for_waiters(2, WAIT), "the reflector is not waiting on the clock"
+        assert clock.block_until_waiters(2, timeout=WAIT), "the reflector is not on the clock"
         delay, began = clock.backoff_waits()[handled]
         attempts = source.count()
         deadline = began + delay

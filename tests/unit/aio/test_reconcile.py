@@ -12,10 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.aio import AsyncController, CacheSyncTimeoutError
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
+from nvinformers.clock import FakeClock
 from nvinformers.controller.reconcile import Request, Result, TerminalError
 from nvinformers.errors import ExpiredError
 from nvinformers.watch import Event, EventType
-from nvinformers.workqueue import FakeClock, ItemExponentialFailureRateLimiter
+from nvinformers.workqueue import ItemExponentialFailureRateLimiter
 from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher, gpu
 
 from .aiohelpers import GatedListerWatcher, MakeHarness, eventually, run, thread_names

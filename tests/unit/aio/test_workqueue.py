@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from nvinformers.aio import AsyncQueue
-from nvinformers.workqueue import FakeClock, ItemExponentialFailureRateLimiter, RateLimitingQueue
+from nvinformers.clock import FakeClock
+from nvinformers.workqueue import ItemExponentialFailureRateLimiter, RateLimitingQueue
 from tests.unit.cache.scripted import WAIT
 
 from .aiohelpers import eventually, run, thread_names

@@ -24,6 +24,20 @@ def gpu(name: str, rv: int | str, **labels: str) -> GPU:
     return GPU.new(name, resource_version=str(rv), uuid=f"GPU-{name}", labels=labels or None)
 
 
+class _ClientMeta:
+    def __init__(self, name: str, namespace: str | None, rv: str) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.resource_version = rv
+
+
+class ClientModel:
+    """An object whose header is read through ``metadata`` (like a Kubernetes client model)."""
+
+    def __init__(self, name: str, namespace: str | None = None, rv: str = "1") -> None:
+        self.metadata = _ClientMeta(name, namespace, rv)
+
+
 def bookmark(rv: int | str, *, initial_end: bool = False) -> Event[GPU]:
     annotations = {INITIAL_EVENTS_END_ANNOTATION: "true"} if initial_end else None
     return Event(EventType.BOOKMARK, GPU.new("", resource_version=str(rv), annotations=annotations))

@@ -1,4 +1,5 @@
-"""Key functions, key splitting and the DeletedFinalStateUnknown tombstone."""
+"""Key functions, key splitting, the DeletedFinalStateUnknown tombstone, and the object headers
+the cache reads (directly from GPUs, through ``metadata`` otherwise, in bulk for a list)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nvinformers.api.device.v1alpha1.types import GPU
+from nvinformers.cache.index import meta_namespace_index_func
 from nvinformers.cache.keys import (
     DeletedFinalStateUnknown,
     ExplicitKey,
     KeyFuncError,
+    bulk_keys,
     cluster_scoped_key_func,
     deletion_handling_meta_namespace_key_func,
+    header_accessors,
     meta_namespace_key_func,
+    resource_version_of,
     split_meta_namespace_key,
 )
+from tests.unit.cache.scripted import ClientModel, gpu
 
 
 @dataclass
@@ -133,3 +139,55 @@ class TestDeletedFinalStateUnknown:
         gpu = GPU.new("gpu-0")
         assert DeletedFinalStateUnknown("gpu-0", gpu) == DeletedFinalStateUnknown("gpu-0", gpu)
         assert DeletedFinalStateUnknown("gpu-0", gpu) != DeletedFinalStateUnknown("gpu-1", gpu)
+
+
+# ------------------------------------------- headers: read directly from GPUs, in bulk for lists
+
+
+def test_a_gpus_header_is_read_directly_and_other_objects_through_metadata() -> None:
+    g = gpu("gpu-0", 12)
+    accessors = header_accessors(GPU)
+    assert accessors.direct
+    assert (accessors.name(g), accessors.namespace(g), accessors.resource_version(g)) == (
+        "gpu-0",
+        "",
+        "12",
+    )
+    assert resource_version_of(g) == g.metadata.resource_version == "12"
+    plain = ClientModel("p", "ns", "3")
+    assert not header_accessors(ClientModel).direct
+    assert resource_version_of(plain) == "3"
+
+
+@pytest.mark.parametrize("key_func", [cluster_scoped_key_func, meta_namespace_key_func])
+def test_key_functions_give_the_keys_metadata_implies_for_gpus(key_func: Any) -> None:
+    stamped = GPU.new("gpu-1", namespace="default", resource_version="4")
+    plain = GPU.new("gpu-2", resource_version="4")
+    for g in (stamped, plain):
+        meta = g.metadata
+        expected = (
+            meta.name
+            if key_func is cluster_scoped_key_func or not meta.namespace
+            else f"{meta.namespace}/{meta.name}"
+        )
+        assert key_func(g) == expected
+    nameless = GPU.new("", resource_version="4")
+    with pytest.raises(KeyFuncError, match=r"metadata\.name"):
+        key_func(nameless)
+    assert key_func(ExplicitKey("k")) == "k"
+    assert meta_namespace_index_func(stamped) == ["default"]
+    assert meta_namespace_index_func(plain) == [""]
+
+
+def test_bulk_keys_are_the_key_functions_keys_or_none() -> None:
+    gpus = [gpu(f"gpu-{i}", i + 1) for i in range(5)]
+    for key_func in (cluster_scoped_key_func, meta_namespace_key_func):
+        assert bulk_keys(key_func, gpus) == [key_func(g) for g in gpus]
+    assert bulk_keys(cluster_scoped_key_func, []) == []
+    stamped = [GPU.new("g", namespace="ns", resource_version="1")]
+    assert bulk_keys(meta_namespace_key_func, stamped) is None  # "ns/g": not the name
+    assert bulk_keys(cluster_scoped_key_func, stamped) == ["g"]
+    assert bulk_keys(cluster_scoped_key_func, [*gpus, GPU.new("", resource_version="1")]) is None
+    assert bulk_keys(cluster_scoped_key_func, [*gpus, ClientModel("p")]) is None
+    assert bulk_keys(lambda o: "x", gpus) is None
+    assert bulk_keys(cluster_scoped_key_func, [DeletedFinalStateUnknown("k", None)]) is None

@@ -13,7 +13,6 @@ import pytest
 
 from nvinformers.api.device.v1alpha1 import GPUList
 from nvinformers.cache.backoff import BackoffConfig
-from nvinformers.cache.clock import FakeClock
 from nvinformers.cache.reflector import (
     Reflector,
     ReplayedWatchError,
@@ -22,6 +21,7 @@ from nvinformers.cache.reflector import (
     revision_newer,
 )
 from nvinformers.cancel import CancelToken
+from nvinformers.clock import FakeClock
 from nvinformers.errors import (
     BadRequestError,
     ExpiredError,
@@ -207,7 +207,7 @@ def test_a_very_short_empty_watch_is_an_error_that_relists(run: Any) -> None:
     clock = FakeClock()
     reflector, lw, _ = run(clock=clock, watch_inactivity_timeout=None)
     lw.watch_at(0).end()  # ends at once (fake time does not move) with no event
-    assert clock.wait_for_waiters(2)  # supervisor + backoff
+    assert clock.block_until_waiters(2)  # supervisor + backoff
     clock.step(5)
     assert lw.wait_for_calls("list", 2)
     assert reflector.stats.watch_restarts == {"very_short": 1}
@@ -259,7 +259,7 @@ def test_backoff_grows_with_jitter_and_resets_after_two_quiet_minutes(run: Any) 
     clock = RecordingClock()
     run(lw, clock=clock, backoff=BackoffConfig(), watch_inactivity_timeout=None)
     for n in range(1, 6):
-        assert clock.wait_for_waiters(2)
+        assert clock.block_until_waiters(2)
         assert eventually(lambda: len(clock.delays) >= n)  # noqa: B023 - evaluated at once
         clock.step(clock.delays[-1])
     base = [0.8, 1.6, 3.2, 6.4, 12.8]

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from nvinformers.cache.clock import FakeClock
 from nvinformers.cache.reflector_health import RECOVERED_AFTER, ReflectorHealth
+from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 
 LOGGER = "nvinformers.cache.reflector"
@@ -81,7 +81,8 @@ def test_a_watch_works_once_it_delivers_or_stays_open_a_second(clock: FakeClock)
     synced(health)
     health.watch_ended()
     health.watch_opened()
-    clock.step(RECOVERED_AFTER - 0.1)
+    # Steps that are binary fractions, so that "open exactly RECOVERED_AFTER" is exact in floats.
+    clock.step(RECOVERED_AFTER - 0.25)
     health.watch_ended()  # failed before it worked: still down since the first one ended
     health.watch_opened()
     clock.step(RECOVERED_AFTER)

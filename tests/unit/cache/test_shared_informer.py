@@ -12,11 +12,15 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import (
-    FakeClock,
     FilteringResourceEventHandler,
     InformerStoppedError,
+    SharedIndexInformer,
+    cluster_scoped_key_func,
     wait_for_cache_sync,
 )
+from nvinformers.cache.fifo import DeltaType
+from nvinformers.cache.processor import ADD, DELETE, UPDATE
+from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 from nvinformers.watch import Event, EventType
 from tests.unit.cache.harness import Harness, harness_factory
@@ -102,6 +106,72 @@ def test_events_older_than_the_cache_are_dropped(make: Any) -> None:
     assert h.informer.stale_events_dropped == 2
     obj = h.informer.get_indexer().get_by_key("a")
     assert obj is not None and obj.metadata.resource_version == "30"
+
+
+class _NoteRecorder:
+    """Stands in for a handler's listener: records what the informer hands it."""
+
+    def __init__(self) -> None:
+        self.notes: list[Any] = []
+
+    def add_many(self, notes: Any, initial: int = 0) -> None:
+        self.notes.extend(notes)
+
+
+def _bare_informer() -> tuple[Any, _NoteRecorder]:
+    informer: SharedIndexInformer[Any] = SharedIndexInformer(
+        ScriptedListerWatcher(),
+        name="t",
+        key_func=cluster_scoped_key_func,
+        registry=CollectorRegistry(),
+    )
+    recorder = _NoteRecorder()
+    informer._listeners = (recorder,)  # type: ignore[assignment]
+    return informer, recorder
+
+
+def test_a_single_event_and_a_batch_take_the_same_decisions() -> None:
+    """The single-event branch of the delta path (what an event storm takes) and the batch
+    path decide every delta with the same rules: add, update, skip a repeat, drop a stale
+    event, skip a delete of an unknown key (issue 10: the rules were written five times)."""
+    a5, a6, a4 = gpu("a", 5), gpu("a", 6), gpu("a", 4)
+    b7, b6, b9 = gpu("b", 7), gpu("b", 6), gpu("b", 9)
+    opaque1, opaque0 = gpu("o", "v1"), gpu("o", "v0")
+    deltas = [
+        (DeltaType.ADDED, a5),
+        (DeltaType.ADDED, b7),
+        (DeltaType.UPDATED, gpu("a", 5)),  # the same revision: not a change
+        (DeltaType.UPDATED, a6),
+        (DeltaType.UPDATED, a4),  # older than the cache: dropped
+        (DeltaType.DELETED, gpu("c", 3)),  # not cached: skipped
+        (DeltaType.DELETED, b6),  # a stale delete: dropped
+        (DeltaType.DELETED, b7),
+        (DeltaType.ADDED, b9),
+        (DeltaType.ADDED, opaque1),
+        (DeltaType.UPDATED, opaque0),  # opaque revisions are never stale
+    ]
+    one_by_one, seen_singly = _bare_informer()
+    for delta in deltas:
+        one_by_one._process([delta])
+    batched, seen_batched = _bare_informer()
+    batched._process(list(deltas))
+    for informer in (one_by_one, batched):
+        assert informer._store.snapshot_items() == {"a": a6, "b": b9, "o": opaque0}
+        assert informer.applied == {"added": 4, "updated": 2, "deleted": 1}
+        assert (informer.stale_events_dropped, informer.unknown_deletes) == (2, 1)
+    assert (
+        seen_singly.notes
+        == seen_batched.notes
+        == [
+            (ADD, a5, False),
+            (ADD, b7, False),
+            (UPDATE, a5, a6),
+            (DELETE, b7, None),
+            (ADD, b9, False),
+            (ADD, opaque1, False),
+            (UPDATE, opaque1, opaque0),
+        ]
+    )
 
 
 def test_relist_diff_delivers_tombstones_for_vanished_objects(make: Any) -> None:

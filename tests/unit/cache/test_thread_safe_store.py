@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from nvinformers.cache.index import IndexConflictError
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.cache.index import NAMESPACE_INDEX, IndexConflictError, meta_namespace_index_func
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
+from tests.unit.cache.scripted import ClientModel, gpu
 
 
 @dataclass(frozen=True)
@@ -449,3 +451,39 @@ class TestConcurrency:
         assert errors == []
         assert store.snapshot_items() == model
         assert_consistent(store)
+
+
+class TestNamespaceIndex:
+    """The namespace index: loaded in bulk by replace, kept right by every later change."""
+
+    def test_a_replace_indexes_as_adding_one_by_one_does(self) -> None:
+        gpus = {f"gpu-{i}": gpu(f"gpu-{i}", i + 1) for i in range(20)}
+        plain = {f"p-{i}": ClientModel(f"p-{i}", None if i % 2 else "", str(i)) for i in range(20)}
+        for items in (gpus, plain):
+            bulk = ThreadSafeStore[Any]({NAMESPACE_INDEX: meta_namespace_index_func})
+            bulk.replace(items)
+            one_by_one = ThreadSafeStore[Any]({NAMESPACE_INDEX: meta_namespace_index_func})
+            for key, obj in items.items():
+                one_by_one.add(key, obj)
+            assert sorted(bulk.index_keys(NAMESPACE_INDEX, "")) == sorted(items)
+            assert bulk.list_index_func_values(NAMESPACE_INDEX) == [""]
+            assert bulk._indices == one_by_one._indices
+            assert bulk._indexed == one_by_one._indexed
+        mixed = ThreadSafeStore[Any]({NAMESPACE_INDEX: meta_namespace_index_func})
+        mixed.replace({"a": GPU.new("a", namespace="x"), "b": GPU.new("b", namespace="y")})
+        assert mixed.index_keys(NAMESPACE_INDEX, "x") == ["a"]
+        assert mixed.index_keys(NAMESPACE_INDEX, "y") == ["b"]
+
+    def test_objects_indexed_under_one_value_share_one_tuple_and_updates_keep_the_index(
+        self,
+    ) -> None:
+        store = ThreadSafeStore[Any]({NAMESPACE_INDEX: meta_namespace_index_func})
+        store.add("a", gpu("a", 1))
+        store.add("b", gpu("b", 2))
+        remembered = store._indexed[NAMESPACE_INDEX]
+        assert remembered["a"] is remembered["b"] == ("",)
+        store.update("a", GPU.new("a", namespace="moved", resource_version="3"))
+        assert store.index_keys(NAMESPACE_INDEX, "moved") == ["a"]
+        assert store.index_keys(NAMESPACE_INDEX, "") == ["b"]
+        store.delete("b")
+        assert store.list_index_func_values(NAMESPACE_INDEX) == ["moved"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from nvinformers.clientset.channel import (
 from nvinformers.clientset.config import Config
 from nvinformers.clientset.interceptors import LatencyLoggingInterceptor, MetricsInterceptor
 from nvinformers.clientset.metrics import ClientMetrics
+from nvinformers.clock import FakeClock
 
 from .test_clientset_status import FakeRpcError
 
@@ -56,8 +58,14 @@ def records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == LOGGER]
 
 
-def unary(interceptor: Any, outcome: object) -> object:
+def unary(
+    interceptor: Any, outcome: object, *, clock: FakeClock | None = None, took: float = 0.0
+) -> object:
+    """One unary call through ``interceptor``; it takes ``took`` seconds of ``clock``."""
+
     def continuation(details: grpc.ClientCallDetails, request: object) -> object:
+        if clock is not None:
+            clock.step(took)
         return outcome
 
     return interceptor.intercept_unary_unary(continuation, Details(METHOD), object())
@@ -68,12 +76,16 @@ def latency() -> LatencyLoggingInterceptor:
     return LatencyLoggingInterceptor(logging.getLogger(LOGGER), "unix:///tmp/t.sock")
 
 
-def test_unary_success_logs_debug_with_structured_fields(
-    latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
+def test_unary_success_logs_debug_with_structured_fields_and_the_calls_duration(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
+    clock = FakeClock(start=50.0)
+    latency = LatencyLoggingInterceptor(
+        logging.getLogger(LOGGER), "unix:///tmp/t.sock", clock=clock
+    )
     outcome = Success()
-    assert unary(latency, outcome) is outcome  # returned unchanged
+    assert unary(latency, outcome, clock=clock, took=0.25) is outcome  # returned unchanged
     (record,) = records(caplog)
     assert record.levelno == logging.DEBUG
     assert record.getMessage().startswith("RPC succeeded: method=" + METHOD + " code=OK")
@@ -81,8 +93,8 @@ def test_unary_success_logs_debug_with_structured_fields(
     assert record.__dict__["grpc_method"] == METHOD
     assert record.__dict__["code"] == "OK"
     assert record.__dict__["target"] == "unix:///tmp/t.sock"
-    duration = record.__dict__["duration"]
-    assert isinstance(duration, float) and duration >= 0.0
+    assert record.__dict__["duration"] == 0.25  # the time the continuation took
+    assert "duration=0.250000s" in record.getMessage()
 
 
 def test_unary_cancellation_logs_at_debug(
@@ -190,16 +202,25 @@ def test_nothing_is_logged_for_success_when_debug_is_off(
     assert records(caplog) == []
 
 
-def test_stream_start_times_establishment_only(
-    latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_stream_start_times_establishment_only(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
+    clock = FakeClock()
+    latency = LatencyLoggingInterceptor(
+        logging.getLogger(LOGGER), "unix:///tmp/t.sock", clock=clock
+    )
     call = RunningStream()
-    result = latency.intercept_unary_stream(lambda d, r: call, Details(STREAM), object())
+
+    def establish(details: grpc.ClientCallDetails, request: object) -> RunningStream:
+        clock.step(0.5)
+        return call
+
+    result = latency.intercept_unary_stream(establish, Details(STREAM), object())
+    clock.step(60.0)  # the stream stays open: not part of the logged duration
     assert result is call
     (record,) = records(caplog)
     assert record.levelno == logging.DEBUG
     assert record.getMessage().startswith(f"Stream started: method={STREAM} code=OK")
+    assert record.__dict__["duration"] == 0.5
 
 
 def test_stream_already_failed_at_establishment_logs_error(
@@ -231,16 +252,18 @@ def test_stream_establishment_raising_is_logged_and_reraised(
 
 def test_metrics_interceptor_counts_and_times_unary_calls() -> None:
     registry = CollectorRegistry()
-    interceptor = MetricsInterceptor(ClientMetrics(registry))
-    unary(interceptor, Success())
-    unary(interceptor, Success())
-    unary(interceptor, FakeRpcError(grpc.StatusCode.NOT_FOUND))
+    clock = FakeClock()
+    interceptor = MetricsInterceptor(ClientMetrics(registry), clock=clock)
+    unary(interceptor, Success(), clock=clock, took=0.25)
+    unary(interceptor, Success(), clock=clock, took=0.5)
+    unary(interceptor, FakeRpcError(grpc.StatusCode.NOT_FOUND), clock=clock, took=2.0)
     sample = registry.get_sample_value
     assert sample("nvinformers_client_requests_total", {"method": "GetGpu", "code": "OK"}) == 2
     assert (
         sample("nvinformers_client_requests_total", {"method": "GetGpu", "code": "NOT_FOUND"}) == 1
     )
     assert sample("nvinformers_client_request_duration_seconds_count", {"method": "GetGpu"}) == 3
+    assert sample("nvinformers_client_request_duration_seconds_sum", {"method": "GetGpu"}) == 2.75
 
 
 def test_metrics_interceptor_times_streams_but_leaves_the_count_to_the_watch() -> None:
@@ -344,9 +367,16 @@ def test_latency_interceptor_is_outermost_then_metrics_then_user_interceptors_in
     )
 
 
-def test_channel_is_lazy_for_a_missing_socket(missing_socket: str) -> None:
+def test_a_new_channel_does_not_connect_before_the_first_call(missing_socket: str) -> None:
     channel = new_channel(Config(target=missing_socket, metrics_registry=CollectorRegistry()))
-    channel.close()
+    states: queue.Queue[grpc.ChannelConnectivity] = queue.Queue()
+    try:
+        # Reports the current state without asking for a connection: a channel that had
+        # started connecting (to a socket that is not there) would not be IDLE.
+        channel.subscribe(states.put, try_to_connect=False)
+        assert states.get(timeout=10) is grpc.ChannelConnectivity.IDLE
+    finally:
+        channel.close()
 
 
 def test_channel_options() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import nvinformers.clientset as clientset_pkg
 from nvinformers.clientset import Config, Interface, new_for_config
 
 
-def test_every_exported_name_resolves() -> None:
+def test_every_exported_class_and_function_is_the_packages_own_and_documented() -> None:
     expected = {
         "Config",
         "Clientset",
@@ -24,7 +25,10 @@ def test_every_exported_name_resolves() -> None:
     }
     assert expected <= set(clientset_pkg.__all__)
     for name in clientset_pkg.__all__:
-        assert getattr(clientset_pkg, name) is not None, name
+        obj = getattr(clientset_pkg, name)  # raises if __all__ names something that is not there
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__.startswith("nvinformers.clientset."), name
+            assert obj.__doc__, name
     assert set(clientset_pkg.__all__) <= set(dir(clientset_pkg))
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 from nvinformers import controller
 
 
-def test_every_exported_name_resolves() -> None:
+def test_every_exported_class_and_function_is_the_packages_own_and_documented() -> None:
     for name in controller.__all__:
-        assert getattr(controller, name) is not None, name
+        obj = getattr(controller, name)  # raises if __all__ names something that is not there
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__.startswith("nvinformers.controller."), name
+            assert obj.__doc__, name
     assert len(set(controller.__all__)) == len(controller.__all__)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from nvinformers.clock import FakeClock
 from nvinformers.controller import (
     Controller,
     ReconcilePanicError,
@@ -18,7 +19,7 @@ from nvinformers.controller import (
     TerminalError,
     is_terminal_error,
 )
-from nvinformers.workqueue import FakeClock, ItemExponentialFailureRateLimiter
+from nvinformers.workqueue import ItemExponentialFailureRateLimiter
 from tests.unit.cache.scripted import eventually
 
 from .conftest import WAIT, RecordingReconciler, controller_threads, sample

@@ -65,3 +65,18 @@ def test_writes_between_list_and_watch_are_not_lost(clientset: FakeClientset) ->
         event = next(iter(watch))
     assert event.type == "ADDED"
     assert event.object.metadata.name == "gpu-2"
+
+
+def test_gpus_are_cluster_scoped_so_the_factory_takes_no_namespace() -> None:
+    # client-go's cluster-scoped informers ignore WithNamespace; an option that can only be
+    # ignored is refused instead.
+    stamped = FakeClientset(GPU.new("gpu-1", namespace="default", uuid="GPU-1"))
+    with pytest.raises(TypeError, match="namespace"):
+        SharedInformerFactory(stamped, namespace="gpu-operator")  # type: ignore[call-arg]
+    # Whatever namespace a server stamps on a GPU, the factory caches it and finds it by name.
+    with SharedInformerFactory(stamped, registry=CollectorRegistry()) as factory:
+        gpus = factory.device().v1alpha1().gpus()
+        gpus.informer()
+        factory.start()
+        assert factory.wait_for_cache_sync(timeout=WAIT) == {"gpus": True}
+        assert gpus.lister().get("gpu-1").metadata.namespace == "default"

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nvinformers.workqueue import DelayingQueue, FakeClock
+from nvinformers.clock import FakeClock
+from nvinformers.workqueue import DelayingQueue
 
 from .conftest import GUARD, Workers
 

@@ -8,7 +8,8 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from nvinformers.workqueue import DelayingQueue, FakeClock, Queue
+from nvinformers.clock import FakeClock
+from nvinformers.workqueue import DelayingQueue, Queue
 from nvinformers.workqueue.metrics import DURATION_BUCKETS
 
 from .conftest import GUARD

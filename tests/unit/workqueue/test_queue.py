@@ -9,7 +9,8 @@ import threading
 
 import pytest
 
-from nvinformers.workqueue import FakeClock, Queue
+from nvinformers.clock import FakeClock
+from nvinformers.workqueue import Queue
 
 from .conftest import GUARD, Workers
 

@@ -7,9 +7,9 @@ from collections.abc import Hashable
 
 import pytest
 
+from nvinformers.clock import FakeClock
 from nvinformers.workqueue import (
     BucketRateLimiter,
-    FakeClock,
     ItemExponentialFailureRateLimiter,
     ItemFastSlowRateLimiter,
     MaxOfRateLimiter,

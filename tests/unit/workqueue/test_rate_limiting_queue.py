@@ -6,8 +6,8 @@ import math
 
 from prometheus_client import CollectorRegistry
 
+from nvinformers.clock import FakeClock
 from nvinformers.workqueue import (
-    FakeClock,
     ItemExponentialFailureRateLimiter,
     MaxOfRateLimiter,
     RateLimitingQueue,

@@ -1,15 +1,25 @@
-"""Clocks for the workqueue: the real monotonic clock and a fake one for tests.
+"""The one clock of nvinformers: a monotonic ``now`` and waits that a test can drive by hand.
 
-Mirrors ``k8s.io/utils/clock`` as used by client-go's workqueue: every time-dependent part of
-the package (delayed adds, the token bucket, duration metrics) reads time through a
-:class:`Clock` so that tests can drive time by hand with :class:`FakeClock` instead of sleeping.
+Mirrors ``k8s.io/utils/clock``, which serves both client-go's reflector and its delaying queue:
+every time-dependent part of the library (the reflector's backoff and watch inactivity, the
+informer's resync, delayed adds, the token bucket, queue and call-duration metrics, the reconcile
+loop) reads time through a :class:`Clock`, so that tests drive time with :class:`FakeClock`
+instead of sleeping.
 
 Time is a float number of seconds on an arbitrary, monotonic scale (``time.monotonic`` for the real
 clock); only differences between two readings of the same clock are meaningful.
 
-Waiting goes through the clock too (:meth:`Clock.wait_until`), because a timed wait on a
-``threading.Condition`` measures real time: with a fake clock, a thread waiting for "the clock
-to reach t" must be woken by :meth:`FakeClock.step`, not by the operating system's timer.
+The library waits on two primitives, so a clock has two waits, and both go through the clock
+because a timed wait measures real time: with a fake clock, a thread waiting for "the clock to
+reach t" must be woken by :meth:`FakeClock.step`, not by the operating system's timer.
+
+* :meth:`Clock.wait` sleeps unless a stop event is set (backoff, resync, inactivity checks):
+  Go's ``select { case <-stop: case <-clock.After(d): }``.
+* :meth:`Clock.wait_until` is a timed ``Condition.wait`` (a queue waiting for an item or for the
+  time an item becomes ready).
+
+This module imports nothing else of nvinformers, so every package may use it (the workqueue
+included, which depends on nothing else of ours; ``make imports`` checks both).
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "RealClock", "FakeClock"]
+__all__ = ["Clock", "RealClock", "FakeClock", "REAL_CLOCK"]
 
 
 @runtime_checkable
@@ -31,6 +41,20 @@ class Clock(Protocol):
 
     def now(self) -> float:
         """Return the current time in seconds on this clock's monotonic scale."""
+        ...
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """Block until ``event`` is set or ``timeout`` seconds of this clock have passed.
+
+        Blocking: up to ``timeout`` seconds of this clock; ``None`` waits for the event only.
+
+        Args:
+            event: ends the wait early when set (usually a stop event).
+            timeout: seconds on this clock, or ``None``.
+
+        Returns:
+            True if ``event`` is set, False if the time ran out first.
+        """
         ...
 
     def wait_until(self, cond: threading.Condition, deadline: float | None) -> None:
@@ -50,16 +74,20 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """The process's monotonic clock (``time.monotonic``); timed waits use real time.
+    """The process's monotonic clock (``time.monotonic``); waits use real time.
 
-    Stateless and thread-safe.
+    Stateless and thread-safe; :data:`REAL_CLOCK` is the shared instance.
     """
 
     __slots__ = ()
 
     # Returns time.monotonic(). The C function itself rather than a method that calls it: the
-    # metrics of a named queue read the clock three times per item.
+    # reflector reads the clock once per watch event and a named queue three times per item.
     now = staticmethod(time.monotonic)
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """``event.wait(timeout)``; see :meth:`Clock.wait`."""
+        return event.wait(timeout)
 
     def wait_until(self, cond: threading.Condition, deadline: float | None) -> None:
         """Wait on ``cond`` until notified or until ``time.monotonic()`` reaches ``deadline``.
@@ -77,25 +105,35 @@ class RealClock:
         return "RealClock()"
 
 
-class _Waiter:
-    """One thread blocked in :meth:`FakeClock.wait_until`."""
+#: The real clock, the default of every ``clock=`` parameter.
+REAL_CLOCK = RealClock()
 
-    __slots__ = ("cond", "deadline")
+
+class _Waiter:
+    """One thread blocked in :meth:`FakeClock.wait` or :meth:`FakeClock.wait_until`."""
+
+    __slots__ = ("cond", "deadline", "due")
 
     def __init__(self, cond: threading.Condition, deadline: float) -> None:
         self.cond = cond
         self.deadline = deadline
+        self.due = False  # set under the clock's lock when the fake time reaches the deadline
 
 
 class FakeClock:
-    """A clock that moves only when told to, for deterministic tests (client-go's ``FakeClock``).
+    """A clock that moves only when told to, for deterministic tests (k8s ``FakeClock``).
 
     Semantics: :meth:`now` returns the fake time, which starts at ``start`` and only moves
-    forward through :meth:`step` or :meth:`set_time`. A thread blocked in :meth:`wait_until` with
-    a deadline is woken exactly when the fake time reaches that deadline (``now() >= deadline``):
-    the thread that moves the clock notifies it before :meth:`step` returns. Waiting threads are
-    registered with the clock while they wait, so a test can block until the code under test has
-    gone back to sleep (:meth:`block_until_waiters`) and then assert on its state without races.
+    forward through :meth:`step` or :meth:`set_time`. A thread blocked in :meth:`wait` or
+    :meth:`wait_until` is woken exactly when the fake time reaches its deadline
+    (``now() >= deadline``): the thread that moves the clock wakes it before :meth:`step` returns,
+    and from then on it no longer counts as waiting. Waiting threads are registered with the clock
+    while they wait, so a test can block until the code under test has gone back to sleep
+    (:meth:`block_until_waiters`) and then assert on its state, or step the clock, without races.
+
+    A :meth:`wait` also ends when its event is set. An event cannot notify the clock, so that
+    waiter re-checks its event every few milliseconds of real time; fake time itself wakes it at
+    once.
 
     Thread-safety: all methods are thread-safe. :meth:`step` and :meth:`set_time` acquire the
     lock of each condition whose waiter is due, so they must not be called while holding one.
@@ -104,16 +142,19 @@ class FakeClock:
         start: the initial fake time in seconds.
     """
 
+    # How often (real seconds) a wait() re-checks its event; see the class docstring.
+    _EVENT_POLL = 0.005
+
     def __init__(self, start: float = 0.0) -> None:
-        # _lock guards _now and _waiters. Lock order: a waiter's condition lock may be held when
-        # _lock is taken (in wait_until), never the reverse: _fire() releases _lock before it
-        # notifies the due conditions.
+        # _lock guards _now, _waiters and each waiter's `due`. Lock order: a waiter's condition
+        # lock may be held when _lock is taken (in the waits), never the reverse: _fire()
+        # releases _lock before it notifies the due conditions.
         self._lock = threading.Lock()
         # _changed is notified whenever the set of registered waiters changes.
         self._changed = threading.Condition(self._lock)
         self._now = float(start)
-        # Threads currently blocked in wait_until. A waiter whose deadline has been reached is
-        # removed by the thread that moved the clock, so it no longer counts as waiting.
+        # Threads currently waiting. A waiter whose deadline has been reached is removed by the
+        # thread that moved the clock, so it no longer counts as waiting.
         self._waiters: list[_Waiter] = []
 
     def now(self) -> float:
@@ -152,6 +193,30 @@ class FakeClock:
             due = self._take_due_locked()
         self._fire(due)
 
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """Block until ``event`` is set or the fake time has moved on by ``timeout``.
+
+        See :meth:`Clock.wait`. No real-time timeout applies: only the event or a :meth:`step` /
+        :meth:`set_time` reaching the deadline ends the wait.
+        """
+        if event.is_set():
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        cond = threading.Condition()  # notified by the step() that finds this waiter due
+        with cond:
+            with self._lock:
+                deadline = math.inf if timeout is None else self._now + timeout
+                waiter = self._register_locked(cond, deadline)
+            try:
+                while not event.is_set():
+                    if waiter.due:
+                        return False
+                    cond.wait(self._EVENT_POLL)
+                return True
+            finally:
+                self._unregister(waiter)
+
     def wait_until(self, cond: threading.Condition, deadline: float | None) -> None:
         """Wait on ``cond`` until notified or until the fake time reaches ``deadline``.
 
@@ -161,24 +226,16 @@ class FakeClock:
         with self._lock:
             if deadline is not None and deadline <= self._now:
                 return
-            waiter = _Waiter(cond, math.inf if deadline is None else deadline)
-            self._waiters.append(waiter)
-            self._changed.notify_all()
+            waiter = self._register_locked(cond, math.inf if deadline is None else deadline)
         try:
             # The caller holds cond's lock, so a concurrent step() that found this waiter due
             # blocks in _fire() until cond.wait() has released the lock: the wake-up is not lost.
             cond.wait()
         finally:
-            with self._lock:
-                try:
-                    self._waiters.remove(waiter)
-                except ValueError:
-                    pass  # already removed by the step() that woke us
-                else:
-                    self._changed.notify_all()
+            self._unregister(waiter)
 
     def waiters(self) -> list[float]:
-        """Return the deadlines of the threads blocked in :meth:`wait_until`, sorted.
+        """Return the deadlines of the threads waiting on this clock, sorted.
 
         A thread waiting without a deadline is reported as ``math.inf``.
         """
@@ -190,9 +247,9 @@ class FakeClock:
     ) -> bool:
         """Block until at least ``count`` threads wait on this clock (for ``deadline``, if given).
 
-        Use it to let the code under test settle: after an action, wait until its thread is asleep
-        again (for the expected deadline), then assert. ``deadline=math.inf`` matches threads that
-        wait without a deadline.
+        Use it to let the code under test settle: after an action, wait until its threads are
+        asleep again (for the expected deadline), then assert or step the clock.
+        ``deadline=math.inf`` matches threads that wait without a deadline.
 
         Blocking: up to ``timeout`` seconds of real time.
 
@@ -213,11 +270,27 @@ class FakeClock:
         with self._lock:
             return self._changed.wait_for(enough, timeout)
 
+    def _register_locked(self, cond: threading.Condition, deadline: float) -> _Waiter:
+        """Register a waiter. Caller holds ``_lock``."""
+        waiter = _Waiter(cond, deadline)
+        self._waiters.append(waiter)
+        self._changed.notify_all()
+        return waiter
+
+    def _unregister(self, waiter: _Waiter) -> None:
+        """Remove a waiter that stops waiting, unless the clock already removed it as due."""
+        with self._lock:
+            if not waiter.due:
+                self._waiters.remove(waiter)
+                self._changed.notify_all()
+
     def _take_due_locked(self) -> list[_Waiter]:
-        """Remove and return the waiters whose deadline is reached. Caller holds ``_lock``."""
+        """Remove, mark and return the waiters whose deadline is reached. Caller holds ``_lock``."""
         now = self._now
         due = [w for w in self._waiters if w.deadline <= now]
         if due:
+            for waiter in due:
+                waiter.due = True
             self._waiters = [w for w in self._waiters if w.deadline > now]
             self._changed.notify_all()
         return due
