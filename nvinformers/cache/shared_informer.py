@@ -79,6 +79,7 @@ from nvinformers.cache.store import KeyedIndexer, new_indexer
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
+from nvinformers.errors import NvInformersError
 
 __all__ = [
     "SharedIndexInformer",
@@ -101,7 +102,7 @@ _REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, De
 MINIMUM_RESYNC_PERIOD = 1.0
 
 
-class InformerStoppedError(RuntimeError):
+class InformerStoppedError(NvInformersError, RuntimeError):
     """The informer has stopped; it cannot be restarted or take new handlers."""
 
 
