@@ -20,7 +20,7 @@ with the ``is_*`` helpers, which mirror ``k8s.io/apimachinery/pkg/api/errors``::
      │    ├── InternalError               500   InternalError        INTERNAL, UNKNOWN, DATA_LOSS...
      │    │    └── MalformedObjectError   500   InternalError        (undecodable object)
      │    └── ServiceUnavailableError     503   ServiceUnavailable   UNAVAILABLE, DEADLINE_EXCEEDED
-     ├── CacheSyncTimeoutError   (also TimeoutError)  a controller's caches did not sync
+     ├── CacheSyncTimeoutError   (also TimeoutError)  nvinformers.controller: caches not synced
      ├── ClientsetClosedError    (also RuntimeError)  nvinformers.clientset: a call after close()
      ├── InformerStoppedError    (also RuntimeError)  nvinformers.cache: a stopped informer
      ├── ReconcilePanicError     (also RuntimeError)  nvinformers.controller: unrecovered panic
@@ -48,7 +48,6 @@ from typing import ClassVar
 
 __all__ = [
     "NvInformersError",
-    "CacheSyncTimeoutError",
     "StatusError",
     "BadRequestError",
     "UnauthorizedError",
@@ -86,11 +85,6 @@ GROUP = "device.nvidia.com"
 
 class NvInformersError(Exception):
     """Base class of every error nvinformers raises on purpose."""
-
-
-class CacheSyncTimeoutError(NvInformersError, TimeoutError):
-    """A controller's caches did not sync within ``cache_sync_timeout``, or a watched informer
-    stopped before it synced; no worker was started. The message names what had not synced."""
 
 
 class StatusError(NvInformersError):

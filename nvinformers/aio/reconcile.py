@@ -26,12 +26,12 @@ from nvinformers.aio.sync import wait_sync
 from nvinformers.aio.workqueue import AsyncQueue
 from nvinformers.controller.core import (
     DEFAULT_CACHE_SYNC_TIMEOUT,
+    CacheSyncTimeoutError,
     ControllerCore,
     log,
 )
 from nvinformers.controller.handler import MapFunc
 from nvinformers.controller.reconcile import AsyncReconciler, Request
-from nvinformers.errors import CacheSyncTimeoutError
 
 if TYPE_CHECKING:
     from nvinformers.controller.metrics import WorkerStats

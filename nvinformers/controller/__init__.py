@@ -44,7 +44,7 @@ This package never imports gRPC (checked by import-linter).
 
 from nvinformers.controller import handler, predicates
 from nvinformers.controller.controller import Controller
-from nvinformers.controller.core import ReconcilePanicError
+from nvinformers.controller.core import CacheSyncTimeoutError, ReconcilePanicError
 from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
 from nvinformers.controller.handler import (
     EnqueueRequestForObject,
@@ -79,7 +79,6 @@ from nvinformers.controller.reconcile import (
     TerminalError,
     is_terminal_error,
 )
-from nvinformers.errors import CacheSyncTimeoutError
 
 __all__ = [
     # the reconcile contract

@@ -38,13 +38,13 @@ from typing import Any
 from nvinformers.controller.core import (
     DEFAULT_CACHE_SYNC_TIMEOUT,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    CacheSyncTimeoutError,
     ControllerCore,
     ReconcilePanicError,
     log,
 )
 from nvinformers.controller.reconcile import Reconciler, Request, Result
 from nvinformers.controller.source import InformerSource
-from nvinformers.errors import CacheSyncTimeoutError
 from nvinformers.workqueue import RateLimitingQueue
 
 __all__ = [

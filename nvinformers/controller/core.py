@@ -49,7 +49,7 @@ from nvinformers.controller.metrics import (
 from nvinformers.controller.predicates import Predicate
 from nvinformers.controller.reconcile import Request, Verdict, judge
 from nvinformers.controller.source import InformerSource
-from nvinformers.errors import CacheSyncTimeoutError, NvInformersError
+from nvinformers.errors import NvInformersError
 from nvinformers.workqueue import RateLimiter, RateLimitingQueue
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ControllerCore",
+    "CacheSyncTimeoutError",
     "ReconcilePanicError",
     "TRANSITIONS",
     "DEFAULT_CACHE_SYNC_TIMEOUT",
@@ -87,6 +88,11 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
 }
 
 _RESULT_INDEX: Final = {label: i for i, label in enumerate(RESULT_LABELS)}
+
+
+class CacheSyncTimeoutError(NvInformersError, TimeoutError):
+    """A controller's caches did not sync within ``cache_sync_timeout``, or a watched informer
+    stopped before it synced; no worker was started. The message names what had not synced."""
 
 
 class ReconcilePanicError(NvInformersError, RuntimeError):
