@@ -2,18 +2,10 @@
 
 The checker interface is one function of no arguments, :data:`Check`: it passes when it returns
 None or True and fails when it returns False or raises (the exception's message is the reason).
-Checks run on the HTTP request's thread: keep them fast. :class:`Checks` is a named set of them
-(``/healthz`` has one, ``/readyz`` another); the built-ins judge nvinformers' own components:
-
-==============================  =============================================================
-built-in                        passes when
-==============================  =============================================================
-:func:`informer_health`         the informer is healthy (synced, a working watch, not silent
-                                beyond its inactivity limit), see ``SharedIndexInformer.health``
-:func:`informer_synced`         the informer has synced
-:func:`controller_health`       the controller has not failed (sync failure, unrecovered panic)
-:func:`controller_started`      the controller's workers run (its caches synced)
-==============================  =============================================================
+Checks run on the HTTP request's thread: keep them fast. :class:`Checks` is a named set of them;
+the built-ins judge nvinformers' own components (:func:`informer_health`, :func:`informer_synced`,
+:func:`controller_health`, :func:`controller_started`; the :class:`~nvinformers.controller.
+Manager` says which ``/healthz`` and ``/readyz`` combine).
 
 :func:`respond` renders results the Kubernetes way: 200 when every check passes and 503
 otherwise, one line per check (``[+]informer/gpus ok``, ``[-]controller/x failed: reason``) and a
