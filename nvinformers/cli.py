@@ -36,6 +36,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
+from nvinformers.errors import NvInformersError
 from nvinformers.signals import Interrupted, SignalStop
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ _FAKE_SERVERS = {
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class _UsageError(Exception):
-    pass
+class _UsageError(NvInformersError):
+    """A command line argparse cannot check: printed with the usage, exit 2."""
 
 
 def parse_duration(text: str) -> float | None:

@@ -1,9 +1,10 @@
-"""Kubernetes-style errors raised by nvinformers.
+"""The errors nvinformers raises: one hierarchy, every class under :class:`NvInformersError`.
 
-Every failure that comes back from the Device API is translated once, at the clientset boundary,
-into one of these classes (the original ``grpc.RpcError`` is chained as ``__cause__``), including
-failures raised while iterating a watch stream. Callers test for kinds of failure with the
-``is_*`` helpers, which mirror ``k8s.io/apimachinery/pkg/api/errors``::
+Every failure that comes back from an API server is translated once per protocol, at the
+boundary, into a :class:`StatusError` (the original error chained as ``__cause__``), including
+failures raised while iterating a watch stream: gRPC in :mod:`nvinformers.clientset.status`,
+HTTP (the Kubernetes API) in :mod:`nvinformers.kube.status`. Callers test for kinds of failure
+with the ``is_*`` helpers, which mirror ``k8s.io/apimachinery/pkg/api/errors``::
 
     NvInformersError
      ├── StatusError                      code  reason               gRPC status
@@ -19,7 +20,24 @@ failures raised while iterating a watch stream. Callers test for kinds of failur
      │    ├── InternalError               500   InternalError        INTERNAL, UNKNOWN, DATA_LOSS...
      │    │    └── MalformedObjectError   500   InternalError        (undecodable object)
      │    └── ServiceUnavailableError     503   ServiceUnavailable   UNAVAILABLE, DEADLINE_EXCEEDED
-     └── (ValueError for bad configuration, bad targets and bad selectors, raised before any call)
+     ├── CacheSyncTimeoutError   (also TimeoutError)  nvinformers.controller: caches not synced
+     ├── ClientsetClosedError    (also RuntimeError)  nvinformers.clientset: a call after close()
+     ├── InformerStoppedError    (also RuntimeError)  nvinformers.cache: a stopped informer
+     ├── ReconcilePanicError     (also RuntimeError)  nvinformers.controller: unrecovered panic
+     ├── TerminalError                                nvinformers.controller: raised by
+     │                                                reconcilers (not retried)
+     ├── KeyFuncError            (also ValueError)    nvinformers.cache: an object without a key
+     ├── IndexConflictError      (also ValueError)    nvinformers.cache: an index name is taken
+     ├── SelectorParseError      (also ValueError)    nvinformers.labels: a bad label selector
+     ├── FakeServerError         (also RuntimeError)  nvinformers.testing: cannot serve
+     └── FakeKubeAPIError, tracker errors             nvinformers.testing (inside the fakes)
+
+Programming errors — a bad option, target, selector or argument type, raised before any call —
+are plain ``ValueError`` and ``TypeError``, named in each docstring's ``Raises``. Internal
+signals that never leave the library (the reflector's ``VeryShortWatchError`` and
+``ReplayedWatchError``, the controller's ``SkipEventError``) derive from
+:class:`NvInformersError` too. :class:`nvinformers.signals.Interrupted` is a ``BaseException``
+on purpose, like ``KeyboardInterrupt``.
 
 A watch that is cancelled (``stop()``) or ends cleanly is not an error: iteration simply ends.
 """

@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum, StrEnum
 from typing import Any, Final, NoReturn
 
+from nvinformers.errors import NvInformersError
+
 __all__ = [
     "Operator",
     "Requirement",
@@ -563,7 +565,7 @@ def selector_from_validated_set(labels: Mapping[str, str] | None) -> Selector:
 # Parser
 
 
-class SelectorParseError(ValueError):
+class SelectorParseError(NvInformersError, ValueError):
     """A label selector that cannot be parsed.
 
     ``str(err)`` reads ``invalid label selector "<selector>": <detail> at position <n>``.

@@ -10,7 +10,8 @@ loop, for operators written with asyncio frameworks such as kopf:
   plain handlers, in order, batched across the thread boundary (:mod:`nvinformers.aio.handlers`);
 * :class:`AsyncQueue` — ``await queue.get()`` over the thread-safe rate-limiting workqueue,
   cancellation-safe (:mod:`nvinformers.aio.workqueue`);
-* :class:`AsyncController` — controller-runtime's reconcile loop with worker tasks on the loop
+* :class:`AsyncController` — controller-runtime's reconcile loop with worker tasks on the loop,
+  the asyncio driver of the same core as :class:`nvinformers.controller.Controller`
   (:mod:`nvinformers.aio.reconcile`).
 
 Threading model in one line: threads produce (reflector, informer processing, per-handler

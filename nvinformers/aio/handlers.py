@@ -25,7 +25,9 @@ raising in the informer's thread, and the handler is removed from the informer.
 
 Sync: the registration's :meth:`~AsyncEventHandlerRegistration.has_synced` is True once the
 informer has synced and every initial-list add has been **delivered on the loop** (awaited), not
-merely handed over; :meth:`~AsyncEventHandlerRegistration.wait_synced` awaits it.
+merely handed over; its :meth:`~AsyncEventHandlerRegistration.sync_done` latch is set then (or
+when the handler stops), so :func:`nvinformers.aio.wait_for_cache_sync` and
+:meth:`~AsyncEventHandlerRegistration.wait_synced` are woken, never poll.
 """
 
 from __future__ import annotations
@@ -36,11 +38,10 @@ import inspect
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from nvinformers.aio.sync import informer_synced
+from nvinformers.aio.sync import wait_for_cache_sync
 from nvinformers.cache.keys import DeletedFinalStateUnknown
 from nvinformers.cache.log_throttle import LogThrottle
 from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification
@@ -48,6 +49,7 @@ from nvinformers.cache.shared_informer import (
     ResourceEventHandlerRegistration,
     SharedIndexInformer,
 )
+from nvinformers.cancel import Latch
 
 __all__ = [
     "AsyncResourceEventHandler",
@@ -66,9 +68,6 @@ log = logging.getLogger("nvinformers.aio.handlers")
 YIELD_EVERY = 64
 #: Seconds between two logged handler errors (or two logged drops) of one handler.
 _LOG_INTERVAL = 10.0
-#: Bounds of the short re-checks of ``has_synced`` right after the initial list was delivered.
-_FIRST_SYNC_RECHECK = 0.001
-_MAX_SYNC_RECHECK = 0.1
 
 # Why delivery ended (the bridge's _closed_reason).
 _REMOVED = "the handler was removed"
@@ -126,10 +125,10 @@ class AsyncResourceEventHandlerFuncs(Generic[T]):
         return None if self._on_delete is None else self._on_delete(obj)
 
 
-class AsyncResourceEventHandlerDetailedFuncs(Generic[T]):
+class AsyncResourceEventHandlerDetailedFuncs(AsyncResourceEventHandlerFuncs[T]):
     """Like :class:`AsyncResourceEventHandlerFuncs`; ``on_add`` also gets ``is_in_initial_list``."""
 
-    __slots__ = ("_on_add", "_on_update", "_on_delete")
+    __slots__ = ("_on_add_detailed",)
 
     def __init__(
         self,
@@ -138,18 +137,12 @@ class AsyncResourceEventHandlerDetailedFuncs(Generic[T]):
         on_update: Callable[[T, T], MaybeAwaitable] | None = None,
         on_delete: Callable[[T | DeletedFinalStateUnknown[T]], MaybeAwaitable] | None = None,
     ) -> None:
-        self._on_add = on_add
-        self._on_update = on_update
-        self._on_delete = on_delete
+        super().__init__(on_update=on_update, on_delete=on_delete)
+        self._on_add_detailed = on_add
 
     def on_add(self, obj: Any, is_in_initial_list: bool) -> MaybeAwaitable:
-        return None if self._on_add is None else self._on_add(obj, is_in_initial_list)
-
-    def on_update(self, old: Any, new: Any) -> MaybeAwaitable:
-        return None if self._on_update is None else self._on_update(old, new)
-
-    def on_delete(self, obj: Any) -> MaybeAwaitable:
-        return None if self._on_delete is None else self._on_delete(obj)
+        add = self._on_add_detailed
+        return None if add is None else add(obj, is_in_initial_list)
 
 
 class _Bridge:
@@ -256,7 +249,8 @@ class AsyncEventHandlerRegistration:
         self._task: asyncio.Task[None] | None = None
         # Loop-only state.
         self._wakeup = asyncio.Event()
-        self._progress = asyncio.Event()  # set after each delivered batch and when ending
+        # Set once has_synced(), or once delivery ended; set outside the bridge's lock.
+        self._sync_done = Latch()
         self._in_flight = 0
         # Statistics: delivered/errors written on the loop, dropped under _stats_lock.
         self.delivered = 0
@@ -264,7 +258,7 @@ class AsyncEventHandlerRegistration:
         self._dropped = 0
         self._stats_lock = threading.Lock()
         self._error_log = LogThrottle(_LOG_INTERVAL)
-        self._last_drop_log = -_LOG_INTERVAL
+        self._drop_log = LogThrottle(_LOG_INTERVAL)
 
     # ------------------------------------------------------------------------------ reads
 
@@ -309,33 +303,20 @@ class AsyncEventHandlerRegistration:
         inner = self._inner
         return inner is not None and inner.has_synced() and self._bridge._initial_pending == 0
 
+    def sync_done(self) -> Latch:
+        """Set once :meth:`has_synced` is True, or once delivery ended (removed, loop gone)."""
+        return self._sync_done
+
     async def wait_synced(self) -> bool:
         """Wait until :meth:`has_synced`; False if the informer stopped or the handler was
         removed first. Must run on the handler's loop."""
+        return await wait_for_cache_sync(self)
+
+    def _check_synced(self) -> None:
+        # Called when the threaded registration synced (on its handler thread) and after the
+        # loop delivered the last initial add: whichever of the two comes second sees both done.
         if self.has_synced():
-            return True
-        if not await informer_synced(self._informer):
-            return False
-        progress = self._progress
-        delay = _FIRST_SYNC_RECHECK
-        while not self.has_synced():
-            if self.closed:
-                return False
-            progress.clear()
-            recheck: asyncio.TimerHandle | None = None
-            if self._bridge._initial_pending == 0:
-                # Everything handed over was delivered, yet the informer's handler thread has
-                # not counted its last hand-over: it does so only after our bridge returned
-                # from on_add, possibly after the loop already delivered the add. That window
-                # is a few bytecodes long and announces itself nowhere, so re-check shortly.
-                recheck = self._loop.call_later(delay, progress.set)
-                delay = min(delay * 2, _MAX_SYNC_RECHECK)
-            try:
-                await progress.wait()
-            finally:
-                if recheck is not None:
-                    recheck.cancel()
-        return True
+            self._sync_done.set()
 
     # ---------------------------------------------------------------------------- removal
 
@@ -349,6 +330,7 @@ class AsyncEventHandlerRegistration:
         bridge = self._bridge
         with bridge._lock:
             bridge.close_locked(_REMOVED)
+        self._sync_done.set()
         inner = self._inner
         if inner is not None:
             self._informer.remove_event_handler(inner)
@@ -417,7 +399,6 @@ class AsyncEventHandlerRegistration:
                     self._in_flight = len(batch)
                 if batch:
                     since_yield = await self._deliver(batch, since_yield)
-                self._progress.set()
         finally:
             self._in_flight = 0
             self._consumer_ended()
@@ -450,8 +431,11 @@ class AsyncEventHandlerRegistration:
             self._in_flight -= 1
             if kind == ADD and b:
                 with bridge._lock:
+                    last = bridge._initial_pending == 1
                     if bridge._initial_pending > 0:
                         bridge._initial_pending -= 1
+                if last:
+                    self._check_synced()
             # Whether an awaited handler suspended cannot be told cheaply (a coroutine that
             # never awaits anything does not), so every delivery counts.
             since_yield += 1
@@ -465,7 +449,7 @@ class AsyncEventHandlerRegistration:
         with bridge._lock:
             already = bridge.closed
             lost = bridge.close_locked(_CONSUMER_ENDED)
-        self._progress.set()
+        self._sync_done.set()
         if lost and not already:
             self._count_drops(lost, _CONSUMER_ENDED)
         if not already:
@@ -505,15 +489,11 @@ class AsyncEventHandlerRegistration:
 
     def _count_drops(self, n: int, why: str) -> bool:
         """Count ``n`` dropped notifications; log at most every 10 s. True on the first drop."""
-        now = time.monotonic()
         with self._stats_lock:
             first = self._dropped == 0
             self._dropped += n
             total = self._dropped
-            if not first and now - self._last_drop_log < _LOG_INTERVAL:
-                return first
-            self._last_drop_log = now
-        if n or first:
+        if (n or first) and self._drop_log.allow() is not None:
             log.warning(
                 "%s: asyncio handler %s is dropping notifications: %s (%d dropped so far)",
                 self._informer.name,
@@ -580,12 +560,14 @@ def add_async_event_handler(
     else:
         loop.call_soon_threadsafe(registration._start)
     try:
-        registration._inner = informer.add_event_handler(
+        inner = informer.add_event_handler(
             registration._bridge, resync_period, name=registration._name
         )
     except BaseException:
         registration.remove()
         raise
+    registration._inner = inner
+    inner.sync_done().add_callback(registration._check_synced)
     return registration
 
 

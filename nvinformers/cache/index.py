@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from nvinformers.cache.keys import _ACCESSORS, header_accessors
+from nvinformers.errors import NvInformersError
 
 __all__ = [
     "IndexFunc",
@@ -50,7 +51,7 @@ Indices = dict[str, Index]
 NAMESPACE_INDEX = "namespace"
 
 
-class IndexConflictError(ValueError):
+class IndexConflictError(NvInformersError, ValueError):
     """An index of that name already exists (raised by ``add_indexers``; the store is unchanged)."""
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
+from nvinformers.errors import NvInformersError
+
 __all__ = [
     "KeyFunc",
     "ExplicitKey",
@@ -64,7 +66,7 @@ class ExplicitKey(str):
     __slots__ = ()
 
 
-class KeyFuncError(ValueError):
+class KeyFuncError(NvInformersError, ValueError):
     """An object's key cannot be computed: it has no ``metadata``, or an empty or non-string name.
 
     The message names the object's type and the problem, and hints at the tombstone-aware key

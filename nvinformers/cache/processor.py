@@ -38,6 +38,7 @@ from typing import Any
 
 from nvinformers.cache.handlers import ResourceEventHandler
 from nvinformers.cache.log_throttle import LogThrottle
+from nvinformers.cancel import Latch
 
 __all__ = [
     "Notification",
@@ -147,6 +148,8 @@ class ProcessorListener:
         self._lingering = False
         self._pending: deque[Notification] = deque()
         self._initial_pending = 0
+        # Set once has_synced() (or once stopped): set by check_synced(), never under _lock.
+        self.sync_done = Latch()
         self._in_flight = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -201,6 +204,7 @@ class ProcessorListener:
             if self._sleeping or self._lingering:
                 self._sleeping = self._lingering = False
                 self._wakeup.release()
+        self.sync_done.set()  # a stopped handler never receives the rest of the initial list
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the handler thread to end; True if it did (or never started)."""
@@ -218,6 +222,12 @@ class ProcessorListener:
     def has_synced(self) -> bool:
         """True once the informer has synced and every initial-list add reached this handler."""
         return self._informer_synced() and self._initial_pending == 0
+
+    def check_synced(self) -> None:
+        """Set :attr:`sync_done` if :meth:`has_synced`. Called by the informer once it synced
+        and by the handler thread after the last initial-list add: the second sees both done."""
+        if self.has_synced():
+            self.sync_done.set()
 
     @property
     def stopped(self) -> bool:
@@ -288,8 +298,11 @@ class ProcessorListener:
                 self._in_flight -= 1
                 if kind == ADD and b:
                     with lock:
+                        last = self._initial_pending == 1
                         if self._initial_pending > 0:
                             self._initial_pending -= 1
+                    if last:
+                        self.check_synced()
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1

@@ -82,6 +82,7 @@ from nvinformers.errors import (
     ExpiredError,
     MalformedObjectError,
     MethodNotSupportedError,
+    NvInformersError,
     ServiceUnavailableError,
     StatusError,
 )
@@ -123,11 +124,11 @@ _VERY_SHORT_WATCH = 1.0
 WatchErrorHandler = Callable[[str, BaseException], None]
 
 
-class VeryShortWatchError(Exception):
+class VeryShortWatchError(NvInformersError):
     """A watch ended cleanly almost immediately without delivering any event."""
 
 
-class ReplayedWatchError(Exception):
+class ReplayedWatchError(NvInformersError):
     """A re-watch started with ADDED events no newer than the revision it asked for.
 
     The server ignored the requested revision and replayed its current state (some Device API

@@ -77,7 +77,9 @@ from nvinformers.cache.reflector import (
 from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache.store import KeyedIndexer, new_indexer
 from nvinformers.cache.thread_safe_store import ThreadSafeStore
+from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
+from nvinformers.errors import NvInformersError
 
 __all__ = [
     "SharedIndexInformer",
@@ -100,7 +102,7 @@ _REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, De
 MINIMUM_RESYNC_PERIOD = 1.0
 
 
-class InformerStoppedError(RuntimeError):
+class InformerStoppedError(NvInformersError, RuntimeError):
     """The informer has stopped; it cannot be restarted or take new handlers."""
 
 
@@ -144,6 +146,11 @@ class ResourceEventHandlerRegistration:
     def has_synced(self) -> bool:
         """True once the informer synced and every initial-list add reached this handler."""
         return self._listener.has_synced()
+
+    def sync_done(self) -> Latch:
+        """Set once :meth:`has_synced` is True, or once the handler was removed or the informer
+        stopped (client-go's ``HasSyncedChecker().Done()``)."""
+        return self._listener.sync_done
 
     @property
     def backlog(self) -> int:
@@ -235,7 +242,8 @@ class SharedIndexInformer(Generic[T]):
         self._handler_names = itertools.count(1)
         self._synced = False
         self._last_store_rv = ""
-        self._synced_event = threading.Event()
+        # Set once synced, or once stopped unsynced (see sync_done); set outside every lock.
+        self._sync_done = Latch()
         # Statistics, written by the processing thread only.
         self.applied: dict[str, int] = {"added": 0, "updated": 0, "deleted": 0}
         self.stale_events_dropped = 0
@@ -354,6 +362,7 @@ class SharedIndexInformer(Generic[T]):
             self._listeners = (*self._listeners, listener)
             if started:
                 listener.start()
+        listener.check_synced()  # synced already, with nothing to replay
         return ResourceEventHandlerRegistration(listener)
 
     def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
@@ -395,9 +404,17 @@ class SharedIndexInformer(Generic[T]):
         """True once the first full list has been applied to the store (resync is unrelated)."""
         return self._synced
 
+    def sync_done(self) -> Latch:
+        """Set once :meth:`has_synced` is True, or once the informer stopped before it synced.
+
+        client-go's ``HasSyncedChecker().Done()``: what :mod:`nvinformers.cache.wait` waits on.
+        """
+        return self._sync_done
+
     def wait_for_sync(self, timeout: float | None = None) -> bool:
-        """Block until :meth:`has_synced` or ``timeout`` seconds; returns :meth:`has_synced`."""
-        return self._synced_event.wait(timeout)
+        """Block until synced, stopped or ``timeout`` seconds passed; returns :meth:`has_synced`."""
+        self._sync_done.wait(timeout)
+        return self._synced
 
     def last_sync_resource_version(self) -> str:
         """The last revision the reflector saw (not synchronised with the store)."""
@@ -500,6 +517,7 @@ class SharedIndexInformer(Generic[T]):
                 resync.join()
             with self._state_lock:
                 self._stopped = True
+            self._sync_done.set()  # if still unsynced: it never will be
             with self._delivery_lock:
                 listeners = self._listeners
             for listener in listeners:
@@ -509,6 +527,12 @@ class SharedIndexInformer(Generic[T]):
             unregister_informer(self, self._registry)
 
     # ----------------------------------------------------------------------------- processing
+
+    def _signal_synced(self) -> None:
+        """Announce the first sync; called after ``_synced`` was set, outside the locks."""
+        self._sync_done.set()
+        for listener in self._listeners:
+            listener.check_synced()
 
     def _resync_timer(self, stop: threading.Event) -> None:
         # client-go's reflector resync goroutine: every check period, ask the queue to resync;
@@ -664,7 +688,8 @@ class SharedIndexInformer(Generic[T]):
                         listener.add_many(notes_list, initial)
                 if became_synced:
                     self._synced = True
-                    self._synced_event.set()
+        if became_synced:
+            self._signal_synced()
         if resync:
             self._resync_due_listeners()
 
@@ -699,7 +724,8 @@ class SharedIndexInformer(Generic[T]):
             self._last_store_rv = replacement.resource_version
             if initial:
                 self._synced = True
-                self._synced_event.set()
+        if initial:
+            self._signal_synced()
 
     def _replace(
         self,

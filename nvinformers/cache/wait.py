@@ -1,44 +1,189 @@
-"""Waiting for caches to sync (client-go's ``WaitForCacheSync``)."""
+"""Waiting for caches to sync: one mechanism, for threads and for asyncio.
+
+client-go's ``WaitForCacheSync`` polls ``HasSynced`` functions every 100 ms; its newer ``WaitFor``
+waits on ``HasSyncedChecker().Done()`` channels. nvinformers does the latter. Informers and
+handler registrations (threaded or asyncio) each own a :class:`~nvinformers.cancel.Latch`,
+``sync_done()``, set the moment ``has_synced()`` turns True — or when it never can any more (the
+informer stopped, the handler was removed). A :class:`SyncWait` over such sources is woken by
+their latches: a thread blocks in :meth:`SyncWait.wait`, a coroutine awaits
+:func:`nvinformers.aio.wait_for_cache_sync` (woken through ``call_soon_threadsafe``).
+
+What cannot signal is checked every :data:`POLL_INTERVAL` (client-go's 100 ms) while the wait
+lasts: plain functions (or objects with ``has_synced`` but no ``sync_done``), and a ``stop``
+event set by another party (a ``threading.Event`` cannot wake a thread waiting on something
+else). :meth:`SyncWait.interrupt` ends a wait at once.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
 
-__all__ = ["wait_for_cache_sync", "POLL_INTERVAL"]
+from nvinformers.cancel import Latch
+
+__all__ = [
+    "wait_for_cache_sync",
+    "SyncWait",
+    "SyncSource",
+    "HasSynced",
+    "SyncedLike",
+    "POLL_INTERVAL",
+]
 
 log = logging.getLogger("nvinformers.cache")
 
-#: client-go polls every 100 ms.
+#: Seconds between two checks of what cannot signal (plain functions, a ``stop`` event).
 POLL_INTERVAL = 0.1
+
+
+@runtime_checkable
+class HasSynced(Protocol):
+    """Anything that reports whether its cache has synced."""
+
+    def has_synced(self) -> bool: ...
+
+
+@runtime_checkable
+class SyncSource(HasSynced, Protocol):
+    """A source that signals its sync (client-go's ``HasSyncedChecker``): ``sync_done()`` is set
+    once ``has_synced()`` is True for good, or once it never can be."""
+
+    def sync_done(self) -> Latch: ...
+
+
+#: What the wait functions accept: a ``has_synced`` function or an object that has one.
+SyncedLike = Callable[[], bool] | HasSynced
+
+
+class SyncWait:
+    """A wait for several sources (see the module docstring), by one thread or one coroutine.
+
+    Thread-safety: the sources' latches call in from any thread; the wake-up (and the
+    :meth:`on_change` callback) run there, outside any lock. Use it as a context manager: it
+    unregisters from the latches on exit.
+
+    Args:
+        items: informers, registrations, their bound ``has_synced`` methods, or plain functions.
+
+    Raises:
+        TypeError: an item is neither callable nor has ``has_synced``.
+    """
+
+    def __init__(self, items: Iterable[SyncedLike]) -> None:
+        resolved = [_resolve(item) for item in items]
+        self._latched = [(check, latch) for check, latch in resolved if latch is not None]
+        self._polled = [check for check, latch in resolved if latch is None]
+        self._wake = threading.Event()
+        self._notify: Callable[[], None] | None = None
+        self._interrupted = False
+        self._removers = [latch.add_callback(self._changed) for _, latch in self._latched]
+
+    @property
+    def polls(self) -> bool:
+        """True when plain functions have to be polled (every :data:`POLL_INTERVAL`)."""
+        return bool(self._polled)
+
+    def outcome(self) -> bool | None:
+        """True: all synced; False: one never will, or interrupted; None: still open.
+
+        Never asks a signalling source before its latch is set.
+        """
+        if self._interrupted:
+            return False
+        if not all(latch.is_set() for _, latch in self._latched):
+            return None
+        if not all(check() for check, _ in self._latched):
+            return False  # a source gave up (an informer stopped before it synced)
+        return True if all(check() for check in self._polled) else None
+
+    def on_change(self, notify: Callable[[], None]) -> None:
+        """Also call ``notify`` when a source signals or the wait is interrupted (the asyncio
+        driver wakes its loop so). Check :meth:`outcome` after setting it."""
+        self._notify = notify
+
+    def interrupt(self) -> None:
+        """End the wait at once with False (its owner is stopping). Idempotent."""
+        self._interrupted = True
+        self._changed()
+
+    def wait(self, stop: threading.Event | None = None, timeout: float | None = None) -> bool:
+        """Block until :meth:`outcome` is decided, ``stop`` is set or ``timeout`` passes.
+
+        Returns:
+            True only when everything synced.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._wake.clear()  # before the checks: a signal after them sets it again
+            outcome = self.outcome()
+            if outcome is not None:
+                return outcome
+            if stop is not None and stop.is_set():
+                log.info("stop requested before caches synced")
+                return False
+            pause = None if deadline is None else deadline - time.monotonic()
+            if pause is not None and pause <= 0:
+                return False
+            if stop is not None or self._polled:
+                pause = POLL_INTERVAL if pause is None else min(pause, POLL_INTERVAL)
+            self._wake.wait(pause)
+
+    def __enter__(self) -> SyncWait:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        removers, self._removers = self._removers, []
+        for remove in removers:
+            remove()
+
+    def _changed(self) -> None:
+        self._wake.set()
+        notify = self._notify
+        if notify is not None:
+            notify()
 
 
 def wait_for_cache_sync(
     stop: threading.Event | None,
-    *has_synced: Callable[[], bool],
+    *has_synced: SyncedLike,
     timeout: float | None = None,
 ) -> bool:
-    """Block until every ``has_synced`` function returns True.
+    """Block until every source reports synced (client-go's ``WaitForCacheSync``).
 
-    Returns True when all have synced, False when ``stop`` was set or ``timeout`` seconds passed
-    first. Pass informers' ``has_synced`` and handler registrations' ``has_synced`` (a handler
-    that must see the whole initial list before acting waits on its registration, not just on
-    the informer).
+    Pass informers and handler registrations, or their ``has_synced`` methods (a handler that must
+    see the whole initial list before acting waits on its registration, not just on the
+    informer): they wake this thread the moment they sync. Any number of threads may wait.
+
+    Args:
+        stop: ends the wait (with False) when set; None: only ``timeout`` does.
+        *has_synced: sources, their ``has_synced`` methods, or plain functions.
+        timeout: seconds to wait at most (None: no limit).
+
+    Returns:
+        True when all have synced (also when none is given); False when ``stop`` was set or
+        ``timeout`` passed first, or an informer stopped before it synced.
+
+    Raises:
+        TypeError: an argument is neither callable nor has ``has_synced``.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    pause = stop if stop is not None else threading.Event()
-    while True:
-        if all(fn() for fn in has_synced):
-            return True
-        if stop is not None and stop.is_set():
-            log.info("stop requested before caches synced")
-            return False
-        wait = POLL_INTERVAL
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            wait = min(wait, remaining)
-        pause.wait(wait)
+    with SyncWait(has_synced) as sync:
+        return sync.wait(stop, timeout)
+
+
+def _resolve(item: SyncedLike) -> tuple[Callable[[], bool], Latch | None]:
+    """The check and, when it signals, the latch of one item."""
+    owner = item.__self__ if inspect.ismethod(item) and item.__name__ == "has_synced" else item
+    if isinstance(owner, SyncSource):
+        return owner.has_synced, owner.sync_done()
+    if isinstance(owner, HasSynced):
+        return owner.has_synced, None
+    if callable(owner):
+        return owner, None
+    raise TypeError(
+        "wait_for_cache_sync: expected a has_synced function or an object with has_synced(), "
+        f"got {type(item).__name__}"
+    )

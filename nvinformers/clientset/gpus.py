@@ -43,13 +43,12 @@ from nvinformers.api.device.v1alpha1.types import (
 )
 from nvinformers.cancel import CancelToken
 from nvinformers.clientset.metrics import ClientMetrics
-from nvinformers.clientset.status import PROTO_PACKAGE, from_rpc_error
+from nvinformers.clientset.status import PROTO_PACKAGE, cancelled_call_error, from_rpc_error
 from nvinformers.clientset.watch import GPUWatch
 from nvinformers.errors import (
     MalformedObjectError,
     MethodNotSupportedError,
     NvInformersError,
-    ServiceUnavailableError,
     qualify,
 )
 from nvinformers.options import GetOptions, ListOptions
@@ -520,11 +519,8 @@ class GPUClient(ReadOnlyVerbs):
                 try:
                     data = future.result()
                 except grpc.FutureCancelledError:
-                    raise ServiceUnavailableError(
-                        f"the {method} call to the Device API at {self._target} was cancelled",
-                        grpc_code="CANCELLED",
-                        resource=qualify(RESOURCE),
-                        name=name,
+                    raise cancelled_call_error(
+                        target=self._target, method=method, resource=RESOURCE, name=name
                     ) from None
                 finally:
                     remove()

@@ -57,7 +57,7 @@ from nvinformers.errors import (
     qualify,
 )
 
-__all__ = ["from_rpc_error", "code_name", "PROTO_PACKAGE"]
+__all__ = ["from_rpc_error", "cancelled_call_error", "code_name", "PROTO_PACKAGE"]
 
 #: The proto package of the service this client speaks (named in UNIMPLEMENTED messages).
 PROTO_PACKAGE = "nvidia.nvsentinel.v1alpha1"
@@ -87,6 +87,22 @@ def _details(err: object) -> str:
     except Exception:  # same defence as code_name
         return ""
     return details if isinstance(details, str) else ""
+
+
+def cancelled_call_error(
+    *, target: str, method: str, resource: str = "gpus", name: str = ""
+) -> ServiceUnavailableError:
+    """The error of a unary call cancelled through its ``CancelToken``.
+
+    gRPC reports it as ``grpc.FutureCancelledError``, which is not an ``RpcError``; it maps as
+    CANCELLED does (503, ``grpc_code="CANCELLED"``). Callers raise it ``from None``.
+    """
+    return ServiceUnavailableError(
+        f"the {method} call to the Device API at {target} was cancelled",
+        grpc_code="CANCELLED",
+        resource=qualify(resource),
+        name=name,
+    )
 
 
 def from_rpc_error(

@@ -7,9 +7,16 @@ Layers, each depending only on the ones above it (controller-runtime's packages)
 * :mod:`~nvinformers.controller.event` — the events informers produce;
 * :mod:`~nvinformers.controller.predicates` — which events matter;
 * :mod:`~nvinformers.controller.handler` — which requests an event produces;
-* :mod:`~nvinformers.controller.controller` — :class:`Controller`: the workqueue and workers;
+* :mod:`~nvinformers.controller.source` — what a controller watches (informer, handler,
+  predicates);
+* :mod:`~nvinformers.controller.core` — the controller core: workqueue, watches, lifecycle and
+  the reconcile table applied, shared by two drivers: :class:`Controller` (worker threads,
+  :mod:`~nvinformers.controller.controller`) and :class:`nvinformers.aio.AsyncController`
+  (worker tasks);
+* :mod:`~nvinformers.controller.healthz` — health and readiness checks;
 * :mod:`~nvinformers.controller.manager` — :class:`Manager`: informers and controllers together,
-  with ``/healthz``, ``/readyz`` and ``/metrics``.
+  with ``/healthz``, ``/readyz`` and ``/metrics`` (served by :mod:`~nvinformers.controller.
+  server`).
 
 Example::
 
@@ -36,11 +43,8 @@ This package never imports gRPC (checked by import-linter).
 """
 
 from nvinformers.controller import handler, predicates
-from nvinformers.controller.controller import (
-    CacheSyncTimeoutError,
-    Controller,
-    ReconcilePanicError,
-)
+from nvinformers.controller.controller import Controller
+from nvinformers.controller.core import CacheSyncTimeoutError, ReconcilePanicError
 from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
 from nvinformers.controller.handler import (
     EnqueueRequestForObject,
@@ -52,7 +56,8 @@ from nvinformers.controller.handler import (
     enqueue_mapped,
     enqueue_request_for_object,
 )
-from nvinformers.controller.manager import Check, CheckResult, Manager
+from nvinformers.controller.healthz import Check, CheckResult
+from nvinformers.controller.manager import Manager
 from nvinformers.controller.predicates import (
     Funcs,
     Predicate,

@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
 from nvinformers.controller.reconcile import Request
+from nvinformers.errors import NvInformersError
 
 __all__ = [
     "RequestQueue",
@@ -86,7 +87,7 @@ class EventHandler(Protocol):
         ...
 
 
-class SkipEventError(Exception):
+class SkipEventError(NvInformersError):
     """Raised by a built-in handler for an event it cannot turn into requests.
 
     The controller counts it in ``nvinformers_controller_events_skipped_total{reason=...}``

@@ -49,6 +49,7 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Final
 
@@ -77,8 +78,6 @@ RECONCILE_TIME_BUCKETS: Final[tuple[float, ...]] = (
     20.0, 25.0, 30.0, 40.0, 50.0, 60.0,
 )  # fmt: skip
 
-# Indexes into WorkerStats.results, in the order of RESULT_LABELS.
-SUCCESS, ERROR, REQUEUE, REQUEUE_AFTER = 0, 1, 2, 3
 #: The values of the ``result`` label of ``controller_runtime_reconcile_total``.
 RESULT_LABELS: Final[tuple[str, ...]] = ("success", "error", "requeue", "requeue_after")
 
@@ -110,16 +109,16 @@ _HELP = {
 
 
 class WorkerStats:
-    """The counters of one worker thread; that thread is their only writer.
+    """The counters of one worker (thread or task), which is their only writer; also their sum.
 
-    Semantics: ``results[i]`` counts reconciles by result (indexes ``SUCCESS``, ``ERROR``,
-    ``REQUEUE``, ``REQUEUE_AFTER``); ``errors``, ``terminal_errors`` and ``panics`` count what
-    their names say; ``buckets``/``time_sum`` hold the reconcile-time histogram (``buckets[i]``
-    counts observations in ``(B[i-1], B[i]]``, the last slot is ``+Inf``); ``busy`` is True while
-    the worker is reconciling (the active-workers gauge).
+    Semantics: ``results[i]`` counts reconciles by result (in the order of
+    :data:`RESULT_LABELS`); ``errors``, ``terminal_errors`` and ``panics`` count what their names
+    say; ``buckets``/``time_sum`` hold the reconcile-time histogram (``buckets[i]`` counts
+    observations in ``(B[i-1], B[i]]``, the last slot is ``+Inf``); ``busy`` is True while the
+    worker is reconciling (the active-workers gauge).
 
-    Thread-safety: written by one worker thread without a lock, read by the collector (integer
-    and float reads are atomic under the GIL).
+    Thread-safety: written by one worker without a lock, read by the collector (integer and
+    float reads are atomic under the GIL).
     """
 
     __slots__ = ("buckets", "busy", "errors", "panics", "results", "terminal_errors", "time_sum")
@@ -138,42 +137,16 @@ class WorkerStats:
         self.buckets[bisect_left(RECONCILE_TIME_BUCKETS, seconds)] += 1
         self.time_sum += seconds
 
-
-class _Totals:
-    """The monotonic part of a controller's metrics, summed over workers (scrape-time only)."""
-
-    __slots__ = ("buckets", "errors", "panics", "results", "skipped", "terminal_errors", "time_sum")
-
-    def __init__(self) -> None:
-        self.results = [0, 0, 0, 0]
-        self.errors = 0
-        self.terminal_errors = 0
-        self.panics = 0
-        self.buckets = [0] * (len(RECONCILE_TIME_BUCKETS) + 1)
-        self.time_sum = 0.0
-        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
-
-    def add_worker(self, stats: WorkerStats) -> None:
-        for i, n in enumerate(list(stats.results)):
-            self.results[i] += n
-        self.errors += stats.errors
-        self.terminal_errors += stats.terminal_errors
-        self.panics += stats.panics
-        for i, n in enumerate(list(stats.buckets)):
-            self.buckets[i] += n
-        self.time_sum += stats.time_sum
-
-    def merge(self, other: _Totals) -> None:
-        for i, n in enumerate(other.results):
+    def add(self, other: WorkerStats) -> None:
+        """Add ``other``'s counters to these (scrape-time sums; ``busy`` is not summed)."""
+        for i, n in enumerate(list(other.results)):
             self.results[i] += n
         self.errors += other.errors
         self.terminal_errors += other.terminal_errors
         self.panics += other.panics
-        for i, n in enumerate(other.buckets):
+        for i, n in enumerate(list(other.buckets)):
             self.buckets[i] += n
         self.time_sum += other.time_sum
-        for reason, n in other.skipped.items():
-            self.skipped[reason] = self.skipped.get(reason, 0) + n
 
 
 class _Counters:
@@ -182,81 +155,66 @@ class _Counters:
     __slots__ = ("lock", "skipped", "workers")
 
     def __init__(self) -> None:
-        # lock guards the two fields (not the WorkerStats' contents, which their threads own).
+        # lock guards the two fields (not the WorkerStats' contents, which their workers own).
         self.lock = threading.Lock()
         self.workers: list[WorkerStats] = []
-        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self.skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
 
-    def totals(self) -> _Totals:
+    def add_to(self, totals: WorkerStats, skipped: Counter[str]) -> None:
+        """Add these counters to ``totals`` and ``skipped``."""
         with self.lock:
             workers = list(self.workers)
-            skipped = dict(self.skipped)
-        totals = _Totals()
+            skipped.update(self.skipped)
         for stats in workers:
-            totals.add_worker(stats)
-        totals.skipped = skipped
-        return totals
+            totals.add(stats)
 
 
 class ControllerMetrics:
     """The metrics state of one controller.
 
     Thread-safety: :meth:`new_worker` and :meth:`skipped` take a short internal lock; they are
-    called once per worker thread and once per skipped event, never per reconcile. Each worker
-    records its reconciles in its own :class:`WorkerStats` without a lock.
+    called once per worker and once per skipped event, never per reconcile. Each worker records
+    its reconciles in its own :class:`WorkerStats` without a lock.
 
     Args:
         name: the ``controller`` label value.
         max_concurrent_reconciles: exported as ``controller_runtime_max_concurrent_reconciles``.
     """
 
-    __slots__ = ("__weakref__", "_counters", "max_concurrent_reconciles", "name")
+    __slots__ = ("__weakref__", "counters", "max_concurrent_reconciles", "name")
 
     def __init__(self, name: str, max_concurrent_reconciles: int) -> None:
         self.name = name
         self.max_concurrent_reconciles = max_concurrent_reconciles
-        self._counters = _Counters()
+        self.counters = _Counters()
 
     def new_worker(self) -> WorkerStats:
-        """Return a fresh :class:`WorkerStats` for a new worker thread, included in scrapes."""
+        """Return a fresh :class:`WorkerStats` for a new worker, included in scrapes."""
         stats = WorkerStats()
-        with self._counters.lock:
-            self._counters.workers.append(stats)
+        with self.counters.lock:
+            self.counters.workers.append(stats)
         return stats
 
     def skipped(self, reason: str) -> None:
         """Count one event skipped for ``reason`` (one of :data:`SKIP_REASONS`)."""
-        with self._counters.lock:
-            self._counters.skipped[reason] = self._counters.skipped.get(reason, 0) + 1
+        with self.counters.lock:
+            self.counters.skipped[reason] += 1
 
     def active_workers(self) -> int:
         """How many workers are reconciling right now."""
-        with self._counters.lock:
-            workers = list(self._counters.workers)
+        with self.counters.lock:
+            workers = list(self.counters.workers)
         return sum(1 for stats in workers if stats.busy)
-
-    def totals(self) -> _Totals:
-        """Counters summed over this controller's workers (for tests and the collector)."""
-        return self._counters.totals()
-
-
-class _Tracked:
-    """The collector's handle on one controller: a weak reference plus its counters."""
-
-    __slots__ = ("counters", "name", "ref")
-
-    def __init__(self, metrics: ControllerMetrics) -> None:
-        self.name = metrics.name
-        self.ref: weakref.ref[ControllerMetrics] = weakref.ref(metrics)
-        # The same object the controller writes to; read after the controller died as well.
-        self.counters = metrics._counters
 
 
 class _Snapshot:
-    __slots__ = ("active", "max_concurrent", "totals")
+    """One ``controller`` label value's series at a scrape."""
+
+    __slots__ = ("active", "max_concurrent", "skipped", "totals")
 
     def __init__(self) -> None:
-        self.totals = _Totals()
+        self.totals = WorkerStats()
+        self.skipped: Counter[str] = Counter()
         self.active = 0
         self.max_concurrent = 0
 
@@ -267,23 +225,26 @@ class _ControllerCollector(Collector):
     def __init__(self) -> None:
         # _lock guards _tracked and _retired; it is never held while reading a controller.
         self._lock = threading.Lock()
-        self._tracked: list[_Tracked] = []
+        # Weak references to the live controllers' metrics, with their counters (kept alive).
+        self._tracked: list[tuple[weakref.ref[ControllerMetrics], str, _Counters]] = []
         # name -> counters folded in from controllers that have been garbage collected.
-        self._retired: dict[str, _Totals] = {}
+        self._retired: dict[str, _Snapshot] = {}
 
     def track(self, metrics: ControllerMetrics) -> None:
         with self._lock:
-            self._retired.setdefault(metrics.name, _Totals())
+            self._retired.setdefault(metrics.name, _Snapshot())
             self._prune_locked()
-            self._tracked.append(_Tracked(metrics))
+            self._tracked.append((weakref.ref(metrics), metrics.name, metrics.counters))
 
     def _prune_locked(self) -> list[ControllerMetrics]:
         live: list[ControllerMetrics] = []
-        kept: list[_Tracked] = []
+        kept = []
         for tracked in self._tracked:
-            metrics = tracked.ref()
+            ref, name, counters = tracked
+            metrics = ref()
             if metrics is None:
-                self._retired[tracked.name].merge(tracked.counters.totals())
+                retired = self._retired[name]
+                counters.add_to(retired.totals, retired.skipped)
             else:
                 live.append(metrics)
                 kept.append(tracked)
@@ -300,10 +261,11 @@ class _ControllerCollector(Collector):
             snapshots: dict[str, _Snapshot] = {}
             for name, retired in self._retired.items():
                 snap = snapshots[name] = _Snapshot()
-                snap.totals.merge(retired)
+                snap.totals.add(retired.totals)
+                snap.skipped.update(retired.skipped)
         for metrics in live:
             snap = snapshots[metrics.name]
-            snap.totals.merge(metrics.totals())
+            metrics.counters.add_to(snap.totals, snap.skipped)
             snap.active += metrics.active_workers()
             snap.max_concurrent += metrics.max_concurrent_reconciles
         return list(self._families(snapshots))
@@ -332,8 +294,8 @@ class _ControllerCollector(Collector):
             time_hist.add_metric([name], _cumulative(t.buckets), t.time_sum)
             max_concurrent.add_metric([name], snap.max_concurrent)
             active.add_metric([name], snap.active)
-            for reason in sorted(t.skipped):
-                skipped.add_metric([name, reason], t.skipped[reason])
+            for reason in sorted({*SKIP_REASONS, *snap.skipped}):
+                skipped.add_metric([name, reason], snap.skipped[reason])
         yield from (total, errors, terminal, panics, time_hist, max_concurrent, active, skipped)
 
 

@@ -165,39 +165,27 @@ def _metadata(obj: Any) -> Any:
     return getattr(obj, "metadata", None)
 
 
-def _resource_version_changed(event: UpdateEvent[Any]) -> bool:
-    old, new = _metadata(event.object_old), _metadata(event.object_new)
-    if old is None or new is None:
-        return False  # controller-runtime: an update without old or new object is dropped
-    return bool(old.resource_version != new.resource_version)
-
-
-def _generation_changed(event: UpdateEvent[Any]) -> bool:
-    old, new = _metadata(event.object_old), _metadata(event.object_new)
-    if old is None or new is None:
-        return False
-    return getattr(old, "generation", None) != getattr(new, "generation", None)
-
-
 def _as_dict(mapping: Mapping[str, str] | None) -> dict[str, str]:
     # None (Kubernetes client models) and an empty map mean the same: no labels. Go's
     # reflect.DeepEqual tells a nil map from an empty one; nothing is gained by copying that.
     return dict(mapping) if mapping else {}
 
 
-def _labels_changed(event: UpdateEvent[Any]) -> bool:
-    old, new = _metadata(event.object_old), _metadata(event.object_new)
-    if old is None or new is None:
-        return False
-    return _as_dict(getattr(old, "labels", None)) != _as_dict(getattr(new, "labels", None))
+def _changed(field: Callable[[Any], object]) -> Callable[[UpdateEvent[Any]], bool]:
+    """An update filter: ``field`` of the metadata differs between the old and the new state."""
+
+    def update(event: UpdateEvent[Any]) -> bool:
+        old, new = _metadata(event.object_old), _metadata(event.object_new)
+        # controller-runtime: an update without old or new object is dropped.
+        return old is not None and new is not None and field(old) != field(new)
+
+    return update
 
 
-def _annotations_changed(event: UpdateEvent[Any]) -> bool:
-    old, new = _metadata(event.object_old), _metadata(event.object_new)
-    if old is None or new is None:
-        return False
-    old_ann = _as_dict(getattr(old, "annotations", None))
-    return old_ann != _as_dict(getattr(new, "annotations", None))
+_resource_version_changed = _changed(lambda m: m.resource_version)
+_generation_changed = _changed(lambda m: getattr(m, "generation", None))
+_labels_changed = _changed(lambda m: _as_dict(getattr(m, "labels", None)))
+_annotations_changed = _changed(lambda m: _as_dict(getattr(m, "annotations", None)))
 
 
 def resource_version_changed_predicate() -> Funcs:
@@ -255,63 +243,6 @@ def label_selector_predicate(selector: labels.Selector | str) -> Funcs:
     return _filter_funcs(match, f"label_selector_predicate({str(selector)!r})")
 
 
-class _And:
-    __slots__ = ("_predicates",)
-
-    def __init__(self, predicates: tuple[Predicate, ...]) -> None:
-        self._predicates = predicates
-
-    def create(self, event: CreateEvent[Any]) -> bool:
-        return all(p.create(event) for p in self._predicates)
-
-    def update(self, event: UpdateEvent[Any]) -> bool:
-        return all(p.update(event) for p in self._predicates)
-
-    def delete(self, event: DeleteEvent[Any]) -> bool:
-        return all(p.delete(event) for p in self._predicates)
-
-    def __repr__(self) -> str:
-        return f"and_({', '.join(map(repr, self._predicates))})"
-
-
-class _Or:
-    __slots__ = ("_predicates",)
-
-    def __init__(self, predicates: tuple[Predicate, ...]) -> None:
-        self._predicates = predicates
-
-    def create(self, event: CreateEvent[Any]) -> bool:
-        return any(p.create(event) for p in self._predicates)
-
-    def update(self, event: UpdateEvent[Any]) -> bool:
-        return any(p.update(event) for p in self._predicates)
-
-    def delete(self, event: DeleteEvent[Any]) -> bool:
-        return any(p.delete(event) for p in self._predicates)
-
-    def __repr__(self) -> str:
-        return f"or_({', '.join(map(repr, self._predicates))})"
-
-
-class _Not:
-    __slots__ = ("_predicate",)
-
-    def __init__(self, predicate: Predicate) -> None:
-        self._predicate = predicate
-
-    def create(self, event: CreateEvent[Any]) -> bool:
-        return not self._predicate.create(event)
-
-    def update(self, event: UpdateEvent[Any]) -> bool:
-        return not self._predicate.update(event)
-
-    def delete(self, event: DeleteEvent[Any]) -> bool:
-        return not self._predicate.delete(event)
-
-    def __repr__(self) -> str:
-        return f"not_({self._predicate!r})"
-
-
 def and_(*predicates: Predicate) -> Predicate:
     """Pass an event only when every predicate passes it (none given: pass everything).
 
@@ -320,7 +251,7 @@ def and_(*predicates: Predicate) -> Predicate:
     Raises:
         TypeError: an argument is not a predicate.
     """
-    return _And(tuple(check_predicate(p) for p in predicates))
+    return _combine(all, "and_", predicates)
 
 
 def or_(*predicates: Predicate) -> Predicate:
@@ -331,7 +262,7 @@ def or_(*predicates: Predicate) -> Predicate:
     Raises:
         TypeError: an argument is not a predicate.
     """
-    return _Or(tuple(check_predicate(p) for p in predicates))
+    return _combine(any, "or_", predicates)
 
 
 def not_(predicate: Predicate) -> Predicate:
@@ -340,7 +271,25 @@ def not_(predicate: Predicate) -> Predicate:
     Raises:
         TypeError: the argument is not a predicate.
     """
-    return _Not(check_predicate(predicate))
+    p = check_predicate(predicate)
+    return Funcs(
+        create=lambda e: not p.create(e),
+        update=lambda e: not p.update(e),
+        delete=lambda e: not p.delete(e),
+        name=f"not_({p!r})",
+    )
+
+
+def _combine(
+    test: Callable[[Iterable[bool]], bool], name: str, predicates: Iterable[Predicate]
+) -> Funcs:
+    ps = tuple(check_predicate(p) for p in predicates)
+    return Funcs(
+        create=lambda e: test(p.create(e) for p in ps),
+        update=lambda e: test(p.update(e) for p in ps),
+        delete=lambda e: test(p.delete(e) for p in ps),
+        name=f"{name}({', '.join(map(repr, ps))})",
+    )
 
 
 def check_predicate(predicate: object) -> Predicate:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from nvinformers.cache.listwatch import TweakListOptionsFunc
 from nvinformers.cache.reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache.shared_informer import SharedIndexInformer
+from nvinformers.cache.wait import wait_for_cache_sync
 
 if TYPE_CHECKING:
     from nvinformers.clientset.clientset import Interface as ClientsetInterface
@@ -175,13 +175,14 @@ class SharedInformerFactory:
     ) -> dict[str, bool]:
         """Block until every started informer has synced, ``stop`` is set, or ``timeout``.
 
-        "Started" includes informers asked for after :meth:`start` (they start when asked).
-        Waiting on a factory that has no informer at all logs a warning: it returns ``{}`` at
-        once, which is almost always an informer requested too late.
+        "Started" includes informers asked for after :meth:`start` (they start when asked). The
+        informers wake the waiting thread when they sync (:mod:`nvinformers.cache.wait`); an
+        informer that stops unsynced ends the wait. Waiting on a factory that has no informer at
+        all logs a warning: it returns ``{}`` at once, which is almost always an informer
+        requested too late.
 
         Returns ``{resource: synced}`` for the started informers.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             started = {r: self._informers[r] for r in self._threads}
             requested = bool(self._informers)
@@ -191,14 +192,7 @@ class SharedInformerFactory:
                 "there is nothing to wait for; ask for informers (for example "
                 "factory.device().v1alpha1().gpus().informer()) before waiting"
             )
-        for informer in started.values():
-            while not informer.has_synced():
-                if (stop is not None and stop.is_set()) or informer.is_stopped():
-                    break
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                informer.wait_for_sync(0.1 if remaining is None else min(0.1, remaining))
+        wait_for_cache_sync(stop, *started.values(), timeout=timeout)
         return {resource: informer.has_synced() for resource, informer in started.items()}
 
     def shutdown(self, timeout: float | None = None) -> None:

@@ -97,6 +97,7 @@ from nvinformers.errors import (
     ConflictError,
     ExpiredError,
     NotFoundError,
+    NvInformersError,
     StatusError,
 )
 from nvinformers.signals import SignalStop
@@ -162,7 +163,7 @@ _STATUS_CODES: Final[tuple[tuple[type[StatusError], grpc.StatusCode], ...]] = (
 )
 
 
-class FakeServerError(RuntimeError):
+class FakeServerError(NvInformersError, RuntimeError):
     """The fake server cannot start: the socket path is unusable, or something else listens."""
 
 

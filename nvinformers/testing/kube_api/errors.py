@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nvinformers.errors import NvInformersError
+
 __all__ = [
     "FakeKubeAPIError",
     "bad_request",
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class FakeKubeAPIError(Exception):
+class FakeKubeAPIError(NvInformersError):
     """A request the fake refuses: carries the HTTP code, reason and message of its Status."""
 
     def __init__(

@@ -37,6 +37,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final, Generic, Protocol, Self, TypeVar
 
+from nvinformers.errors import NvInformersError
+
 __all__ = [
     "ObjectTracker",
     "Stored",
@@ -79,19 +81,19 @@ class Stored(Protocol):
 ObjT = TypeVar("ObjT", bound=Stored)
 
 
-class ObjectNotFoundError(LookupError):
+class ObjectNotFoundError(NvInformersError, LookupError):
     """No object under the key."""
 
 
-class ObjectExistsError(Exception):
+class ObjectExistsError(NvInformersError):
     """An object already exists under the key."""
 
 
-class StaleRevisionError(Exception):
+class StaleRevisionError(NvInformersError):
     """The object changed since the revision the caller read."""
 
 
-class RevisionExpiredError(Exception):
+class RevisionExpiredError(NvInformersError):
     """A watch asked for a revision the history no longer reaches back to."""
 
     def __init__(self, revision: int, compacted: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -152,6 +153,33 @@ def test_health_readiness_and_metrics_over_http(
     assert get(url + "/readyz/informer/gpus")[2] == "[+]informer/gpus ok\nreadyz check passed\n"
     assert get(url + "/readyz/nope")[0] == 404
     assert get(url + "/nope")[0] == 404
+
+
+def test_metrics_are_served_by_prometheus_clients_exposition(
+    registry: CollectorRegistry, make_manager: Callable[..., Manager]
+) -> None:
+    ctl = Controller("gpu-noop", Noop(), registry=registry)  # kept alive: its gauges count
+    mgr = make_manager()
+    mgr.start()
+    url = mgr.url
+    assert url is not None
+    # name[] filters and gzip are prometheus_client's, not ours.
+    query = "/metrics?name[]=controller_runtime_max_concurrent_reconciles"
+    request = urllib.request.Request(url + query, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=WAIT) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(response.read()).decode()
+    assert 'controller_runtime_max_concurrent_reconciles{controller="gpu-noop"} 1.0' in body
+    assert "controller_runtime_reconcile_total" not in body
+    assert ctl.max_concurrent_reconciles == 1
+    head = urllib.request.Request(url + "/metrics", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(head, timeout=WAIT)
+    with info.value as err:
+        assert err.code == 405  # GET only, as prometheus_client's own server
+    head = urllib.request.Request(url + "/healthz", method="HEAD")
+    with urllib.request.urlopen(head, timeout=WAIT) as response:
+        assert (response.status, response.read()) == (200, b"")
 
 
 def test_failing_checks_give_503_with_the_reason(

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from nvinformers.aio import AsyncController, CacheSyncTimeoutError
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
 from nvinformers.clock import FakeClock
+from nvinformers.controller import ReconcilePanicError, enqueue_mapped, predicates
 from nvinformers.controller.reconcile import Request, Result, TerminalError
 from nvinformers.errors import ExpiredError
 from nvinformers.watch import Event, EventType
@@ -76,6 +77,23 @@ def make_controller(reconciler: Any, registry: CollectorRegistry, **kwargs: Any)
     return AsyncController("test", reconciler, registry=registry, **kwargs)
 
 
+def results(registry: CollectorRegistry, name: str = "test") -> Counter[str]:
+    """``controller_runtime_reconcile_total`` by result (the same series as the threaded one)."""
+    return Counter(
+        {
+            result: int(value)
+            for result in ("success", "error", "requeue", "requeue_after")
+            if (
+                value := sample(registry, "controller_runtime_reconcile_total", name, result=result)
+            )
+        }
+    )
+
+
+def sample(registry: CollectorRegistry, metric: str, name: str = "test", **labels: str) -> float:
+    return registry.get_sample_value(metric, {"controller": name, **labels}) or 0.0
+
+
 def test_the_result_table(registry: CollectorRegistry) -> None:
     clock = FakeClock()
     reconciler = ScriptedReconciler(
@@ -102,10 +120,10 @@ def test_the_result_table(registry: CollectorRegistry) -> None:
         await reconciler.wait_for_calls("bad", 2)
         # error then requeue_after: the error's history is forgotten; back only after 5 s
         await reconciler.wait_for_calls("later", 2)
-        assert await eventually(lambda: controller.reconcile_total["requeue_after"] == 1)
+        assert await eventually(lambda: results(registry)["requeue_after"] == 1)
         assert q.num_requeues(Request("later")) == 0
         # terminal: not retried. A retry would be queued (delay 0) before this sentinel.
-        assert controller.terminal_reconcile_errors == 1
+        assert sample(registry, "controller_runtime_terminal_reconcile_errors_total") == 1
         controller.enqueue(Request("sentinel"))
         await reconciler.wait_for_calls("sentinel", 1)
         assert reconciler.calls.count("terminal") == 1
@@ -117,10 +135,10 @@ def test_the_result_table(registry: CollectorRegistry) -> None:
         assert await controller.stop()
         return controller
 
-    controller = run(main)
-    assert controller.reconcile_total == Counter(success=5, error=5, requeue_after=1)
-    assert controller.reconcile_errors == 5
-    assert controller.terminal_reconcile_errors == 1
+    run(main)
+    assert results(registry) == Counter(success=5, error=5, requeue_after=1)
+    assert sample(registry, "controller_runtime_reconcile_errors_total") == 5
+    assert sample(registry, "controller_runtime_terminal_reconcile_errors_total") == 1
 
 
 def test_one_object_is_never_reconciled_concurrently(registry: CollectorRegistry) -> None:
@@ -172,7 +190,7 @@ def test_watched_events_become_requests_tombstones_and_map_funcs_included(
         keyed.watch(h.informer)
         mapped.watch(
             h.informer,
-            lambda obj: [Request(obj.metadata.labels["owner"], namespace="owners")],
+            enqueue_mapped(lambda obj: [Request(obj.metadata.labels["owner"], namespace="owners")]),
         )
         h.start()
         await keyed.start()
@@ -209,6 +227,38 @@ def test_watched_events_become_requests_tombstones_and_map_funcs_included(
     assert sorted(keyed_calls) == ["a", "a", "b", "b", "c"]
 
 
+def test_predicates_filter_and_the_status_is_the_thread_drivers(
+    informers: MakeHarness, registry: CollectorRegistry
+) -> None:
+    # One watch model for both drivers: predicates and handlers are the controller package's.
+    gated = GatedListerWatcher(
+        ScriptedListerWatcher(default_list=[gpu("a", 5, rack="1"), gpu("b", 6, rack="2")])
+    )
+    h = informers(lw=gated)
+
+    async def main() -> list[str]:
+        reconciler = ScriptedReconciler()
+        controller = make_controller(reconciler, registry)
+        controller.watch(h.informer, predicates=[predicates.label_selector_predicate("rack=1")])
+        assert controller.status() == "new"
+        h.start()
+        starting = asyncio.create_task(controller.start())
+        assert await asyncio.to_thread(gated.listing.wait, WAIT)
+        assert await eventually(lambda: controller.status().startswith("waiting"))
+        assert controller.status() == "waiting for caches to sync: informer 'gpus' has not synced"
+        gated.gate.set()
+        await starting
+        assert controller.status() == "running"
+        await reconciler.wait_for_calls("a", 1)
+        (await h.watch(0)).push(Event(EventType.MODIFIED, gpu("b", 9, rack="1")))
+        await reconciler.wait_for_calls("b", 1)
+        assert await controller.stop()
+        assert controller.status() == "stopped"
+        return reconciler.calls
+
+    assert run(main) == ["a", "b"]
+
+
 def test_start_waits_for_the_caches_and_times_out(
     informers: MakeHarness, registry: CollectorRegistry
 ) -> None:
@@ -235,9 +285,13 @@ def test_start_waits_for_the_caches_and_times_out(
             "stuck", ScriptedReconciler(), cache_sync_timeout=0.05, registry=registry
         )
         stuck.watch(never.informer)
-        with pytest.raises(CacheSyncTimeoutError, match="timed out waiting for caches"):
+        with pytest.raises(
+            CacheSyncTimeoutError,
+            match=r"timed out after 0\.05 s waiting for caches to sync: informer .gpus. has not",
+        ):
             await stuck.start()
-        assert await stuck.stop()
+        assert stuck.status().startswith("failed: controller 'stuck': timed out")
+        assert await stuck.stop()  # start() already stopped it: this waits for that stop
 
     run(main)
 
@@ -280,7 +334,7 @@ def test_stop_finishes_in_flight_reconciles_and_drops_queued_ones(
         assert await stopping is True
         assert reconciler.calls == ["busy"]
         assert reconciler.cancelled == []
-        assert controller.reconcile_total == Counter(success=1)
+        assert results(registry) == Counter(success=1)
         assert not any(n.startswith("nvinformers-aio-queue-") for n in thread_names())
         assert await controller.stop()  # idempotent
 
@@ -319,14 +373,44 @@ def test_a_synchronous_reconciler_is_reported_and_the_worker_survives(
         controller.enqueue(Request("a"))
         controller.enqueue(Request("b"))
         assert await eventually(lambda: calls == ["a", "b"])
-        assert await eventually(lambda: controller.reconcile_errors == 2)
+        assert await eventually(
+            lambda: sample(registry, "controller_runtime_reconcile_errors_total", "sync") == 2
+        )
         assert await controller.stop()
         return controller
 
-    with caplog.at_level(logging.ERROR, logger="nvinformers.aio.controller"):
-        controller = run(main)
+    with caplog.at_level(logging.ERROR, logger="nvinformers.controller"):
+        run(main)
     assert "AsyncController needs an AsyncReconciler" in caplog.text
-    assert controller.reconcile_total == Counter(error=2)
+    assert results(registry, "sync") == Counter(error=2)
+
+
+def test_an_escaping_cancellation_is_a_panic_that_may_stop_the_controller(
+    registry: CollectorRegistry,
+) -> None:
+    reconciler = ScriptedReconciler({"a": [asyncio.CancelledError("inner task")]})
+
+    async def main() -> None:
+        recovering = make_controller(reconciler, registry)
+        await recovering.start()
+        recovering.enqueue(Request("a"))
+        await reconciler.wait_for_calls("a", 2)  # recovered: retried (zero-delay limiter)
+        assert await recovering.stop()
+        assert sample(registry, "controller_runtime_reconcile_panics_total") == 1
+
+        reconciler.script["a"] = [asyncio.CancelledError("inner task")]
+        strict = AsyncController("strict", reconciler, recover_panic=False, registry=registry)
+        await strict.start()
+        strict.enqueue(Request("a"))
+        assert await eventually(lambda: strict.status().startswith("failed"))
+        assert isinstance(strict.error(), ReconcilePanicError)
+        assert strict.status().startswith("failed: controller 'strict': a reconcile raised")
+        strict.enqueue(Request("b"))  # dropped: the controller stopped itself
+        assert await strict.stop()
+        assert reconciler.calls.count("b") == 0
+        assert sample(registry, "controller_runtime_reconcile_panics_total", "strict") == 1
+
+    run(main)
 
 
 def test_bad_options_are_named(registry: CollectorRegistry) -> None:
