@@ -10,6 +10,11 @@ integers or that go backwards. It is also the console command ``nvinformers fake
 :class:`FakeKubeAPIServer` speaks the Kubernetes list/watch protocol over loopback HTTP (nodes and
 pods), so the official ``kubernetes`` client and :mod:`nvinformers.kube` run end to end in tests.
 
+Both, and the fake clientset (:mod:`nvinformers.clientset.fake`), keep their objects in one kind
+of store, :class:`nvinformers.testing.tracker.ObjectTracker` (revisions, history with compaction,
+filtered watches, fault hooks), and add only their protocol. That module and
+:mod:`nvinformers.testing.storage` (GPUs in it) import no gRPC.
+
 The names are imported when first used, so that ``python -m nvinformers.testing`` can handle
 Ctrl-C before it loads gRPC.
 """

@@ -100,18 +100,14 @@ from nvinformers.errors import (
     NvInformersError,
     StatusError,
 )
+from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.signals import SignalStop
 from nvinformers.testing import patch as _patch
 from nvinformers.testing.faults import FailurePlan
 from nvinformers.testing.hostile import Hostility
 from nvinformers.testing.reflection import enable_reflection
-from nvinformers.testing.storage import (
-    INITIAL_EVENTS_END_ANNOTATION,
-    Storage,
-    Termination,
-    Watcher,
-    WatchEvent,
-)
+from nvinformers.testing.storage import RawEvent, Storage, StoredGPU, event_gpu
+from nvinformers.testing.tracker import Ended, Watcher
 
 __all__ = [
     "FakeServer",
@@ -391,55 +387,36 @@ class _Servicer(gpu_pb2_grpc.GpuServiceServicer):
         try:
             # The callback runs when the RPC ends for any reason (client cancel, deadline,
             # server stop) and wakes the wait below; False means it has already ended.
-            if not context.add_callback(watcher.close):
+            if not context.add_callback(watcher.end):
                 return
             if not owner._serving:
                 context.abort(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
             _log.debug("Watch stream connected (starting RV: %r)", opts.resource_version)
             yield from self._stream(watcher, opts, context)
         finally:
-            self._storage.unwatch(watcher)
+            self._storage.tracker.unwatch(watcher)
             owner._watch_closed()
             _log.debug("Watch stream disconnected")
 
     def _stream(
-        self, watcher: Watcher, opts: pb.ListOptions, context: grpc.ServicerContext
+        self, watcher: Watcher[StoredGPU], opts: pb.ListOptions, context: grpc.ServicerContext
     ) -> Iterator[bytes]:
-        now = time.monotonic()
-        deadline = now + opts.timeout_seconds if opts.timeout_seconds > 0 else None
+        deadline = time.monotonic() + opts.timeout_seconds if opts.timeout_seconds > 0 else None
         interval = self._owner.bookmark_interval if opts.allow_watch_bookmarks else None
-        next_bookmark = now + interval if interval else None
-        encode = _encode_watch_response
-        while True:
-            wait: float | None = None
-            if deadline is not None or next_bookmark is not None:
-                now = time.monotonic()
-                if deadline is not None:
-                    if now >= deadline:
-                        return  # timeout_seconds: a clean end of stream (status OK)
-                    wait = deadline - now
-                if next_bookmark is not None and interval is not None:
-                    if now >= next_bookmark:
-                        next_bookmark = now + interval
-                        bookmark = watcher.progress_bookmark()
-                        if bookmark is not None:
-                            yield encode(bookmark.type, bookmark.object_bytes())
-                            continue
-                    until_bookmark = next_bookmark - now
-                    wait = until_bookmark if wait is None else min(wait, until_bookmark)
-            item = watcher.get(wait)
-            if item is None:
-                continue
-            if isinstance(item, Termination):
+        for item in self._storage.tracker.events(
+            watcher, deadline=deadline, bookmark_interval=interval
+        ):
+            if isinstance(item, Ended):
                 end = item.reason
-                if (
-                    isinstance(end, _StreamEnd)
-                    and end.code is not None
-                    and end.code is not grpc.StatusCode.OK
-                ):
+                if isinstance(end, _StreamEnd) and end.code not in (None, grpc.StatusCode.OK):
                     context.abort(end.code, end.message)
                 return
-            yield encode(item.type, item.object_bytes())
+            for event in item:
+                if isinstance(event, RawEvent):
+                    yield _encode_watch_response(event.type, event.data)
+                else:
+                    yield _encode_watch_response(event.type, event_gpu(event).to_bytes())
+        # timeout_seconds: a clean end of stream (status OK)
 
     def CreateGpu(self, request: pb.CreateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
         self._owner._begin_call("CreateGpu", context)
@@ -848,7 +825,7 @@ class FakeServer:
             stopped = server.stop(grace)
             # UNAVAILABLE, not a clean end: the device-apiserver's graceful stop waits for open
             # watches until it is killed, so its clients see the connection drop.
-            self._storage.end_watches(
+            self._storage.tracker.end_watches(
                 _StreamEnd(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
             )
             stopped.wait()
@@ -934,7 +911,7 @@ class FakeServer:
     @property
     def revision(self) -> int:
         """The current revision (bumped by every write)."""
-        return self._storage.revision
+        return self._storage.tracker.revision
 
     @property
     def is_serving(self) -> bool:
@@ -1129,13 +1106,15 @@ class FakeServer:
         """End every open watch stream now: with status ``code`` and ``message``, or cleanly
         (status OK) when ``code`` is None. Events not yet sent are lost (the client re-watches
         from its last revision). Returns how many streams were ended."""
-        return self._storage.end_watches(_StreamEnd(code, message or "watch ended by the server"))
+        return self._storage.tracker.end_watches(
+            _StreamEnd(code, message or "watch ended by the server")
+        )
 
     def drop_next_events(self, n: int) -> None:
         """The next ``n`` changes are stored (and kept in the history) but not delivered to the
         watches open at the time: a server dropping events for slow subscribers. A later
         progress bookmark covers them, so only a relist repairs the client."""
-        self._storage.drop_next_events(n)
+        self._storage.tracker.drop_next_events(n)
 
     def fail_next_calls(
         self,
@@ -1167,7 +1146,7 @@ class FakeServer:
         """Compact the whole history now: a watch from any earlier revision gets OUT_OF_RANGE
         "too old resource version". Returns the current revision (the oldest one can still
         watch from)."""
-        return self._storage.compact()
+        return self._storage.tracker.compact()
 
     def set_ignore_resource_version(self, ignore: bool) -> None:
         """From now on, watches ignore the requested revision and start with an ADDED burst of
@@ -1178,7 +1157,7 @@ class FakeServer:
         """Send ``{type, object_bytes}`` to every open watch, in order with the other events:
         an ERROR, an unknown type, a malformed object, no object at all (None). Nothing is
         stored. Returns how many watches got it."""
-        return self._storage.push_raw(WatchEvent(type, None, object_bytes))
+        return self._storage.tracker.broadcast(RawEvent(type, object_bytes))
 
 
 def _set_condition(status: pb.GpuStatus, cond: pb.Condition, now: datetime) -> None:

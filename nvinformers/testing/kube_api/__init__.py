@@ -25,9 +25,10 @@ What it serves (one module per concept):
   ``status``; the main resource keeps the stored ``status``.
 * Patches (:mod:`.patch`): JSON merge, strategic merge (keyed lists of the core types merge by
   key) and JSON patch.
-* Storage (:mod:`.tracker`, :mod:`.objects`): one global integer ``resourceVersion``, a bounded
-  history, a write that changes nothing writes nothing, ``metadata.resourceVersion`` in a write
-  is a precondition (409 Conflict when stale).
+* Storage (:mod:`.objects` over :mod:`nvinformers.testing.tracker`, the store every fake
+  shares): one global integer ``resourceVersion``, a bounded history, a write that changes
+  nothing writes nothing, ``metadata.resourceVersion`` in a write is a precondition (409
+  Conflict when stale).
 * Lists: ``{"kind": "NodeList", ...}`` with items without ``kind`` / ``apiVersion``, as the API
   server sends them; label selectors and equality field selectors (``metadata.name``,
   ``metadata.namespace``, ``spec.unschedulable`` for nodes, ``spec.nodeName`` and

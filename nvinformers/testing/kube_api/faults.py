@@ -3,7 +3,8 @@
 :class:`RequestFaults` holds the knobs that act on HTTP requests rather than on stored state:
 answer the next N requests of a verb with an error ``Status``; park new watch requests (to change
 and compact the history while a client's watch is down); pause the delivery of watch events.
-(Dropped events, ended watches and compaction act on the store: see :mod:`.tracker`.)
+(Dropped events, ended watches and compaction act on the store: see
+:mod:`nvinformers.testing.tracker`.)
 
 Thread-safety: every method is thread-safe. One condition guards the failure queues, the hold
 flag and the count of parked requests; :meth:`park` blocks on it.

@@ -41,8 +41,20 @@ from nvinformers.testing.kube_api.routing import (
     route,
     verb_for,
 )
-from nvinformers.testing.kube_api.tracker import ObjectTracker, RevisionExpiredError
-from nvinformers.testing.kube_api.watch import JSONRenderer, Renderer, TableRenderer, stream
+from nvinformers.testing.kube_api.watch import (
+    MAX_LINES_PER_CHUNK,
+    STOPPING,
+    JSONRenderer,
+    Renderer,
+    TableRenderer,
+    stream,
+)
+from nvinformers.testing.tracker import (
+    ObjectTracker,
+    RevisionExpiredError,
+    parse_revision,
+    watch_start,
+)
 
 __all__ = ["APIHandlers", "RequestLog", "RequestRecord"]
 
@@ -103,12 +115,8 @@ def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in ("true", "1")
 
 
-def _parse_revision(rv: str) -> int:
-    if rv in ("", "0"):
-        return 0
-    if not rv.isdigit():
-        raise bad_request(f'invalid resource version "{rv}"')
-    return int(rv)
+def _invalid_revision(rv: str) -> FakeKubeAPIError:
+    return bad_request(f'invalid resource version "{rv}"')
 
 
 class APIHandlers:
@@ -249,7 +257,10 @@ class APIHandlers:
         )
         rv = query.get("resourceVersion", "")
         if rv and rv != "0" and query.get("resourceVersionMatch") == "Exact":
-            wanted = _parse_revision(rv)
+            try:
+                wanted = parse_revision(rv)
+            except ValueError:
+                raise _invalid_revision(rv) from None
             compacted = self._tracker.compacted_revision
             if wanted < compacted:
                 raise expired(wanted, compacted)
@@ -285,8 +296,10 @@ class APIHandlers:
                 raise invalid("allowWatchBookmarks: Required: sendInitialEvents requires it")
         elif query.get("resourceVersionMatch"):
             raise invalid("resourceVersionMatch is forbidden for watch unless sendInitialEvents")
-        initial = _flag(send_initial) if send_initial is not None else rv in ("", "0")
-        since = None if initial or rv in ("", "0") else _parse_revision(rv)
+        try:
+            since, initial = watch_start(rv, None if send_initial is None else _flag(send_initial))
+        except ValueError:
+            raise _invalid_revision(rv) from None
         timeout = query.get("timeoutSeconds")
         deadline = time.monotonic() + float(timeout) if timeout else None
         version = self._representation(accept)
@@ -309,15 +322,15 @@ class APIHandlers:
             handler.write_chunk(b"")
             return
         try:
-            if watcher.ended == "stop":
+            ended = watcher.ended
+            if ended is not None and ended.reason == STOPPING:
                 raise FakeKubeAPIError(503, "ServiceUnavailable", "the server is shutting down")
             handler.start_stream()
-            stream(
-                handler.write_chunk, watcher, render, deadline=deadline,
+            events = self._tracker.events(
+                watcher, deadline=deadline, limit=MAX_LINES_PER_CHUNK, held=self._faults.paused,
                 bookmark_interval=self._bookmark_interval if bookmarks else None,
-                paused=self._faults.paused,
-                send_bookmark=lambda: self._tracker.send_bookmark(watcher),
             )  # fmt: skip
+            stream(handler.write_chunk, events, render)
         except OSError:
             log.debug("kube-api: watch client went away")
         finally:

@@ -35,7 +35,7 @@ from nvinformers.testing.kube_api.objects import (
     split_status,
 )
 from nvinformers.testing.kube_api.resources import Resource
-from nvinformers.testing.kube_api.tracker import (
+from nvinformers.testing.tracker import (
     Key,
     ObjectExistsError,
     ObjectNotFoundError,
@@ -56,7 +56,8 @@ Change = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Registry:
-    """The verbs over one :class:`~.tracker.ObjectTracker` of :class:`~.objects.Record`."""
+    """The verbs over one :class:`~nvinformers.testing.tracker.ObjectTracker` of
+    :class:`~.objects.Record`."""
 
     def __init__(self, tracker: ObjectTracker[Record]) -> None:
         self.tracker = tracker
@@ -114,7 +115,7 @@ class Registry:
                 return current  # a write that changes nothing writes nothing
             try:
                 return self.tracker.update(
-                    key, current.revision, functools.partial(encode, res, key[1], desired)
+                    key, functools.partial(encode, res, key[1], desired), revision=current.revision
                 )
             except StaleRevisionError:
                 continue  # written in between: compute again from the newer object

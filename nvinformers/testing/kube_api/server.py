@@ -2,8 +2,8 @@
 API for tests, inspection and fault injection.
 
 The parts it joins: :mod:`.http` (connections), :mod:`.handlers` (endpoints), :mod:`.registry`
-(the verbs), :mod:`.tracker` (revisioned storage and watches) and :mod:`.faults`. See the
-package docstring for what is served.
+(the verbs), :mod:`nvinformers.testing.tracker` (revisioned storage and watches, the store every
+fake shares) and :mod:`.faults`. See the package docstring for what is served.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from nvinformers.testing.kube_api.http import HTTPServer
 from nvinformers.testing.kube_api.objects import Record, merge_conditions, new_object, now
 from nvinformers.testing.kube_api.registry import Registry
 from nvinformers.testing.kube_api.resources import resource_named
-from nvinformers.testing.kube_api.tracker import ObjectTracker
+from nvinformers.testing.kube_api.watch import STOPPING, TIMED_OUT
+from nvinformers.testing.tracker import ObjectTracker
 
 __all__ = ["FakeKubeAPIServer", "RequestRecord", "DEFAULT_NAMESPACES"]
 
@@ -99,7 +100,7 @@ class FakeKubeAPIServer:
         httpd = self._httpd
         if httpd is None:
             return
-        self._tracker.end_watches("stop", close=True)
+        self._tracker.end_watches(STOPPING, close=True)
         self._faults.release_all()
         httpd.close()
         self._httpd = None
@@ -204,7 +205,7 @@ class FakeKubeAPIServer:
     def end_watches(self) -> int:
         """End every open watch cleanly after what it has queued (as a server-side timeout
         does); returns how many."""
-        return self._tracker.end_watches("end")
+        return self._tracker.end_watches(TIMED_OUT, drain=True)
 
     def drop_next_events(self, count: int) -> None:
         """Do not deliver the next ``count`` changes to open watches (lost on the wire).

@@ -1,12 +1,12 @@
 """Watch streams of the fake Kubernetes API server: events rendered one JSON document per line,
 written as HTTP chunks.
 
-A stream drains its :class:`~.tracker.Watcher`'s buffer in batches (at most
-:data:`MAX_LINES_PER_CHUNK` lines per chunk), sends a progress BOOKMARK every
-``bookmark_interval`` seconds when the client allows them, ends cleanly at ``timeoutSeconds``,
-and ends when the tracker ends its watcher: after what is queued (``"end"``: a server-side
-timeout) or at once (``"stop"``: the server is stopping). While delivery is paused, events queue
-and nothing is written.
+A stream writes the batches of :meth:`ObjectTracker.events
+<nvinformers.testing.tracker.ObjectTracker.events>` (at most :data:`MAX_LINES_PER_CHUNK` lines
+per chunk; a progress BOOKMARK every ``bookmark_interval`` seconds when the client allows them;
+a clean end at ``timeoutSeconds``) and ends when the tracker ends its watch: after what is queued
+(:data:`TIMED_OUT`: a server-side timeout) or at once (:data:`STOPPING`: the server is
+stopping). While delivery is paused, events queue and nothing is written.
 
 Events render as the client asked: the object itself (:class:`JSONRenderer`), or a one-row
 ``Table`` (:class:`TableRenderer`, column definitions in the first event only).
@@ -17,20 +17,32 @@ polling, no sleep) until an event, a deadline or the end.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.testing.kube_api.objects import Record, dumps
 from nvinformers.testing.kube_api.resources import Resource
 from nvinformers.testing.kube_api.tables import table
-from nvinformers.testing.kube_api.tracker import BOOKMARK, Watcher, WatchEvent
+from nvinformers.testing.tracker import BOOKMARK, Ended, WatchEvent
 
-__all__ = ["Renderer", "JSONRenderer", "TableRenderer", "stream", "MAX_LINES_PER_CHUNK"]
+__all__ = [
+    "Renderer",
+    "JSONRenderer",
+    "TableRenderer",
+    "stream",
+    "MAX_LINES_PER_CHUNK",
+    "STOPPING",
+    "TIMED_OUT",
+]
 
 #: Lines written per chunk at most when a watch has a backlog.
 MAX_LINES_PER_CHUNK: Final = 512
+#: Why the tracker ended a watch: the server is stopping (the stream ends at once; a watch
+#: opened meanwhile is refused with 503).
+STOPPING: Final = "stop"
+#: Why the tracker ended a watch: a server-side timeout (the stream sends what is queued first).
+TIMED_OUT: Final = "end"
 
 
 class Renderer(Protocol):
@@ -84,58 +96,18 @@ class TableRenderer:
 
 def stream(
     write_chunk: Callable[[bytes], None],
-    watcher: Watcher[Record],
+    events: Iterable[list[WatchEvent[Record]] | Ended],
     render: Renderer,
-    *,
-    deadline: float | None,
-    bookmark_interval: float | None,
-    paused: Callable[[], bool],
-    send_bookmark: Callable[[], None],
 ) -> None:
-    """Write ``watcher``'s events until it ends or ``deadline`` (monotonic) passes; ends with
-    the last, empty chunk.
-
-    Args:
-        write_chunk: writes one HTTP chunk (raises OSError when the client went away).
-        watcher: the tracker's watch.
-        render: how an event becomes a line.
-        deadline: when the stream ends cleanly (``timeoutSeconds``), or None.
-        bookmark_interval: seconds between progress BOOKMARKs, or None for none.
-        paused: whether delivery is paused (checked whenever the watcher is woken).
-        send_bookmark: queues a BOOKMARK behind the events already queued.
+    """Write a watch's ``events`` (:meth:`ObjectTracker.events
+    <nvinformers.testing.tracker.ObjectTracker.events>`) as chunks of rendered lines, then the
+    last, empty chunk.
 
     Raises:
         OSError: the client went away.
     """
-    next_bookmark = time.monotonic() + bookmark_interval if bookmark_interval else None
-    cond = watcher.cond
-    buffer = watcher.buffer
-    while True:
-        with cond:
-            while True:
-                if watcher.ended is not None or (buffer and not paused()):
-                    break
-                now = time.monotonic()
-                waits = [t - now for t in (deadline, next_bookmark) if t is not None]
-                if waits and min(waits) <= 0:
-                    break
-                cond.wait(min(waits) if waits else None)
-            ended = watcher.ended
-            events: list[WatchEvent[Record]] = []
-            # "end" (a server-side timeout) sends what was already queued; "stop" ends at once.
-            if ended == "end" or (ended is None and not paused()):
-                while buffer and len(events) < MAX_LINES_PER_CHUNK:
-                    events.append(buffer.popleft())
-        if events:
-            write_chunk(b"".join(render(e) for e in events))  # rendered outside the lock
-            continue
-        if ended is not None:
-            write_chunk(b"")
-            return
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            write_chunk(b"")  # timeoutSeconds: a clean end of the stream
-            return
-        if next_bookmark is not None and bookmark_interval and now >= next_bookmark:
-            next_bookmark = now + bookmark_interval
-            send_bookmark()
+    for item in events:
+        if isinstance(item, Ended):
+            break
+        write_chunk(b"".join(render(e) for e in item))  # rendered outside every lock
+    write_chunk(b"")

@@ -314,7 +314,7 @@ class TestConcurrency:
         assert server.wait_for_watches(1, WAIT)
         stream.close()
         assert server.wait_for_watches(0, WAIT)
-        assert server.storage.watcher_count == 0
+        assert server.storage.tracker.watcher_count == 0
 
     def test_closing_the_channel_frees_the_server_thread(self, server: FakeServer) -> None:
         client = Client(server.target)

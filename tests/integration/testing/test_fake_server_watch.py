@@ -250,7 +250,7 @@ class TestSimulation:
 
     def test_compaction_thread_keeps_the_history_limit(self, make_client: MakeClient) -> None:
         with FakeServer(flip_interval=None, history_limit=2, compaction_interval=0.02) as server:
-            assert eventually(lambda: server.storage.compacted_revision == 6)
+            assert eventually(lambda: server.storage.tracker.compacted_revision == 6)
             client: Client = make_client(server.target)
             assert client.watch(resource_version="5").end().code is grpc.StatusCode.OUT_OF_RANGE
             assert [rv(e) for e in client.watch(resource_version="6").take(2)] == [7, 8]

@@ -1,9 +1,12 @@
-"""nvinformers.testing.storage: revisions, history, compaction and watchers, without gRPC."""
+"""nvinformers.testing.storage: the fake server's GPU rules over the shared tracker (revisions,
+write rules, namespaces, where a watch starts), without gRPC. The tracker's own guarantees are
+tested in test_tracker.py."""
 
 from __future__ import annotations
 
 import itertools
 import threading
+from dataclasses import dataclass
 
 import pytest
 
@@ -17,13 +20,9 @@ from nvinformers.errors import (
     ExpiredError,
     NotFoundError,
 )
-from nvinformers.testing.storage import (
-    INITIAL_EVENTS_END_ANNOTATION,
-    Storage,
-    Termination,
-    Watcher,
-    WatchEvent,
-)
+from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
+from nvinformers.testing.storage import RawEvent, Storage, StoredGPU, event_gpu
+from nvinformers.testing.tracker import Ended, Watcher
 
 
 def new_storage(**kwargs: object) -> Storage:
@@ -47,21 +46,29 @@ def with_labels(storage: Storage, name: str, **labels_: str) -> GPU:
     return storage.update(msg)
 
 
-def drain(watcher: Watcher) -> list[WatchEvent]:
-    out: list[WatchEvent] = []
+@dataclass(frozen=True)
+class Seen:
+    """A watch event as the server puts it on the wire: its type and GPU."""
+
+    type: str
+    object: GPU
+
+
+def drain(watcher: Watcher[StoredGPU]) -> list[Seen]:
+    out: list[Seen] = []
     while True:
         item = watcher.get(0)
         if item is None:
             return out
-        assert isinstance(item, WatchEvent), item
-        out.append(item)
+        assert not isinstance(item, Ended), item
+        out.extend(Seen(e.type, event_gpu(e)) for e in item)
 
 
-def summary(events: list[WatchEvent]) -> list[tuple[str, str, str]]:
+def summary(events: list[Seen]) -> list[tuple[str, str, str]]:
     return [
         (e.type, e.object.metadata.name, e.object.metadata.resource_version)
         for e in events
-        if e.object is not None
+        if e.type != "BOOKMARK"
     ]
 
 
@@ -75,7 +82,7 @@ def storage() -> Storage:
 
 class TestRevisions:
     def test_every_write_bumps_the_one_global_revision(self, storage: Storage) -> None:
-        assert storage.revision == 3
+        assert storage.tracker.revision == 3
         assert [storage.get(f"gpu-{i}").metadata.resource_version for i in range(3)] == [
             "1",
             "2",
@@ -83,10 +90,10 @@ class TestRevisions:
         ]
         updated = with_labels(storage, "gpu-0", rack="c")
         assert updated.metadata.resource_version == "4"
-        assert storage.revision == 4
+        assert storage.tracker.revision == 4
         deleted = storage.delete("gpu-1")
         assert deleted.metadata.resource_version == "5"
-        assert storage.revision == 5
+        assert storage.tracker.revision == 5
 
     def test_list_is_a_snapshot_sorted_by_name_with_its_revision(self, storage: Storage) -> None:
         storage.create(gpu("a-first"))
@@ -136,7 +143,7 @@ class TestRevisions:
 
             with pytest.raises(BadRequestError, match=rf"metadata\.{field_name}: .*immutable"):
                 storage.patch("gpu-0", change, status=False)
-        assert storage.revision == 3
+        assert storage.tracker.revision == 3
 
     def test_server_manages_uid_generation_and_creation_time(self, storage: Storage) -> None:
         msg = gpu("gpu-9")
@@ -179,7 +186,7 @@ class TestRevisions:
         current = storage.get("gpu-0")
         assert storage.update(current.to_proto()) is current
         assert storage.update_status(current.to_proto()) is current
-        assert storage.revision == 3
+        assert storage.tracker.revision == 3
 
     def test_errors(self, storage: Storage) -> None:
         with pytest.raises(AlreadyExistsError, match='"gpu-0" already exists'):
@@ -200,7 +207,7 @@ class TestRevisions:
         stale.object_meta.resource_version = "7"
         with pytest.raises(BadRequestError, match="resourceVersion should not be set"):
             storage.create(stale)
-        assert storage.revision == 3
+        assert storage.tracker.revision == 3
 
     def test_stale_resource_version_is_a_conflict_and_a_changed_uid_a_bad_request(
         self, storage: Storage
@@ -287,7 +294,7 @@ class TestWatchStart:
         assert summary(drain(w)) == [("DELETED", "gpu-2", "4")]
 
     def test_ignore_resource_version_always_bursts(self, storage: Storage) -> None:
-        storage.compact()
+        storage.tracker.compact()
         w = storage.watch(resource_version="1", ignore_resource_version=True)
         assert [e.type for e in drain(w)] == ["ADDED"] * 3
 
@@ -299,7 +306,7 @@ class TestWatchStart:
 
 class TestHistory:
     def test_compact_everything_makes_older_revisions_too_old(self, storage: Storage) -> None:
-        assert storage.compact() == 3
+        assert storage.tracker.compact() == 3
         with pytest.raises(ExpiredError, match=r"^too old resource version: 2 \(3\)$"):
             storage.watch(resource_version="2")
         assert drain(storage.watch(resource_version="3")) == []
@@ -308,14 +315,16 @@ class TestHistory:
         s = new_storage(history_limit=2)
         for i in range(4):
             s.create(gpu(f"g{i}"))
-        # Trimming at write time starts above 2 * limit.
-        assert s.compacted_revision == 0
-        assert s.compact_to_limit() == 2
-        with pytest.raises(ExpiredError, match=r"too old resource version: 1 \(2\)"):
-            s.watch(resource_version="1")
-        assert summary(drain(s.watch(resource_version="2"))) == [
-            ("ADDED", "g2", "3"),
+        # Trimmed at write time back to the limit once twice as many changes accumulated.
+        assert s.tracker.compacted_revision == 2
+        s.create(gpu("g4"))
+        assert s.tracker.compacted_revision == 2
+        assert s.compact_to_limit() == 3
+        with pytest.raises(ExpiredError, match=r"too old resource version: 2 \(3\)"):
+            s.watch(resource_version="2")
+        assert summary(drain(s.watch(resource_version="3"))) == [
             ("ADDED", "g3", "4"),
+            ("ADDED", "g4", "5"),
         ]
 
     def test_history_stays_bounded_without_compaction(self) -> None:
@@ -323,8 +332,8 @@ class TestHistory:
         s.create(gpu("g"))
         for i in range(50):
             with_labels(s, "g", n=str(i))
-        assert s.revision == 51
-        assert s.compacted_revision >= 51 - 2 * 5
+        assert s.tracker.revision == 51
+        assert s.tracker.compacted_revision >= 51 - 2 * 5
         # ... and at least history_limit revisions are always replayable.
         assert len(drain(s.watch(resource_version=str(51 - 5)))) == 5
 
@@ -340,7 +349,7 @@ class TestHistory:
 
         thread = threading.Thread(target=writer, name="test-writer")
         thread.start()
-        watchers: list[tuple[int, Watcher]] = []
+        watchers: list[tuple[int, Watcher[StoredGPU]]] = []
         try:
             # A list + watch every few writes (a watch per write would make every write
             # dispatch to thousands of watchers).
@@ -350,11 +359,11 @@ class TestHistory:
                 thread.join(0.002)
         finally:
             thread.join()
-        final = s.revision
+        final = s.tracker.revision
         assert final == 4 + writes
         assert any(4 < start < final for start, _ in watchers), "no watch started mid-stream"
         for start, w in watchers:
-            revisions = [int(e.object.metadata.resource_version) for e in drain(w) if e.object]
+            revisions = [int(e.object.metadata.resource_version) for e in drain(w)]
             assert revisions == list(range(start + 1, final + 1))
 
 
@@ -395,73 +404,36 @@ class TestWatchDelivery:
         events = drain(storage.watch(resource_version="3", selector=labels.parse("tier")))
         assert summary(events) == [("ADDED", "gpu-0", "4"), ("DELETED", "gpu-0", "5")]
 
-    def test_dropped_events_are_kept_in_history_and_covered_by_progress(
+    def test_dropped_events_are_kept_in_history_and_covered_by_a_bookmark(
         self, storage: Storage
     ) -> None:
-        w = storage.watch(resource_version="3")
-        storage.drop_next_events(2)
+        w = storage.watch(resource_version="3", allow_watch_bookmarks=True)
+        storage.tracker.drop_next_events(2)
         with_labels(storage, "gpu-0", n="1")  # 4, dropped
         with_labels(storage, "gpu-0", n="2")  # 5, dropped
         assert drain(w) == []
-        bookmark = w.progress_bookmark()
-        assert bookmark is not None
-        assert bookmark.object is not None
-        assert bookmark.object.metadata.resource_version == "5"
+        storage.tracker.send_bookmark(w)
+        [bookmark] = drain(w)
+        assert (bookmark.type, bookmark.object.metadata.resource_version) == ("BOOKMARK", "5")
+        assert bookmark.object.metadata.name == ""
         with_labels(storage, "gpu-0", n="3")  # 6, delivered
         assert summary(drain(w)) == [("MODIFIED", "gpu-0", "6")]
         replay = drain(storage.watch(resource_version="3"))
-        assert [e.object.metadata.resource_version for e in replay if e.object] == ["4", "5", "6"]
-
-    def test_progress_bookmark_waits_for_pending_events(self, storage: Storage) -> None:
-        w = storage.watch(resource_version="2")
-        assert w.progress_bookmark() is None  # gpu-2's replay is still buffered
-        assert w.pending == 1
-        drain(w)
-        bookmark = w.progress_bookmark()
-        assert bookmark is not None
-        assert bookmark.type == "BOOKMARK"
-
-    def test_get_times_out_and_termination_wins_over_buffered_events(
-        self, storage: Storage
-    ) -> None:
-        w = storage.watch(resource_version="1")
-        assert w.get(0) is not None
-        w.terminate("why")
-        assert w.get(0) == Termination("why")
-        w.terminate("second")
-        assert w.get(None) == Termination("why")
-        idle = storage.watch(resource_version="3")
-        assert idle.get(0.01) is None
-
-    def test_terminate_wakes_a_blocked_get(self, storage: Storage) -> None:
-        w = storage.watch(resource_version="3")
-        results: list[object] = []
-        reader = threading.Thread(target=lambda: results.append(w.get(30)), name="test-reader")
-        reader.start()
-        storage.end_watches("bye")
-        reader.join(10)
-        assert results == [Termination("bye")]
-
-    def test_unwatch_stops_delivery_and_closes(self, storage: Storage) -> None:
-        w = storage.watch(resource_version="3")
-        assert storage.watcher_count == 1
-        storage.unwatch(w)
-        assert storage.watcher_count == 0
-        with_labels(storage, "gpu-0", n="1")
-        assert w.get(0) == Termination(None)
+        assert [e.object.metadata.resource_version for e in replay] == ["4", "5", "6"]
 
     def test_raw_events_reach_every_watcher_without_a_revision(self, storage: Storage) -> None:
         watchers = [storage.watch(resource_version="3") for _ in range(3)]
-        assert storage.push_raw(WatchEvent("ERROR", None, b"\xff")) == 3
+        assert storage.tracker.broadcast(RawEvent("ERROR", b"\xff")) == 3
         for w in watchers:
-            [event] = drain(w)
-            assert event.object_bytes() == b"\xff"
-        assert storage.revision == 3
+            got = w.get(0)
+            assert isinstance(got, list)
+            [item] = got
+            assert isinstance(item, RawEvent)
+            assert (item.type, item.data) == ("ERROR", b"\xff")
+        assert storage.tracker.revision == 3
 
-    def test_drop_next_events_rejects_negative_counts(self, storage: Storage) -> None:
-        with pytest.raises(ValueError, match="non-negative"):
-            storage.drop_next_events(-1)
-
-    def test_history_limit_must_be_positive(self) -> None:
-        with pytest.raises(ValueError, match="at least 1"):
-            new_storage(history_limit=0)
+    def test_a_watch_ended_by_the_server_loses_what_it_had_not_sent(self, storage: Storage) -> None:
+        w = storage.watch(resource_version="1")
+        assert storage.tracker.end_watches("why") == 1
+        assert w.get(0) == Ended("why")
+        assert storage.tracker.watcher_count == 0
