@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from nvinformers.api.device.v1alpha1 import GPU, Condition
-from nvinformers.api.device.v1alpha1.types import _gpu_from_wire, _gpus_from_wire
+from nvinformers.api.device.v1alpha1.types import gpu_from_wire, gpus_from_wire
 from nvinformers.errors import MalformedObjectError
 
 
@@ -24,7 +24,7 @@ def sample() -> GPU:
 
 
 def test_a_gpu_from_the_wire_is_a_frozen_gpu_with_its_header_decoded() -> None:
-    gpu = _gpu_from_wire(sample().to_bytes())
+    gpu = gpu_from_wire(sample().to_bytes())
     assert type(gpu) is GPU
     assert gpu == sample()
     meta = gpu.metadata
@@ -51,13 +51,12 @@ def test_every_construction_path_yields_the_same_gpu() -> None:
         GPU.from_bytes(bytes(bytearray(raw))),
         GPU.from_proto(sample().to_proto()),
     ]
-    built += list(_gpus_from_wire([raw, raw]))
+    built += list(gpus_from_wire([raw, raw]))
     assert all(g == sample() and g.to_bytes() == raw for g in built)
-    assert GPU._nvinformers_header_ == ("_name", "_namespace", "_resource_version")
 
 
 def test_bytes_that_are_not_a_gpu_are_rejected_at_once() -> None:
     with pytest.raises(MalformedObjectError, match="malformed GPU"):
-        _gpu_from_wire(b"\x12\xff")
+        gpu_from_wire(b"\x12\xff")
     with pytest.raises(MalformedObjectError):
-        _gpus_from_wire([sample().to_bytes(), b"\x0a\x05ab"])
+        gpus_from_wire([sample().to_bytes(), b"\x0a\x05ab"])
