@@ -152,11 +152,15 @@ def _rfc3339(value: datetime | None) -> str | None:
     return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
+def _malformed_gpu(exc: DecodeError) -> MalformedObjectError:
+    return MalformedObjectError(f"malformed GPU object from the server: {exc}")
+
+
 def _decode_gpu(raw: bytes) -> pb.Gpu:
     try:
         return pb.Gpu.FromString(raw)
     except DecodeError as exc:
-        raise MalformedObjectError(f"malformed GPU object from the server: {exc}") from exc
+        raise _malformed_gpu(exc) from exc
 
 
 class ObjectMeta(Frozen):
@@ -627,6 +631,7 @@ class GPU(GPUSlots, Frozen):
 
 
 _build_gpu = gpu_builder(GPU)
+_parse_gpu = pb.Gpu.FromString
 
 # The cache reads a GPU's header from its slots: gpu.metadata builds a view on every read.
 register_header_accessors(
@@ -646,7 +651,10 @@ def gpu_from_wire(raw: bytes) -> GPU:
     Raises:
         MalformedObjectError: ``raw`` is not a valid serialized ``Gpu``.
     """
-    meta = _decode_gpu(raw).object_meta
+    try:  # _decode_gpu inlined: this runs for every listed GPU and every watch event
+        meta = _parse_gpu(raw).object_meta
+    except DecodeError as exc:
+        raise _malformed_gpu(exc) from exc
     return _build_gpu(raw, meta.name, meta.namespace, meta.resource_version)
 
 
