@@ -3,8 +3,7 @@
 GPUs (protobuf-backed, :mod:`nvinformers.api.device.v1alpha1.types`) and Kubernetes objects
 (JSON-backed, :mod:`nvinformers.kube.objects`), their metadata, conditions and label maps are
 shared by the cache with every reader, so none of them can be changed: they all derive from
-:class:`Frozen`. A class fills its slots once, in its constructor, with ``object.__setattr__``
-(or by the class swap of :mod:`nvinformers.api.device.v1alpha1._class_swap`).
+:class:`Frozen`. A class fills its slots once, when it is built, with ``object.__setattr__``.
 
 Thread-safety: frozen objects may be shared between threads freely.
 """

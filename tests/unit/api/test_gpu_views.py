@@ -1,4 +1,4 @@
-"""GPU views built on the receive path's fast construction are ordinary, frozen GPUs."""
+"""GPU views built on the receive path are ordinary, frozen GPUs."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def test_a_gpu_from_the_wire_is_a_frozen_gpu_with_its_header_decoded() -> None:
             setattr(gpu, attribute, "x")
     with pytest.raises(AttributeError, match="immutable"):
         del gpu._raw
+    assert not hasattr(gpu, "__dict__")  # four slots: what a cached GPU costs (S6)
     assert copy.copy(gpu) is gpu
     assert copy.deepcopy(gpu) is gpu
     assert pickle.loads(pickle.dumps(gpu)) == gpu

@@ -33,7 +33,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -41,7 +41,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from nvinformers._collector_pause import decode_all
 from nvinformers._frozen import Frozen
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1._class_swap import GPUSlots, gpu_builder
 from nvinformers.errors import MalformedObjectError
 from nvinformers.meta import ListMeta, register_header_accessors
 
@@ -72,8 +71,8 @@ RESOURCE = "gpus"
 _EMPTY_MAP: Mapping[str, str] = {}
 
 
-def _init_slot(obj: object, name: str, value: object) -> None:
-    object.__setattr__(obj, name, value)
+#: Fills a slot of a frozen object (its own ``__setattr__`` raises).
+_init_slot: Final = object.__setattr__
 
 
 class FrozenMap(Mapping[str, str], Frozen):
@@ -490,7 +489,7 @@ class GPUStatus(Frozen):
         )
 
 
-class GPU(GPUSlots, Frozen):
+class GPU(Frozen):
     """A GPU of the Device API (kind ``GPU``, ``device.nvidia.com/v1alpha1``, cluster-scoped).
 
     An immutable view over the object's serialized bytes: see the module docstring for what is
@@ -504,7 +503,12 @@ class GPU(GPUSlots, Frozen):
         status: :class:`GPUStatus` (``conditions``, ``recommended_action``).
     """
 
-    __slots__ = ()  # the slots are GPUSlots': the wire bytes and the decoded header
+    # The wire bytes and the header decoded from them: a cached GPU costs its four slots (S6).
+    __slots__ = ("_raw", "_name", "_namespace", "_resource_version")
+    _raw: bytes
+    _name: str
+    _namespace: str
+    _resource_version: str
 
     kind: ClassVar[str] = KIND
     api_version: ClassVar[str] = API_VERSION
@@ -630,7 +634,15 @@ class GPU(GPUSlots, Frozen):
         return f"GPU(name={self._name!r}, {ns}resource_version={self._resource_version!r})"
 
 
-_build_gpu = gpu_builder(GPU)
+def _build_gpu(raw: bytes, name: str, namespace: str, resource_version: str) -> GPU:
+    gpu = GPU.__new__(GPU)
+    _init_slot(gpu, "_raw", raw)
+    _init_slot(gpu, "_name", name)
+    _init_slot(gpu, "_namespace", namespace)
+    _init_slot(gpu, "_resource_version", resource_version)
+    return gpu
+
+
 _parse_gpu = pb.Gpu.FromString
 
 # The cache reads a GPU's header from its slots: gpu.metadata builds a view on every read.
