@@ -1,8 +1,8 @@
 """Decode a large list response with CPython's cyclic garbage collector paused.
 
-Buys S2 (list to synced, 100,000 GPUs): without the pause the client's CPU grows by 35-85 %
-(median of alternating runs, ``benchmarks/README.md``). Every decoded object is one the collector
-tracks, and every one is kept, so while a large list is decoded the collector runs hundreds of
+Buys S2 (list to synced): without the pause the client's CPU grows by +35 to +86 % at 100,000
+GPUs (medians of four alternating A/B runs) and +33 % at 10,000 (``benchmarks/README.md``).
+Every decoded object is one the collector tracks, and every one is kept, so while a large list is decoded the collector runs hundreds of
 young collections and several full ones (each walking every object decoded so far) that can free
 nothing.
 
@@ -13,7 +13,7 @@ once the pause ends. The pause
 
 * covers one ``map`` of the decoder over the items of one response (no I/O, no lock taken, no
   user code: nothing in it can wait on another thread), so it lasts as long as that decoding:
-  about 2.5 µs per GPU on a 2-vCPU VM, 25 ms for 10,000 GPUs;
+  about 3 µs per GPU on a 2-vCPU VM (30 ms for 10,000 GPUs, 300 ms for 100,000);
 * is not taken at all for fewer than :data:`MIN_ITEMS` items (a node's 8 GPUs never pause it);
 * is counted, so concurrent decodes share one pause, and the collector is switched back on only
   if it was on when the first began (a collector the user switched off stays off).

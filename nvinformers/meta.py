@@ -32,8 +32,9 @@ subclasses::
         resource_version=operator.attrgetter("_resource_version"),
     )
 
-Direct readers buy S1 (client CPU per watch event: +11.5 % without them) and S2 (list to synced
-at 100,000 GPUs: +21 % without them); see ``benchmarks/README.md``.
+Registered readers buy S1 (client CPU per watch event: +11 % and +34 % without them, GPUs read
+through ``metadata`` in two alternating A/B runs) and S2 (client CPU from list to synced: +19 to
++30 % at 100,000 GPUs in three runs, +26 % at 10,000); see ``benchmarks/README.md``.
 
 Example (the Go SDK's quick start)::
 
