@@ -1,29 +1,16 @@
 """What every API object shares: metadata, conditions, and how the cache reads an object's header.
 
-The peer of ``k8s.io/apimachinery``'s ``pkg/apis/meta/v1`` types and ``pkg/api/meta`` helpers.
-Each concept is defined here once; the Device API's types (protobuf-backed,
-:mod:`nvinformers.api.device.v1alpha1`) and the Kubernetes source's (JSON-backed,
-:mod:`nvinformers.kube`) implement it:
-
-* :class:`ObjectMeta` and :class:`Condition` — the fields every object's metadata and every status
-  condition here has (protocols; ``gpu.metadata`` and ``node.metadata``, ``gpu.status.conditions``
-  and ``node.conditions`` implement them). :class:`ObjectMetaLike` and :class:`ConditionLike` are
-  the smaller parts the cache and the condition helpers read, which foreign objects (Kubernetes
-  client models) have too.
-* :class:`ListMeta` — the metadata of a list response (one class, used by both).
-* :func:`register_header_accessors` / :func:`header_accessors` — how the cache reads an object's
-  name, namespace and resource version (see "Header accessors" below).
-* The condition helpers: :func:`find_status_condition`, :func:`is_status_condition_true`, ...
-
-The cache, listers and controllers are written against :class:`Object` (anything with a
-Kubernetes-style ``metadata``), so the same machinery serves GPUs from the Device API and objects
-from the Kubernetes API.
+The peer of ``k8s.io/apimachinery``'s ``pkg/apis/meta/v1`` types and ``pkg/api/meta`` helpers. Each
+concept is defined here once: :class:`ObjectMeta` and :class:`Condition` (protocols, implemented by
+the protobuf-backed views of :mod:`nvinformers.api.device.v1alpha1` and the JSON-backed views of
+:mod:`nvinformers.kube`), :class:`ListMeta` (one class for both), the header accessors and the
+condition helpers. The cache, listers and controllers are written against :class:`Object` (anything
+with a Kubernetes-style ``metadata``; :class:`ObjectMetaLike` is the part they read), so the same
+machinery serves GPUs, Kubernetes objects and the official client's models.
 
 Header accessors: the cache reads an object's name, namespace and resource version several times
-per event (keys, revision checks, the namespace index). By default it reads them through
-``obj.metadata``; a type whose ``metadata`` is built on each read (``GPU.metadata`` is a view) can
-register readers of its own instead, which the cache then uses for instances of that class and its
-subclasses::
+per event (keys, revision checks, the namespace index), through ``obj.metadata`` unless the class
+registered readers of its own, as ``GPU`` does (its ``metadata`` is a view built on each read)::
 
     register_header_accessors(
         GPU,
@@ -100,14 +87,10 @@ class ObjectMeta(ObjectMetaLike, Protocol):
     object's JSON; with ``deletion_timestamp``, ``finalizers`` and ``owner_references`` too).
 
     Attributes:
-        name: unique within the namespace (the resource's scope).
-        namespace: ``""`` for cluster-scoped objects.
-        resource_version: the server's opaque revision of the object.
-        uid: the server-assigned unique id (``""`` when absent).
-        generation: the revision of the desired state (0 when absent).
+        name, namespace, resource_version: ``namespace`` is ``""`` for cluster-scoped objects.
+        uid, generation: ``""`` and 0 when absent.
         creation_timestamp: an aware UTC ``datetime``, or None when absent.
-        labels: read-only mapping.
-        annotations: read-only mapping.
+        labels, annotations: read-only mappings.
     """
 
     @property
