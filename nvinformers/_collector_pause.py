@@ -2,9 +2,9 @@
 
 Buys S2 (list to synced): without the pause the client's CPU grows by +35 to +86 % at 100,000
 GPUs (medians of four alternating A/B runs) and +33 % at 10,000 (``benchmarks/README.md``).
-Every decoded object is one the collector tracks, and every one is kept, so while a large list is decoded the collector runs hundreds of
-young collections and several full ones (each walking every object decoded so far) that can free
-nothing.
+Every decoded object is one the collector tracks, and every one is kept, so while a large list is
+decoded the collector runs hundreds of young collections and several full ones (each walking every
+object decoded so far) that can free nothing.
 
 The hazard, and its bounds: the collector has one switch for the whole process, so while a list
 is decoded it does not run for the application's other threads either. Their memory is still
