@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks import fixtures
 from benchmarks.common import REPEATS, Row, child_result, ratio_row, script_main, stats
 from nvinformers.api.device.v1alpha1 import wire_pb2
-from nvinformers.api.device.v1alpha1.types import GPUList, ListMeta, _gpus_from_wire
+from nvinformers.api.device.v1alpha1.types import GPUList, ListMeta, gpus_from_wire
 from nvinformers.cache import (
     NAMESPACE_INDEX,
     ListWatch,
@@ -91,7 +91,7 @@ def measure_child(count: int) -> dict[str, float]:
     # What the clientset does with a list response, then an informer as the factory builds it.
     listed = [
         GPUList(
-            items=_gpus_from_wire(response.gpu_list.items),
+            items=gpus_from_wire(response.gpu_list.items),
             metadata=ListMeta(resource_version=response.gpu_list.list_meta.resource_version),
         )
     ]

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from nvinformers.cache.keys import _ACCESSORS, header_accessors
 from nvinformers.errors import NvInformersError
+from nvinformers.meta import header_accessors
 
 __all__ = [
     "IndexFunc",
@@ -72,6 +72,4 @@ def meta_namespace_index_func(obj: Any) -> list[str]:
     Raises:
         AttributeError: ``obj`` has no ``metadata`` (the store logs, counts and survives it).
     """
-    cls = type(obj)
-    accessors = _ACCESSORS.get(cls) or header_accessors(cls)
-    return [accessors.namespace(obj) or ""]
+    return [header_accessors(type(obj)).namespace(obj) or ""]

@@ -16,25 +16,20 @@ A key function is any ``Callable[[Any], str]`` that is pure, fast and determinis
 object must always produce the same key, or the store cannot find it again to update or delete it.
 
 Objects are read through ``obj.metadata.name`` and ``obj.metadata.namespace``, so GPUs and
-Kubernetes client models (``V1Pod`` and friends) work alike.
-
-Fast path (private to nvinformers): a class may declare, as the class attribute
-``_nvinformers_header_``, the names of the three instance attributes holding its name, namespace
-and resource version (``GPU`` does). The key functions here, the namespace index function and the
-informer then read those attributes directly: ``gpu.metadata`` builds a view object on every read
-(~0.5 µs), and the informer reads keys and revisions several times per watch event.
-:func:`header_accessors` returns the readers for a class, generic ones (through ``metadata``)
-for every other class.
+Kubernetes client models (``V1Pod`` and friends) work alike, or through the readers a class
+registered with :func:`nvinformers.meta.register_header_accessors` (``GPU`` does: its
+``metadata`` is a view built on every read, and the informer reads keys and revisions several
+times per watch event).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from nvinformers.errors import NvInformersError
+from nvinformers.meta import header_accessors
 
 __all__ = [
     "KeyFunc",
@@ -45,10 +40,7 @@ __all__ = [
     "deletion_handling_meta_namespace_key_func",
     "cluster_scoped_key_func",
     "split_meta_namespace_key",
-    "HeaderAccessors",
-    "header_accessors",
     "resource_version_of",
-    "bulk_keys",
 ]
 
 T = TypeVar("T")
@@ -95,107 +87,13 @@ class DeletedFinalStateUnknown(Generic[T]):
     obj: T | None
 
 
-class HeaderAccessors:
-    """Readers of an object's name, namespace and resource version (see the module docstring).
-
-    Attributes:
-        name, namespace, resource_version: ``reader(obj) -> value``.
-        direct: True when the readers are the class's own attributes (no ``metadata`` view is
-            built).
-    """
-
-    __slots__ = ("direct", "name", "namespace", "resource_version")
-
-    def __init__(
-        self,
-        name: Callable[[Any], Any],
-        namespace: Callable[[Any], Any],
-        resource_version: Callable[[Any], Any],
-        direct: bool,
-    ) -> None:
-        self.name = name
-        self.namespace = namespace
-        self.resource_version = resource_version
-        self.direct = direct
-
-
-_GENERIC_ACCESSORS = HeaderAccessors(
-    attrgetter("metadata.name"),
-    attrgetter("metadata.namespace"),
-    attrgetter("metadata.resource_version"),
-    False,
-)
-# Class → its accessors. Written without a lock: a dict store is atomic, and two threads racing
-# on the first object of a class compute the same value.
-_ACCESSORS: dict[type, HeaderAccessors] = {}
-_MAX_CLASSES = 1024
-
-
-def header_accessors(cls: type) -> HeaderAccessors:
-    """The readers of name, namespace and resource version for instances of ``cls``.
-
-    Direct attribute readers when ``cls`` declares ``_nvinformers_header_`` (a tuple of three
-    attribute names), otherwise readers through ``metadata``. Cached per class.
-
-    Thread-safety: safe from any thread.
-    """
-    accessors = _ACCESSORS.get(cls)
-    if accessors is not None:
-        return accessors
-    attrs = getattr(cls, "_nvinformers_header_", None)
-    if (
-        isinstance(attrs, tuple)
-        and len(attrs) == 3
-        and all(isinstance(attr, str) and attr for attr in attrs)
-    ):
-        name, namespace, resource_version = attrs
-        accessors = HeaderAccessors(
-            attrgetter(name), attrgetter(namespace), attrgetter(resource_version), True
-        )
-    else:
-        accessors = _GENERIC_ACCESSORS
-    if len(_ACCESSORS) < _MAX_CLASSES:
-        _ACCESSORS[cls] = accessors
-    return accessors
-
-
 def resource_version_of(obj: Any) -> Any:
-    """``obj.metadata.resource_version``, read directly for classes that allow it.
+    """``obj.metadata.resource_version``, or what the object's registered reader returns.
 
     Raises:
         AttributeError: ``obj`` has no ``metadata`` (or no resource version in it).
     """
-    cls = type(obj)
-    accessors = _ACCESSORS.get(cls) or header_accessors(cls)
-    return accessors.resource_version(obj)
-
-
-def bulk_keys(key_func: KeyFunc, objects: Sequence[Any]) -> list[str] | None:
-    """``[key_func(o) for o in objects]`` at C speed, when that is certain to give the same keys.
-
-    For the built-in key functions over objects of one class with direct readers (GPUs), the
-    keys are read with ``map`` (no Python call per object): a relist of 100,000 GPUs saves tens of
-    milliseconds. Returns None whenever that shortcut does not apply or any object would not
-    yield a plain, non-empty name (the caller then keys objects one by one, reporting errors
-    per object).
-    """
-    if not objects:
-        return []
-    cls = type(objects[0])
-    accessors = header_accessors(cls)
-    if not accessors.direct or any(type(obj) is not cls for obj in objects):
-        return None
-    if key_func is cluster_scoped_key_func:
-        pass
-    elif key_func is meta_namespace_key_func:
-        if any(map(accessors.namespace, objects)):
-            return None
-    else:
-        return None
-    names: list[str] = list(map(accessors.name, objects))
-    if not all(names) or any(type(name) is not str for name in names):
-        return None
-    return names
+    return header_accessors(type(obj)).resource_version(obj)
 
 
 def _metadata_of(obj: Any) -> Any:
@@ -241,8 +139,7 @@ def meta_namespace_key_func(obj: Any) -> str:
     Raises:
         KeyFuncError: ``obj`` has no metadata, or an empty or non-string name.
     """
-    cls = type(obj)
-    accessors = _ACCESSORS.get(cls) or header_accessors(cls)
+    accessors = header_accessors(type(obj))
     if accessors.direct:
         name = accessors.name(obj)
         if name and type(name) is str:
@@ -300,8 +197,7 @@ def cluster_scoped_key_func(obj: Any) -> str:
     Raises:
         KeyFuncError: ``obj`` has no metadata, or an empty or non-string name.
     """
-    cls = type(obj)
-    accessors = _ACCESSORS.get(cls) or header_accessors(cls)
+    accessors = header_accessors(type(obj))
     if accessors.direct:
         name = accessors.name(obj)
         if name and type(name) is str:

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from nvinformers.cache.backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
-from nvinformers.cache.keys import header_accessors, resource_version_of
+from nvinformers.cache.keys import resource_version_of
 from nvinformers.cache.listwatch import CancellableLister, ListerWatcher, ListResult
 from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
 from nvinformers.cancel import CancelToken
@@ -86,6 +86,7 @@ from nvinformers.errors import (
     ServiceUnavailableError,
     StatusError,
 )
+from nvinformers.meta import header_accessors
 from nvinformers.options import (
     INITIAL_EVENTS_END_ANNOTATION,
     RESOURCE_VERSION_MATCH_NOT_OLDER_THAN,

@@ -57,11 +57,8 @@ from nvinformers.cache.handlers import ResourceEventHandler
 from nvinformers.cache.index import Indexers
 from nvinformers.cache.informer_metrics import register_informer, unregister_informer
 from nvinformers.cache.keys import (
-    _ACCESSORS,
     DeletedFinalStateUnknown,
     KeyFuncError,
-    bulk_keys,
-    header_accessors,
     meta_namespace_key_func,
     resource_version_of,
 )
@@ -80,6 +77,7 @@ from nvinformers.cache.thread_safe_store import ThreadSafeStore
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.errors import NvInformersError
+from nvinformers.meta import header_accessors
 
 __all__ = [
     "SharedIndexInformer",
@@ -591,7 +589,7 @@ class SharedIndexInformer(Generic[T]):
             self.applied["added"] += 1
             return (ADD, obj, initial)
         cls = type(obj)
-        rv_of = (_ACCESSORS.get(cls) or header_accessors(cls)).resource_version
+        rv_of = header_accessors(cls).resource_version
         new_rv = rv_of(obj)
         old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
         if dtype is not _DELETED and old_rv == new_rv and new_rv:
@@ -701,16 +699,11 @@ class SharedIndexInformer(Generic[T]):
         the store filled in one :meth:`ThreadSafeStore.replace` (indexes built outside the store
         lock) and no notification built when no handler is registered.
         """
-        key_func = self._key_func
-        objects = replacement.objects
-        keys = bulk_keys(key_func, objects)
-        items: dict[str, Any] = {} if keys is None else dict(zip(keys, objects, strict=True))
-        if keys is None or len(items) != len(objects):  # no shortcut, or duplicate keys
-            items = {}
-            for obj in objects:
-                key = self._key(obj)
-                if key is not None and key not in items:
-                    items[key] = obj
+        items: dict[str, Any] = {}
+        for obj in replacement.objects:
+            key = self._key(obj)
+            if key is not None and key not in items:
+                items[key] = obj
         initial = not self._synced
         store = self._store
         with self._delivery_lock:

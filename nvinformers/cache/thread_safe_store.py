@@ -29,14 +29,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Generic, TypeVar
 
-from nvinformers.cache.index import (
-    IndexConflictError,
-    Indexers,
-    IndexFunc,
-    Indices,
-    meta_namespace_index_func,
-)
-from nvinformers.cache.keys import header_accessors
+from nvinformers.cache.index import IndexConflictError, Indexers, IndexFunc, Indices
 
 __all__ = ["ThreadSafeStore"]
 
@@ -123,13 +116,6 @@ def _build_indices(
     indices: Indices = {}
     indexed: _IndexedValues = {}
     for name, func in indexers.items():
-        if func is meta_namespace_index_func and (shared := _one_namespace(items)) is not None:
-            # Every object is in one namespace (GPUs: ""): the index is one value, read at C
-            # speed. A relist of 100,000 GPUs saves tens of milliseconds.
-            shared_values = _single(shared)
-            indices[name] = {shared: set(items)} if items else {}
-            indexed[name] = dict.fromkeys(items, shared_values)
-            continue
         index: dict[str, set[str]] = {}
         by_key: dict[str, tuple[str, ...]] = {}
         singles: dict[str, list[str]] = {}  # value → keys, for the usual one-value case
@@ -172,23 +158,6 @@ def _build_indices(
         indices[name] = index
         indexed[name] = by_key
     return indices, indexed
-
-
-def _one_namespace(items: Mapping[str, Any]) -> str | None:
-    """The namespace shared by every object of ``items``, when they are all of one class with
-    direct header readers (see :func:`~nvinformers.cache.keys.header_accessors`); else None."""
-    if not items:
-        return ""
-    objects = list(items.values())
-    cls = type(objects[0])
-    accessors = header_accessors(cls)
-    if not accessors.direct or any(type(obj) is not cls for obj in objects):
-        return None
-    namespaces = set(map(accessors.namespace, objects))
-    if len(namespaces) != 1:
-        return None
-    namespace = namespaces.pop() or ""
-    return namespace if type(namespace) is str else None
 
 
 def _log_failures(failures: Sequence[_IndexFailure]) -> None:

@@ -25,7 +25,6 @@ The SDK is read-only, as the Go SDK is: ``create``, ``update``, ``update_status`
 from __future__ import annotations
 
 import logging
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
 import grpc
@@ -38,8 +37,8 @@ from nvinformers.api.device.v1alpha1.types import (
     RESOURCE,
     GPUList,
     ListMeta,
-    _gpu_from_wire,
-    _gpus_from_wire,
+    gpu_from_wire,
+    gpus_from_wire,
 )
 from nvinformers.cancel import CancelToken
 from nvinformers.clientset.metrics import ClientMetrics
@@ -51,6 +50,7 @@ from nvinformers.errors import (
     NvInformersError,
     qualify,
 )
+from nvinformers.meta import header_accessors
 from nvinformers.options import GetOptions, ListOptions
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ GET_GPU = f"/{SERVICE}/GetGpu"
 LIST_GPUS = f"/{SERVICE}/ListGpus"
 WATCH_GPUS = f"/{SERVICE}/WatchGpus"
 
-#: A GPU's name, read without building a metadata view.
-_name_of = attrgetter("_name")
+#: A GPU's name, read without building a metadata view (its registered header reader).
+_name_of = header_accessors(GPU).name
 
 _M = TypeVar("_M", bound=Message)
 
@@ -338,7 +338,7 @@ class GPUClient(ReadOnlyVerbs):
                 name=name,
             )
         try:
-            gpu = _gpu_from_wire(response.gpu)
+            gpu = gpu_from_wire(response.gpu)
         except MalformedObjectError as exc:
             raise MalformedObjectError(
                 f"GetGpu response for {name!r} from {self._target}: {exc}",
@@ -417,15 +417,15 @@ class GPUClient(ReadOnlyVerbs):
                 resource=qualify(RESOURCE),
             )
         gpu_list = response.gpu_list
-        # The per-item loops run in C (map, attrgetter): a list may hold 100,000 GPUs.
+        # The per-item loops run in C (map, the name's attrgetter): a list may hold 100,000 GPUs.
         try:
-            items = _gpus_from_wire(gpu_list.items)
+            items = gpus_from_wire(gpu_list.items)
         except MalformedObjectError as exc:
             raise MalformedObjectError(
                 f"ListGpus response from {self._target}: {exc}", resource=qualify(RESOURCE)
             ) from exc
         if not all(map(_name_of, items)):
-            index = next(i for i, item in enumerate(items) if not item._name)
+            index = next(i for i, item in enumerate(items) if not _name_of(item))
             raise MalformedObjectError(
                 f"ListGpus response from {self._target}: item {index} has no metadata.name",
                 resource=qualify(RESOURCE),

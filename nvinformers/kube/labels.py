@@ -9,15 +9,16 @@ Thread-safety: immutable; share freely.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, NoReturn, Self
+from typing import Any, Final
 
+from nvinformers._frozen import Frozen
 from nvinformers.errors import MalformedObjectError
 from nvinformers.kube._label_tables import KeyTable, key_table, shared_values
 
 __all__ = ["Labels", "EMPTY_LABELS"]
 
 
-class Labels(Mapping[str, str]):
+class Labels(Mapping[str, str], Frozen):
     """A read-only label map.
 
     Supports everything a ``Mapping`` does (``get``, ``in``, iteration in the server's order,
@@ -53,12 +54,6 @@ class Labels(Mapping[str, str]):
         """
         return cls(data) if data else EMPTY_LABELS
 
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError("Labels is immutable")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError("Labels is immutable")
-
     def __getitem__(self, key: str) -> str:
         i = self._table.index.get(key)
         if i is None:
@@ -86,12 +81,6 @@ class Labels(Mapping[str, str]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
-
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
-        return self
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, str]]]:
         return (Labels.of, (self.to_dict(),))

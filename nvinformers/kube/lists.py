@@ -1,4 +1,7 @@
-"""List responses of the Kubernetes API: :class:`KubeList`, :class:`ListMeta`, :func:`parse_list`.
+"""List responses of the Kubernetes API: :class:`KubeList` and :func:`parse_list`.
+
+A list's ``metadata`` is :class:`nvinformers.meta.ListMeta` (re-exported here and by
+:mod:`nvinformers.kube`), the one list metadata of nvinformers.
 
 Thread-safety: the results are immutable; :func:`parse_list` holds no state.
 """
@@ -11,17 +14,9 @@ from typing import Any
 
 from nvinformers.errors import MalformedObjectError
 from nvinformers.kube.objects import KubeObject, from_decoded
+from nvinformers.meta import ListMeta
 
 __all__ = ["KubeList", "ListMeta", "parse_list"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListMeta:
-    """Kubernetes ``ListMeta``: the revision a list snapshot was taken at, and paging state."""
-
-    resource_version: str = ""
-    continue_: str = ""
-    remaining_item_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

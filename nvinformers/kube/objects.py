@@ -38,8 +38,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, NoReturn, Self
+from typing import Any, Final, NoReturn
 
+from nvinformers._frozen import Frozen
 from nvinformers.errors import MalformedObjectError
 from nvinformers.kube.labels import Labels
 
@@ -52,27 +53,6 @@ _set: Final = object.__setattr__
 
 def _malformed(message: str) -> NoReturn:
     raise MalformedObjectError(f"malformed Kubernetes object from the server: {message}")
-
-
-class _Frozen:
-    """Mixin: attribute assignment and deletion raise; copies are the object itself."""
-
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(
-            f"{type(self).__name__} is immutable (cannot set {name!r}); "
-            "use to_dict() for a mutable copy"
-        )
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is immutable (cannot delete {name!r})")
-
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
-        return self
 
 
 def _int_field(data: Mapping[str, Any], key: str, where: str) -> int:
@@ -96,8 +76,9 @@ def _parse_time(value: Any) -> datetime | None:
 class Condition:
     """One entry of ``status.conditions`` (Node, Pod and most other kinds).
 
-    ``last_transition_time`` and ``last_heartbeat_time`` (Nodes only) are aware datetimes, or
-    None when absent.
+    Implements :class:`nvinformers.meta.Condition`, plus ``last_heartbeat_time`` (Nodes only).
+    ``last_transition_time`` and ``last_heartbeat_time`` are aware datetimes, or None when
+    absent.
     """
 
     type: str
@@ -126,8 +107,8 @@ class Condition:
         )
 
 
-class ObjectMeta(_Frozen):
-    """The metadata of a :class:`KubeObject` (Kubernetes ``ObjectMeta``), read-only.
+class ObjectMeta(Frozen):
+    """The metadata of a :class:`KubeObject`: implements :class:`nvinformers.meta.ObjectMeta`.
 
     ``name``, ``namespace``, ``resource_version``, ``uid`` and ``labels`` are stored attributes
     (free to read: the cache reads them for every event). The other fields are decoded from the
@@ -196,7 +177,7 @@ class ObjectMeta(_Frozen):
         return f"ObjectMeta(name={self.name!r}, {ns}resource_version={self.resource_version!r})"
 
 
-class KubeObject(_Frozen):
+class KubeObject(Frozen):
     """A Kubernetes API object (a Node, a Pod, ...): an immutable view over its JSON bytes.
 
     See the module docstring for what is decoded when. Build one with :meth:`from_bytes` or

@@ -1,4 +1,4 @@
-"""GPU views built on the receive path's fast construction are ordinary, frozen GPUs."""
+"""GPU views built on the receive path are ordinary, frozen GPUs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from nvinformers.api.device.v1alpha1 import GPU, Condition
-from nvinformers.api.device.v1alpha1.types import _gpu_from_wire, _gpus_from_wire
+from nvinformers.api.device.v1alpha1.types import gpu_from_wire, gpus_from_wire
 from nvinformers.errors import MalformedObjectError
 
 
@@ -24,7 +24,7 @@ def sample() -> GPU:
 
 
 def test_a_gpu_from_the_wire_is_a_frozen_gpu_with_its_header_decoded() -> None:
-    gpu = _gpu_from_wire(sample().to_bytes())
+    gpu = gpu_from_wire(sample().to_bytes())
     assert type(gpu) is GPU
     assert gpu == sample()
     meta = gpu.metadata
@@ -37,6 +37,7 @@ def test_a_gpu_from_the_wire_is_a_frozen_gpu_with_its_header_decoded() -> None:
             setattr(gpu, attribute, "x")
     with pytest.raises(AttributeError, match="immutable"):
         del gpu._raw
+    assert not hasattr(gpu, "__dict__")  # four slots: what a cached GPU costs (S6)
     assert copy.copy(gpu) is gpu
     assert copy.deepcopy(gpu) is gpu
     assert pickle.loads(pickle.dumps(gpu)) == gpu
@@ -51,13 +52,12 @@ def test_every_construction_path_yields_the_same_gpu() -> None:
         GPU.from_bytes(bytes(bytearray(raw))),
         GPU.from_proto(sample().to_proto()),
     ]
-    built += list(_gpus_from_wire([raw, raw]))
+    built += list(gpus_from_wire([raw, raw]))
     assert all(g == sample() and g.to_bytes() == raw for g in built)
-    assert GPU._nvinformers_header_ == ("_name", "_namespace", "_resource_version")
 
 
 def test_bytes_that_are_not_a_gpu_are_rejected_at_once() -> None:
     with pytest.raises(MalformedObjectError, match="malformed GPU"):
-        _gpu_from_wire(b"\x12\xff")
+        gpu_from_wire(b"\x12\xff")
     with pytest.raises(MalformedObjectError):
-        _gpus_from_wire([sample().to_bytes(), b"\x0a\x05ab"])
+        gpus_from_wire([sample().to_bytes(), b"\x0a\x05ab"])

@@ -1,5 +1,5 @@
 """Key functions, key splitting, the DeletedFinalStateUnknown tombstone, and the object headers
-the cache reads (directly from GPUs, through ``metadata`` otherwise, in bulk for a list)."""
+the cache reads (through the readers GPUs register, through ``metadata`` otherwise)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from nvinformers.cache.keys import (
     DeletedFinalStateUnknown,
     ExplicitKey,
     KeyFuncError,
-    bulk_keys,
     cluster_scoped_key_func,
     deletion_handling_meta_namespace_key_func,
-    header_accessors,
     meta_namespace_key_func,
     resource_version_of,
     split_meta_namespace_key,
 )
+from nvinformers.meta import header_accessors
 from tests.unit.cache.scripted import ClientModel, gpu
 
 
@@ -141,7 +140,7 @@ class TestDeletedFinalStateUnknown:
         assert DeletedFinalStateUnknown("gpu-0", gpu) != DeletedFinalStateUnknown("gpu-1", gpu)
 
 
-# ------------------------------------------- headers: read directly from GPUs, in bulk for lists
+# ------------------------------------------------- headers: read directly from GPUs (registered)
 
 
 def test_a_gpus_header_is_read_directly_and_other_objects_through_metadata() -> None:
@@ -177,17 +176,3 @@ def test_key_functions_give_the_keys_metadata_implies_for_gpus(key_func: Any) ->
     assert key_func(ExplicitKey("k")) == "k"
     assert meta_namespace_index_func(stamped) == ["default"]
     assert meta_namespace_index_func(plain) == [""]
-
-
-def test_bulk_keys_are_the_key_functions_keys_or_none() -> None:
-    gpus = [gpu(f"gpu-{i}", i + 1) for i in range(5)]
-    for key_func in (cluster_scoped_key_func, meta_namespace_key_func):
-        assert bulk_keys(key_func, gpus) == [key_func(g) for g in gpus]
-    assert bulk_keys(cluster_scoped_key_func, []) == []
-    stamped = [GPU.new("g", namespace="ns", resource_version="1")]
-    assert bulk_keys(meta_namespace_key_func, stamped) is None  # "ns/g": not the name
-    assert bulk_keys(cluster_scoped_key_func, stamped) == ["g"]
-    assert bulk_keys(cluster_scoped_key_func, [*gpus, GPU.new("", resource_version="1")]) is None
-    assert bulk_keys(cluster_scoped_key_func, [*gpus, ClientModel("p")]) is None
-    assert bulk_keys(lambda o: "x", gpus) is None
-    assert bulk_keys(cluster_scoped_key_func, [DeletedFinalStateUnknown("k", None)]) is None

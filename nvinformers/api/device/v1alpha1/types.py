@@ -13,8 +13,12 @@ cache hand the very same object to every reader: nothing in it can be changed.
       status = gpu.status
       ready = meta.is_status_condition_true(status.conditions, "Ready")
 
-* Every class here is immutable: assigning an attribute raises ``AttributeError``, mappings are
-  read-only, sequences are tuples. ``copy.copy`` and ``copy.deepcopy`` return the object itself.
+* Every class here is immutable (:class:`nvinformers._frozen.Frozen`): assigning an attribute
+  raises ``AttributeError``, mappings are read-only, sequences are tuples. ``copy.copy`` and
+  ``copy.deepcopy`` return the object itself.
+* :class:`ObjectMeta` and :class:`Condition` implement the protocols of the same names in
+  :mod:`nvinformers.meta`, as the Kubernetes source's JSON-backed views do; ``GPUList.metadata``
+  is :class:`nvinformers.meta.ListMeta`.
 * ``to_proto()`` returns a new protobuf message that the caller owns and may change;
   ``GPU.from_proto(msg)`` serializes ``msg``, so later changes to ``msg`` do not leak into the GPU.
 * Absent sub-messages read as defaults (empty strings, 0, None for timestamps, empty mappings and
@@ -25,18 +29,20 @@ Thread-safety: all objects are immutable and may be shared between threads freel
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NoReturn, Self, TypeVar
+from operator import attrgetter
+from typing import Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from nvinformers._collector_pause import decode_all
+from nvinformers._frozen import Frozen
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.errors import MalformedObjectError
+from nvinformers.meta import ListMeta, register_header_accessors
 
 __all__ = [
     "GROUP",
@@ -63,35 +69,13 @@ LIST_KIND = "GPUList"
 RESOURCE = "gpus"
 
 _EMPTY_MAP: Mapping[str, str] = {}
-_M = TypeVar("_M")
 
 
-class _Frozen:
-    """Mixin: attribute assignment and deletion raise; copies are the object itself."""
-
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(
-            f"{type(self).__name__} is immutable (cannot set {name!r}); "
-            "use to_proto() for a mutable copy"
-        )
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is immutable (cannot delete {name!r})")
-
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
-        return self
+#: Fills a slot of a frozen object (its own ``__setattr__`` raises).
+_init_slot: Final = object.__setattr__
 
 
-def _init_slot(obj: object, name: str, value: object) -> None:
-    object.__setattr__(obj, name, value)
-
-
-class FrozenMap(Mapping[str, str]):
+class FrozenMap(Mapping[str, str], Frozen):
     """A read-only mapping over a protobuf map field or a dict (labels, annotations).
 
     It does not copy: it reads through to the decoded message it came from.
@@ -99,12 +83,10 @@ class FrozenMap(Mapping[str, str]):
 
     __slots__ = ("_data",)
     _data: Mapping[str, str]
+    _mutable_copy = "dict(...)"
 
     def __init__(self, data: Mapping[str, str] | None = None) -> None:
-        object.__setattr__(self, "_data", _EMPTY_MAP if data is None else data)
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError("FrozenMap is immutable")
+        _init_slot(self, "_data", _EMPTY_MAP if data is None else data)
 
     def __getitem__(self, key: str) -> str:
         data: Mapping[str, str] = self._data
@@ -169,23 +151,28 @@ def _rfc3339(value: datetime | None) -> str | None:
     return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
+def _malformed_gpu(exc: DecodeError) -> MalformedObjectError:
+    return MalformedObjectError(f"malformed GPU object from the server: {exc}")
+
+
 def _decode_gpu(raw: bytes) -> pb.Gpu:
     try:
         return pb.Gpu.FromString(raw)
     except DecodeError as exc:
-        raise MalformedObjectError(f"malformed GPU object from the server: {exc}") from exc
+        raise _malformed_gpu(exc) from exc
 
 
-class ObjectMeta(_Frozen):
-    """Kubernetes ``ObjectMeta``: name, namespace, resource_version, uid, generation,
-    creation_timestamp, labels, annotations.
+class ObjectMeta(Frozen):
+    """Kubernetes ``ObjectMeta`` over protobuf: implements :class:`nvinformers.meta.ObjectMeta`.
 
+    name, namespace, resource_version, uid, generation, creation_timestamp, labels, annotations.
     Build one with keyword arguments, or read ``gpu.metadata``.
     """
 
     __slots__ = ("_msg", "_owner")
     _msg: pb.ObjectMeta | None
     _owner: GPU | None
+    _mutable_copy = "to_proto()"
 
     def __init__(
         self,
@@ -313,27 +300,16 @@ class ObjectMeta(_Frozen):
         )
 
 
-_new_object = object.__new__
-_set_meta_msg = ObjectMeta.__dict__["_msg"].__set__
-_set_meta_owner = ObjectMeta.__dict__["_owner"].__set__
+class Condition(Frozen):
+    """A ``metav1.Condition`` over protobuf: implements :class:`nvinformers.meta.Condition`.
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListMeta:
-    """Kubernetes ``ListMeta``: the revision a list snapshot was taken at."""
-
-    resource_version: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"resourceVersion": self.resource_version} if self.resource_version else {}
-
-
-class Condition(_Frozen):
-    """A ``metav1.Condition``: type, status ("True"/"False"/"Unknown"), observed_generation,
-    last_transition_time (an aware UTC ``datetime``, or None when unset), reason, message."""
+    type, status ("True"/"False"/"Unknown"), observed_generation, last_transition_time (an aware
+    UTC ``datetime``, or None when unset), reason, message.
+    """
 
     __slots__ = ("_msg",)
     _msg: pb.Condition
+    _mutable_copy = "to_proto()"
 
     def __init__(
         self,
@@ -417,11 +393,12 @@ class Condition(_Frozen):
         )
 
 
-class GPUSpec(_Frozen):
+class GPUSpec(Frozen):
     """``GPUSpec``: ``uuid`` (format ``GPU-<hex uuid>``)."""
 
     __slots__ = ("_msg",)
     _msg: pb.GpuSpec
+    _mutable_copy = "to_proto()"
 
     def __init__(self, *, uuid: str = "") -> None:
         _init_slot(self, "_msg", pb.GpuSpec(uuid=uuid))
@@ -453,11 +430,12 @@ class GPUSpec(_Frozen):
         return f"GPUSpec(uuid={self.uuid!r})"
 
 
-class GPUStatus(_Frozen):
+class GPUStatus(Frozen):
     """``GPUStatus``: ``conditions`` (a tuple of :class:`Condition`) and ``recommended_action``."""
 
     __slots__ = ("_msg",)
     _msg: pb.GpuStatus
+    _mutable_copy = "to_proto()"
 
     def __init__(
         self, *, conditions: Iterable[Condition] = (), recommended_action: str | None = None
@@ -511,32 +489,7 @@ class GPUStatus(_Frozen):
         )
 
 
-class _GPUFields:
-    """The storage of a :class:`GPU`: the wire bytes and the header decoded from them.
-
-    Private. A GPU is built as a :class:`_GPUBuilder` (plain slot assignment, the cheapest way to
-    fill slots on CPython) whose class is then switched to the frozen :class:`GPU`: a watch event
-    builds one GPU, so this runs ~100,000 times a second in an event storm.
-    """
-
-    __slots__ = ("_raw", "_name", "_namespace", "_resource_version")
-    _raw: bytes
-    _name: str
-    _namespace: str
-    _resource_version: str
-
-
-class _GPUBuilder(_GPUFields):
-    __slots__ = ()
-
-    def __init__(self, raw: bytes, name: str, namespace: str, resource_version: str) -> None:
-        self._raw = raw
-        self._name = name
-        self._namespace = namespace
-        self._resource_version = resource_version
-
-
-class GPU(_GPUFields, _Frozen):
+class GPU(Frozen):
     """A GPU of the Device API (kind ``GPU``, ``device.nvidia.com/v1alpha1``, cluster-scoped).
 
     An immutable view over the object's serialized bytes: see the module docstring for what is
@@ -550,30 +503,19 @@ class GPU(_GPUFields, _Frozen):
         status: :class:`GPUStatus` (``conditions``, ``recommended_action``).
     """
 
-    __slots__ = ()
+    # The wire bytes and the header decoded from them: a cached GPU costs its four slots (S6).
+    __slots__ = ("_raw", "_name", "_namespace", "_resource_version")
+    _raw: bytes
+    _name: str
+    _namespace: str
+    _resource_version: str
 
     kind: ClassVar[str] = KIND
     api_version: ClassVar[str] = API_VERSION
-
-    #: Private protocol read by :mod:`nvinformers.cache` (see ``cache.keys.header_accessors``):
-    #: the instance attributes holding the name, namespace and resource version, so that the
-    #: cache's hot paths (keys, revision checks, the namespace index) read them directly instead
-    #: of building a ``metadata`` view for every read.
-    _nvinformers_header_: ClassVar[tuple[str, str, str]] = (
-        "_name",
-        "_namespace",
-        "_resource_version",
-    )
+    _mutable_copy = "to_proto()"
 
     def __init__(self) -> None:
         raise TypeError("build a GPU with GPU.new(...), GPU.from_proto() or GPU.from_bytes()")
-
-    @classmethod
-    def _make(cls, raw: bytes, name: str, namespace: str, resource_version: str) -> GPU:
-        obj: Any = _GPUBuilder(raw, name, namespace, resource_version)
-        obj.__class__ = GPU
-        gpu: GPU = obj
-        return gpu
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> GPU:
@@ -584,13 +526,13 @@ class GPU(_GPUFields, _Frozen):
         Raises:
             MalformedObjectError: ``raw`` is not a valid serialized ``Gpu``.
         """
-        return _gpu_from_wire(bytes(raw))
+        return gpu_from_wire(bytes(raw))
 
     @classmethod
     def from_proto(cls, msg: pb.Gpu) -> GPU:
         """Snapshot a protobuf ``Gpu`` (later changes to ``msg`` do not affect the result)."""
         meta = msg.object_meta
-        return cls._make(msg.SerializeToString(), meta.name, meta.namespace, meta.resource_version)
+        return _build_gpu(msg.SerializeToString(), meta.name, meta.namespace, meta.resource_version)
 
     @classmethod
     def new(
@@ -658,11 +600,10 @@ class GPU(_GPUFields, _Frozen):
     @property
     def metadata(self) -> ObjectMeta:
         # Name, namespace and resource version come from this GPU's decoded header; the rest is
-        # decoded on first read and kept by the (short-lived) view only. Slots are set through
-        # their descriptors: this runs for every gpu.metadata read.
-        meta = _new_object(ObjectMeta)
-        _set_meta_msg(meta, None)
-        _set_meta_owner(meta, self)
+        # decoded on first read and kept by the (short-lived) view only.
+        meta = ObjectMeta.__new__(ObjectMeta)
+        _init_slot(meta, "_msg", None)
+        _init_slot(meta, "_owner", self)
         return meta
 
     @property
@@ -693,10 +634,27 @@ class GPU(_GPUFields, _Frozen):
         return f"GPU(name={self._name!r}, {ns}resource_version={self._resource_version!r})"
 
 
+def _build_gpu(raw: bytes, name: str, namespace: str, resource_version: str) -> GPU:
+    gpu = GPU.__new__(GPU)
+    _init_slot(gpu, "_raw", raw)
+    _init_slot(gpu, "_name", name)
+    _init_slot(gpu, "_namespace", namespace)
+    _init_slot(gpu, "_resource_version", resource_version)
+    return gpu
+
+
 _parse_gpu = pb.Gpu.FromString
 
+# The cache reads a GPU's header from its slots: gpu.metadata builds a view on every read.
+register_header_accessors(
+    GPU,
+    name=attrgetter("_name"),
+    namespace=attrgetter("_namespace"),
+    resource_version=attrgetter("_resource_version"),
+)
 
-def _gpu_from_wire(raw: bytes) -> GPU:
+
+def gpu_from_wire(raw: bytes) -> GPU:
     """``GPU.from_bytes`` for a ``bytes`` object the caller owns (the clientset's receive path).
 
     One full parse validates the whole message (so reading any field later never fails) and
@@ -705,61 +663,21 @@ def _gpu_from_wire(raw: bytes) -> GPU:
     Raises:
         MalformedObjectError: ``raw`` is not a valid serialized ``Gpu``.
     """
-    try:
+    try:  # _decode_gpu inlined: this runs for every listed GPU and every watch event
         meta = _parse_gpu(raw).object_meta
     except DecodeError as exc:
-        raise MalformedObjectError(f"malformed GPU object from the server: {exc}") from exc
-    obj: Any = _GPUBuilder(raw, meta.name, meta.namespace, meta.resource_version)
-    obj.__class__ = GPU
-    gpu: GPU = obj
-    return gpu
+        raise _malformed_gpu(exc) from exc
+    return _build_gpu(raw, meta.name, meta.namespace, meta.resource_version)
 
 
-class _CollectorPause:
-    """``with _gc_pause:`` pauses CPython's cyclic garbage collector for the block.
-
-    Used while a list is decoded: every GPU is an object the collector tracks, and every one
-    decoded is kept, so during a large list the collector would run hundreds of young collections
-    and several full ones (each walking every GPU decoded so far) that can free nothing: 40 % of
-    the decoding time of a 100,000-GPU list. The collector has one process-wide switch, so pauses
-    are counted: concurrent decodes share one pause, and the collector is switched back on only
-    if it was on when the first one began (a collector the user switched off stays off).
-
-    Thread-safety: safe from any thread.
-    """
-
-    __slots__ = ("_count", "_lock", "_resume")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0  # guarded by _lock
-        self._resume = False  # guarded by _lock
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._count == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._count -= 1
-            if self._count == 0 and self._resume:
-                gc.enable()
-
-
-_gc_pause = _CollectorPause()
-
-
-def _gpus_from_wire(raws: Iterable[bytes]) -> tuple[GPU, ...]:
-    """:func:`_gpu_from_wire` for every item of a list response, with the collector paused.
+def gpus_from_wire(raws: Collection[bytes]) -> tuple[GPU, ...]:
+    """:func:`gpu_from_wire` for every item of a list response (see
+    :mod:`nvinformers._collector_pause` for what a large list costs the collector).
 
     Raises:
         MalformedObjectError: an item is not a valid serialized ``Gpu``.
     """
-    with _gc_pause:
-        return tuple(map(_gpu_from_wire, raws))
+    return decode_all(gpu_from_wire, raws)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
