@@ -153,6 +153,9 @@ def test_a_progress_check_that_hangs_is_an_outage(
     run_informer: RunInformer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The check's relist never answers: the silent watch was stopped for it, so this is "no
+    working watch" after outage_grace, one WARNING, as for any hung relist; the check that
+    completes once released finds the cache current, and the recovery is logged."""
     caplog.set_level(logging.INFO, logger="nvinformers")
     grace = 2.0
     informer = run_informer(clientset, watch_inactivity_timeout=INACTIVITY, outage_grace=grace)
