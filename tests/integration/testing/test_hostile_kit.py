@@ -17,7 +17,7 @@ from nvinformers.testing import (
     FakeServer,
     RevisionCodec,
 )
-from tests.integration.testing.conftest import WAIT, Client
+from tests.integration.testing.conftest import WAIT, Client, WatchStream
 
 
 def list_call(client: Client, results: list[object]) -> threading.Thread:
@@ -154,18 +154,20 @@ def test_flapping_watches_end_with_unavailable(server: FakeServer, client: Clien
 def test_ignored_initial_events_make_a_streaming_list_a_plain_watch(
     server: FakeServer, client: Client
 ) -> None:
-    streaming = {
-        "send_initial_events": True,
-        "resource_version_match": "NotOlderThan",
-        "allow_watch_bookmarks": True,
-    }
+    def streaming_list(timeout_seconds: int = 0) -> WatchStream:
+        return client.watch(
+            resource_version=str(server.revision),
+            send_initial_events=True,
+            resource_version_match="NotOlderThan",
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+        )
+
     server.hostile.ignore_initial_events()
     # From a revision: nothing at all, no end bookmark (the device-apiserver's memory storage).
-    stream = client.watch(resource_version=str(server.revision), timeout_seconds=1, **streaming)
-    assert stream.end().code is grpc.StatusCode.OK
+    assert streaming_list(timeout_seconds=1).end().code is grpc.StatusCode.OK
     server.hostile.ignore_initial_events(False)
-    stream = client.watch(resource_version=str(server.revision), **streaming)
-    end = stream.next_of_type("BOOKMARK")
+    end = streaming_list().next_of_type("BOOKMARK")
     assert end.object.object_meta.annotations["k8s.io/initial-events-end"] == "true"
 
 
