@@ -78,9 +78,9 @@ class Replacement(Generic[T]):
     Attributes:
         objects: the listed objects.
         resource_version: the list's revision.
-        on_applied: when set, the consumer calls it once the relist was applied, with the number
-            of objects it added, updated or deleted (0: the store already held exactly this
-            list). The reflector's progress check reads it; see
+        on_applied: when set, ``process`` (the informer) calls it once the relist was applied,
+            with the number of objects it added, updated or deleted (0: the store already held
+            exactly this list). The reflector's progress check reads it; see
             :meth:`nvinformers.cache.reflector.ReflectorStore.replace`.
     """
 
@@ -199,7 +199,7 @@ class RealFIFO:
     ) -> None:
         """Queue a whole relist as one atomic delta.
 
-        ``on_applied`` travels with it (:attr:`Replacement.on_applied`): the consumer calls it
+        ``on_applied`` travels with it (:attr:`Replacement.on_applied`): ``process`` calls it
         with the number of changes the relist made, on whichever thread applies it.
         """
         if self._transform is None:

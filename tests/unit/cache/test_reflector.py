@@ -297,7 +297,7 @@ def test_a_failed_check_ends_the_pass_and_the_next_one_relists(run: Any) -> None
     assert lw.wait_for_calls("list", 2)
     assert eventually(lambda: reflector.stats.progress_checks == {"failed": 1})
     assert eventually(lambda: reflector.health.failures == 1)
-    assert clock.wait_for_waiters(2)  # the supervisor and the backoff
+    assert clock.block_until_waiters(2)  # the supervisor and the backoff
     clock.step(5)
     assert lw.wait_for_calls("list", 3)
     assert lw.options("list", 2).resource_version == "10"  # an ordinary relist
@@ -488,7 +488,7 @@ def test_streaming_list_without_an_end_bookmark_falls_back_after_the_timeout(
     assert store.ops[0] == ("replace", (["a"], "10"))
     # The next pass lists classically: the server does not stream lists.
     plain.fail(ExpiredError("too old resource version"))
-    assert clock.wait_for_waiters(2)  # the supervisor and the backoff
+    assert clock.block_until_waiters(2)  # the supervisor and the backoff
     clock.step(5)
     assert lw.wait_for_calls("list", 2)
     assert lw.watch_at(2).options.send_initial_events is None
