@@ -235,6 +235,34 @@ def test_a_hang_without_any_failure_is_logged_when_health_turns_false(
     assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 6.0 s")
 
 
+def test_a_recovery_goes_on_through_a_progress_check(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A watch stopped for a progress check is no interruption of a recovery (a check every
+    watch_inactivity_timeout shorter than the grace would otherwise never let one be logged)."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    health, _ = make(clock, outage_grace=5.0)
+    synced(health)
+    health.watch_ended()
+    health.failed(ServiceUnavailableError("down"))
+    clock.step(2.0)
+    health.watch_opened()
+    health.watch_delivered()  # back: the recovery starts
+    clock.step(3.0)
+    health.progress_check_due()
+    health.watch_ended()  # stopped for the check
+    health.list_started()
+    health.list_ended(ok=True, activity=False)
+    health.progress_checked(0)
+    health.watch_opened()
+    clock.step(2.0)
+    health.check()
+    assert lines(caplog)[-1] == (
+        "INFO",
+        "gpus: list/watch recovered after 1 failed attempts over 2.0 s",
+    )
+
+
 def test_a_frozen_stream_starts_an_outage_and_activity_ends_it(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
