@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
             ),
             name="ready-logger",
         )
-        # /healthz: every informer healthy (synced, a working watch, not silent); /readyz:
+        # /healthz: every informer healthy (synced, a working watch, not frozen); /readyz:
         # synced; /metrics: the global registry the clientset and the factory record into.
         manager = Manager(port=args.metrics_port)
         manager.add_informer_factory(factory)

@@ -40,6 +40,7 @@ __all__ = [
     "RealFIFO",
     "TransformFunc",
     "ProcessFunc",
+    "AppliedFunc",
     "DEFAULT_BATCH_SIZE",
 ]
 
@@ -66,12 +67,26 @@ class DeltaType(Enum):
     SYNC = "Sync"
 
 
+#: Called with how many objects a relist added, updated or deleted, once it was applied.
+AppliedFunc = Callable[[int], None]
+
+
 @dataclass(frozen=True, slots=True)
 class Replacement(Generic[T]):
-    """The payload of a ``REPLACED_ALL`` delta: a full list and the revision it was taken at."""
+    """The payload of a ``REPLACED_ALL`` delta: a full list and the revision it was taken at.
+
+    Attributes:
+        objects: the listed objects.
+        resource_version: the list's revision.
+        on_applied: when set, ``process`` (the informer) calls it once the relist was applied,
+            with the number of objects it added, updated or deleted (0: the store already held
+            exactly this list). The reflector's progress check reads it; see
+            :meth:`nvinformers.cache.reflector.ReflectorStore.replace`.
+    """
 
     objects: Sequence[T]
     resource_version: str
+    on_applied: AppliedFunc | None = None
 
 
 #: What ``process=`` receives: a batch of ``(DeltaType, obj)`` pairs, oldest first.
@@ -175,13 +190,23 @@ class RealFIFO:
         """Queue a DELETED event carrying the object's last known state."""
         self._push(_DELETED, obj if self._transform is None else self._transformed(obj))
 
-    def replace(self, objects: Iterable[Any], resource_version: str) -> None:
-        """Queue a whole relist as one atomic delta."""
+    def replace(
+        self,
+        objects: Iterable[Any],
+        resource_version: str,
+        *,
+        on_applied: AppliedFunc | None = None,
+    ) -> None:
+        """Queue a whole relist as one atomic delta.
+
+        ``on_applied`` travels with it (:attr:`Replacement.on_applied`): ``process`` calls it
+        with the number of changes the relist made, on whichever thread applies it.
+        """
         if self._transform is None:
             items = list(objects)
         else:
             items = [self._transformed(o) for o in objects]
-        self._push(_REPLACED_ALL, Replacement(items, resource_version))
+        self._push(_REPLACED_ALL, Replacement(items, resource_version, on_applied))
 
     def resync(self) -> None:
         """Queue a resync check, processed in order with the events around it."""

@@ -9,28 +9,33 @@ informer's series when it stops.
 The informer's threads only bump plain integer counters; this collector reads them at scrape
 time, so metrics cost the hot path nothing beyond an addition.
 
-=================================================  =====================================
-metric                                             meaning
-=================================================  =====================================
-nvinformers_informer_synced                        1 once the first list is in the cache
-nvinformers_informer_healthy                       1 when the watch is live (see health())
-nvinformers_informer_watching                      1 while a watch stream is open
-nvinformers_informer_store_objects                 objects in the cache
-nvinformers_informer_queue_depth                   received deltas not yet applied
-nvinformers_informer_seconds_since_last_event      age of the last event or bookmark
-nvinformers_informer_lists_total{reason}           lists: initial, relist, expired
-nvinformers_informer_list_failures_total           failed lists
-nvinformers_informer_watch_attempts_total          watches opened
-nvinformers_informer_watch_restarts_total{reason}  why watches ended: closed, expired, ...
-nvinformers_informer_events_received_total{type}   watch events by type (incl. BOOKMARK)
-nvinformers_informer_events_applied_total{type}    store changes: added, updated, deleted
-nvinformers_informer_stale_events_dropped_total    events older than the cached object
-nvinformers_informer_transform_errors_total        transform calls that raised
-nvinformers_informer_handler_backlog{handler}      notifications waiting for a handler
-nvinformers_informer_handler_notifications_total   notifications delivered to a handler
-nvinformers_informer_handler_errors_total          notifications a handler raised on
-nvinformers_informer_handler_duration_seconds      time spent in a handler per notification
-=================================================  =====================================
+====================================================  ========================================
+metric                                                meaning
+====================================================  ========================================
+nvinformers_informer_synced                           1 once the first list is in the cache
+nvinformers_informer_healthy                          1 when the watch is live (see health())
+nvinformers_informer_watching                         1 while a watch stream is open
+nvinformers_informer_store_objects                    objects in the cache
+nvinformers_informer_queue_depth                      received deltas not yet applied
+nvinformers_informer_seconds_since_last_event         age of the last event, bookmark, list or
+                                                      current progress check
+nvinformers_informer_lists_total{reason}              lists: initial, relist, expired,
+                                                      progress_check
+nvinformers_informer_list_failures_total              failed lists
+nvinformers_informer_progress_checks_total{result}    relists of a silent watch: current
+                                                      (an idle server), stale (a frozen
+                                                      stream), failed
+nvinformers_informer_watch_attempts_total             watches opened
+nvinformers_informer_watch_restarts_total{reason}     why watches ended: closed, expired, ...
+nvinformers_informer_events_received_total{type}      watch events by type (incl. BOOKMARK)
+nvinformers_informer_events_applied_total{type}       store changes: added, updated, deleted
+nvinformers_informer_stale_events_dropped_total       events older than the cached object
+nvinformers_informer_transform_errors_total           transform calls that raised
+nvinformers_informer_handler_backlog{handler}         notifications waiting for a handler
+nvinformers_informer_handler_notifications_total      notifications delivered to a handler
+nvinformers_informer_handler_errors_total             notifications a handler raised on
+nvinformers_informer_handler_duration_seconds         time spent in a handler per notification
+====================================================  ========================================
 """
 
 from __future__ import annotations
@@ -91,13 +96,19 @@ class InformerCollector:
         )
         age = GaugeMetricFamily(
             _PREFIX + "seconds_since_last_event",
-            "Seconds since the last watch event or bookmark.",
+            "Seconds since the last watch event or bookmark, list, or current progress check.",
             labels=lbl,
         )
         lists = CounterMetricFamily(
             _PREFIX + "lists", "Lists by reason.", labels=["informer", "reason"]
         )
         list_failures = CounterMetricFamily(_PREFIX + "list_failures", "Failed lists.", labels=lbl)
+        checks = CounterMetricFamily(
+            _PREFIX + "progress_checks",
+            "Relists of a silent watch by result: current (an idle server), stale (a frozen "
+            "stream, the cache repaired), failed.",
+            labels=["informer", "result"],
+        )
         attempts = CounterMetricFamily(
             _PREFIX + "watch_attempts", "Watch streams opened.", labels=lbl
         )
@@ -147,6 +158,8 @@ class InformerCollector:
             for reason, n in sorted(dict(stats.lists).items()):
                 lists.add_metric([name, reason], float(n))
             list_failures.add_metric([name], float(stats.list_failures))
+            for result, n in sorted(dict(stats.progress_checks).items()):
+                checks.add_metric([name, result], float(n))
             attempts.add_metric([name], float(stats.watch_attempts))
             for reason, n in sorted(dict(stats.watch_restarts).items()):
                 restarts.add_metric([name, reason], float(n))
@@ -165,9 +178,9 @@ class InformerCollector:
                 hist = listener.durations
                 durations.add_metric(labels, hist.cumulative(), sum_value=hist.sum)
         yield from (
-            synced, healthy, watching, objects, depth, age, lists, list_failures, attempts,
-            restarts, received, applied, stale, transform_errors, backlog, delivered, errors,
-            durations,
+            synced, healthy, watching, objects, depth, age, lists, list_failures, checks,
+            attempts, restarts, received, applied, stale, transform_errors, backlog, delivered,
+            errors, durations,
         )  # fmt: skip
 
 

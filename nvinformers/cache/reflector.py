@@ -21,7 +21,8 @@ watch's events into the store). What an error means is decided in one place, :fu
   breaks with UNAVAILABLE after working       re-watch at once from the last revision
   fails with UNAVAILABLE before working       back off, re-watch (no relist)
   (also: the watch cannot even start)
-  is silent past ``watch_inactivity_timeout`` re-watch from the last revision, no relist
+  is silent past ``watch_inactivity_timeout`` progress check: relist at once, then watch from
+                                              the list's revision
   ends with 410 Expired                       back off, relist
   ends with any other error, or a malformed   back off, relist
   event
@@ -40,15 +41,31 @@ watch's events into the store). What an error means is decided in one place, :fu
   :class:`~nvinformers.cache.listwatch.CancellableLister` gets a
   :class:`~nvinformers.cancel.CancelToken` that fires when ``stop`` is set, and the open watch is
   stopped. A server that never answers cannot hold a shutdown.
-* **Inactivity.** The supervisor stops a watch that has delivered nothing, not even a bookmark,
-  for ``watch_inactivity_timeout`` seconds (counted from its start or from the last activity,
-  whichever is later): the silent-hang failure that plagues Python watchers (kopf, the official
-  client) becomes a counted re-watch. A restart does not reset the *silence* that health
-  reports (see :mod:`nvinformers.cache.reflector_health`).
+* **Progress check.** A watch that has delivered nothing, not even a bookmark, for
+  ``watch_inactivity_timeout`` seconds (counted from its start or from the last activity,
+  whichever is later) is either on an idle server or frozen (the silent-hang failure that
+  plagues Python watchers: kopf, the official client). Servers that send progress bookmarks to
+  idle watches make the difference visible; the device-apiserver does not (its etcd3 storage
+  only after a change followed the watch's start, its memory storage never). So the supervisor
+  stops the silent watch and the run thread verifies with a relist: a consistent read
+  (``resource_version=""``), cancellable and under the source's list timeout, applied to the
+  store like any relist. If it changed nothing in the cache, the server was idle: the check
+  counts as a bookmark at the list's revision. If it added, updated or deleted objects, the
+  stream was frozen while the server changed: the cache is repaired, and health keeps
+  reporting the silence (see :mod:`nvinformers.cache.reflector_health`). Either way the watch
+  restarts from the list's revision; a check that fails or hangs is an outage like any other.
+  The store, not the revision, decides: a server may advance its revision without changing an
+  object (kine writes a row when it compacts). Counted in ``stats.progress_checks`` by result
+  (``current``, ``stale``, ``failed``).
 * **Streaming list** (``use_watch_list=True``, KEP-3157): one watch with ``send_initial_events``;
   the ADDED burst is collected until the bookmark annotated ``k8s.io/initial-events-end``, replaces
-  the store, and the same stream continues. A server that refuses it, or ends the stream before
-  the bookmark, gets a classic list instead.
+  the store, and the same stream continues. Until then it is a list, for health as for logs. It
+  falls back to a classic list, as client-go does, when the server refuses it (a bad request or
+  an unknown method: classic lists from then on), when the stream fails with any error other
+  than UNAVAILABLE or an expired revision (which end the pass as usual), or ends before the
+  bookmark; and when the server ignores ``send_initial_events`` (the device-apiserver's memory
+  storage): no bookmark within ``initial_events_timeout``, or a change before it (classic lists
+  from then on).
 
 Health and logs: :attr:`Reflector.health` (a
 :class:`~nvinformers.cache.reflector_health.ReflectorHealth`) owns activity, outage and recovery
@@ -58,8 +75,10 @@ outage begins, INFO once the recovery has held), never one per retry.
 Threads: :meth:`Reflector.run` runs in the caller's thread and starts two more, both joined before
 it returns: ``nvinformers-stop-<name>`` waits for ``stop`` and fires the cancel token (Go's
 ``wait.ContextForChannel``), and ``nvinformers-watchdog-<name>``, the supervisor, sleeps until the
-next deadline (an inactivity restart, or a change of health that time alone brings) and is woken
-when a new, earlier one appears. No thread is started per watch or per outage.
+next deadline (a silent watch to stop for a progress check, a streaming list past its
+``initial_events_timeout``, or a change of health that time alone brings) and is woken when a
+new, earlier one appears. Lists, progress checks included, run on the caller's thread. No thread
+is started per watch, per check or per outage.
 """
 
 from __future__ import annotations
@@ -72,6 +91,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from nvinformers.cache.backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
+from nvinformers.cache.fifo import AppliedFunc
 from nvinformers.cache.keys import resource_version_of
 from nvinformers.cache.listwatch import CancellableLister, ListerWatcher, ListResult
 from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
@@ -106,6 +126,7 @@ __all__ = [
     "classify",
     "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
     "DEFAULT_MIN_WATCH_TIMEOUT",
+    "DEFAULT_INITIAL_EVENTS_TIMEOUT",
     "revision_newer",
 ]
 
@@ -113,13 +134,20 @@ T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.reflector")
 
-#: Seconds of total silence (no event, no bookmark) after which a watch is presumed dead. Longer
-#: than the Device API server's default bookmark interval, so a healthy idle watch is never cut.
+#: Seconds of total silence (no event, no bookmark) on a watch after which the reflector checks
+#: progress with a relist. Longer than the Kubernetes bookmark interval (1 min) and than kine's
+#: default progress-notify interval (5 min), so a server that sends bookmarks is never checked.
 DEFAULT_WATCH_INACTIVITY_TIMEOUT = 360.0
+#: Seconds a streaming list may take to deliver its initial-events-end bookmark before the
+#: reflector falls back to a classic list (the informer factories pass their list timeout).
+DEFAULT_INITIAL_EVENTS_TIMEOUT = 60.0
 #: client-go's minimum watch timeout (the actual timeout is drawn from [min, 2 * min)).
 DEFAULT_MIN_WATCH_TIMEOUT = 300.0
 #: A watch that ends cleanly sooner than this with no event is an error (client-go: 1 s).
 _VERY_SHORT_WATCH = 1.0
+#: Why the supervisor stopped the open watch.
+_SILENT = "silent"  # silent for the inactivity timeout: a progress check follows
+_NO_INITIAL_END = "no initial-events-end"  # a streaming list past initial_events_timeout
 
 #: Called with the reflector's name and the error after each failed list-and-watch pass.
 WatchErrorHandler = Callable[[str, BaseException], None]
@@ -200,7 +228,14 @@ class ReflectorStore(Protocol):
 
     def delete(self, obj: Any) -> None: ...
 
-    def replace(self, objects: list[Any], resource_version: str) -> None: ...
+    def replace(
+        self, objects: list[Any], resource_version: str, *, on_applied: AppliedFunc | None = None
+    ) -> None:
+        """Replace the content with a full list. The reflector passes ``on_applied`` only for a
+        progress check; the store must then call it once the list was applied, with the number
+        of objects it added, updated or deleted (a store that never calls it leaves checks
+        without a result: they neither explain a silence nor report a frozen stream)."""
+        ...
 
     def bookmark(self, resource_version: str) -> None: ...
 
@@ -209,8 +244,11 @@ class ReflectorStore(Protocol):
 class ReflectorStats:
     """Counters of one reflector, for metrics (state lives in :class:`ReflectorHealth`).
 
-    Written only by the reflector's run thread; read without a lock by metrics collectors (each
-    read of an int or of a dict copy is atomic).
+    Written by the reflector's run thread, except ``progress_checks["current"]`` and
+    ``["stale"]``, written by whichever thread applies a check's relist (the run thread, or the
+    resync timer's drain of the queue): relists are applied one at a time, so no key is ever
+    written by two threads at once. Read without a lock by metrics collectors (each read of an
+    int or of a dict copy is atomic).
     """
 
     lists: dict[str, int] = field(default_factory=dict)  # by reason
@@ -218,6 +256,7 @@ class ReflectorStats:
     watch_restarts: dict[str, int] = field(default_factory=dict)  # by reason
     watch_attempts: int = 0
     events: dict[str, int] = field(default_factory=dict)  # by event type
+    progress_checks: dict[str, int] = field(default_factory=dict)  # current, stale, failed
 
 
 def revision_newer(candidate: str, current: str) -> bool | None:
@@ -247,11 +286,14 @@ class Reflector(Generic[T]):
             too, for lists that stopping can abort).
         store: where changes go, in order (the informer's queue).
         name: used in logs, metrics and thread names (e.g. ``"gpus"``).
-        watch_inactivity_timeout: seconds of silence after which a watch is restarted, and after
-            which health reports the silence (None: never).
+        watch_inactivity_timeout: seconds of silence on a watch after which progress is checked
+            with a relist (None: never).
         min_watch_timeout: lower bound of the randomized server-side watch timeout.
         backoff: delays between failed attempts.
         use_watch_list: try the streaming list protocol before a classic list.
+        initial_events_timeout: seconds a streaming list may take to reach its
+            initial-events-end bookmark before a classic list replaces it (None: until the
+            watch's own timeout).
         outage_grace: seconds without a working watch before health reports it, at least 2 s
             (see :class:`~nvinformers.cache.reflector_health.ReflectorHealth`).
         clock: time source (tests inject a :class:`~nvinformers.clock.FakeClock`).
@@ -273,6 +315,7 @@ class Reflector(Generic[T]):
         min_watch_timeout: float = DEFAULT_MIN_WATCH_TIMEOUT,
         backoff: BackoffConfig = DEFAULT_BACKOFF,
         use_watch_list: bool = False,
+        initial_events_timeout: float | None = DEFAULT_INITIAL_EVENTS_TIMEOUT,
         outage_grace: float = DEFAULT_OUTAGE_GRACE,
         clock: Clock = REAL_CLOCK,
         rng: random.Random | None = None,
@@ -282,6 +325,8 @@ class Reflector(Generic[T]):
             raise ValueError(
                 f"watch_inactivity_timeout must be > 0, got {watch_inactivity_timeout}"
             )
+        if initial_events_timeout is not None and initial_events_timeout <= 0:
+            raise ValueError(f"initial_events_timeout must be > 0, got {initial_events_timeout}")
         if min_watch_timeout <= 0:
             raise ValueError(f"min_watch_timeout must be > 0, got {min_watch_timeout}")
         self._lw = lw
@@ -290,6 +335,7 @@ class Reflector(Generic[T]):
         self._inactivity_timeout = watch_inactivity_timeout
         self._min_watch_timeout = min_watch_timeout
         self._use_watch_list = use_watch_list
+        self._initial_events_timeout = initial_events_timeout
         self._clock = clock
         self._rng = rng or random.Random()
         self._backoff = Backoff(backoff, clock=clock, rng=self._rng)
@@ -298,11 +344,7 @@ class Reflector(Generic[T]):
         # Set when a deadline of the supervisor may have moved earlier, or when stopping.
         self._wake = threading.Event()
         self.health = ReflectorHealth(
-            name,
-            clock=clock,
-            outage_grace=outage_grace,
-            inactivity_timeout=watch_inactivity_timeout,
-            wake=self._wake.set,
+            name, clock=clock, outage_grace=outage_grace, wake=self._wake.set
         )
         # Fired (by the stop thread) when run()'s stop is set; every blocking call honours it.
         self._cancel = CancelToken()
@@ -310,6 +352,7 @@ class Reflector(Generic[T]):
         self._last_sync_rv = ""
         self._last_sync_rv_unavailable = False
         self._watch_list_unsupported = False
+        self._watch_list_failed = False  # a streaming list failed once (later ones log at DEBUG)
         self._first_list_done = False
         self._replays_seen = 0
         self._opaque_revisions = False  # a revision that is not a decimal integer was seen
@@ -317,7 +360,10 @@ class Reflector(Generic[T]):
         self._watch_lock = threading.Lock()
         self._current: WatchInterface[T] | None = None  # guarded by _watch_lock: the open watch
         self._watch_opened = 0.0  # guarded by _watch_lock: clock time the open watch opened
-        self._stopped_for_inactivity: WatchInterface[T] | None = None  # guarded by _watch_lock
+        # guarded by _watch_lock: the open watch streams a list's initial events
+        self._streaming = False
+        # guarded by _watch_lock: (the watch the supervisor stopped, why), until it is closed
+        self._stopped_by_supervisor: tuple[WatchInterface[T], str] | None = None
 
     # ----------------------------------------------------------------------------- public API
 
@@ -423,11 +469,21 @@ class Reflector(Generic[T]):
             return result
         return lw.list(options)
 
-    def _list(self) -> None:
-        reason = self._list_reason()
+    def _list(self, progress_check: bool = False) -> None:
+        """List and replace the store with the result (client-go's ``list``).
+
+        A progress check (see the module docstring) lists with ``resource_version=""`` (a
+        consistent read: the server's current state, not a cache of it, is what the store is
+        compared with), is no activity by itself, and asks the store what it changed.
+        """
+        reason = "progress_check" if progress_check else self._list_reason()
+        last = self.health.last_activity
+        silence = 0.0 if last is None or not progress_check else self._clock.now() - last
         stats = self.stats
         stats.lists[reason] = stats.lists.get(reason, 0) + 1
-        options = ListOptions(resource_version=self._relist_resource_version())
+        options = ListOptions(
+            resource_version="" if progress_check else self._relist_resource_version()
+        )
         health = self.health
         health.list_started()
         try:
@@ -440,11 +496,20 @@ class Reflector(Generic[T]):
                 # The revision we asked for is gone: the next attempt reads fresh ("").
                 self._last_sync_rv_unavailable = True
             raise
-        health.list_ended(ok=True)
-        self._listed(list(result.items), result.metadata.resource_version)
-        log.debug("listed %s at revision %s", self.name, result.metadata.resource_version)
+        health.list_ended(ok=True, activity=not progress_check)
+        resource_version = result.metadata.resource_version
+        on_applied: AppliedFunc | None = None
+        if progress_check:
 
-    def _listed(self, items: list[Any], resource_version: str) -> None:
+            def on_applied(changes: int) -> None:
+                self._progress_checked(changes, resource_version, silence)
+
+        self._listed(list(result.items), resource_version, on_applied)
+        log.debug("listed %s at revision %s", self.name, resource_version)
+
+    def _listed(
+        self, items: list[Any], resource_version: str, on_applied: AppliedFunc | None = None
+    ) -> None:
         """A full list (classic or streamed) arrived: replace the store with it."""
         self._check_revision(resource_version)
         last = self._last_sync_rv
@@ -458,13 +523,57 @@ class Reflector(Generic[T]):
                 resource_version,
                 last,
             )
-        self._store.replace(items, resource_version)
+        if on_applied is None:
+            self._store.replace(items, resource_version)
+        else:
+            self._store.replace(items, resource_version, on_applied=on_applied)
         self._last_sync_rv_unavailable = False
         self._last_sync_rv = resource_version
         self._first_list_done = True
 
+    def _progress_check(self) -> None:
+        """The open watch delivered nothing for the inactivity timeout (the supervisor stopped
+        it): relist to tell an idle server from a frozen stream (see the module docstring).
+
+        Runs on the run thread; the list is cancellable and under the source's list timeout.
+        Raises what the list raised: the pass ends, and the outage rules apply.
+        """
+        try:
+            self._list(progress_check=True)
+        except Exception:
+            if not self._cancel.cancelled():
+                checks = self.stats.progress_checks
+                checks["failed"] = checks.get("failed", 0) + 1
+            raise
+
+    def _progress_checked(self, changes: int, resource_version: str, silence: float) -> None:
+        """A progress check's relist was applied and changed ``changes`` objects.
+
+        Called by the store, on whichever thread applied the relist. The health object decides
+        what it means and logs the WARNING when a frozen stream starts an outage.
+        """
+        checks = self.stats.progress_checks
+        result = "current" if changes == 0 else "stale"
+        checks[result] = checks.get(result, 0) + 1
+        self.health.progress_checked(changes)
+        log.debug(
+            "%s: watch delivered nothing for %.1f s; a list at revision %s %s",
+            self.name,
+            silence,
+            resource_version,
+            "found the cache current (an idle server)"
+            if changes == 0
+            else f"changed {changes} objects in the cache (a frozen stream)",
+        )
+
     def _watch_list(self) -> WatchInterface[T] | None:
-        """Streaming list: returns the open watch after the initial events, or None to fall back."""
+        """Streaming list: returns the open watch after the initial events, or None to fall back
+        to a classic list (see the module docstring). Until the initial-events-end bookmark the
+        stream is a list in flight, for health as for the supervisor, which stops it past
+        ``initial_events_timeout``.
+
+        Raises what ends the pass: UNAVAILABLE, an expired revision, a bug.
+        """
         reason = self._list_reason()
         stats = self.stats
         options = ListOptions(
@@ -476,39 +585,54 @@ class Reflector(Generic[T]):
         )
         watch: WatchInterface[T] | None = None
         health = self.health
+        health.list_started()
+        listed = False
         try:
             watch = self._lw.watch(options)
-            if not self._set_watch(watch):
+            if not self._set_watch(watch, streaming=True):
                 return None
             initial: list[Any] = []
-            first = True
             for event in watch:
-                if first:
-                    first = False
-                    health.watch_delivered()
-                else:
-                    health.last_activity = self._clock.now()
                 etype = event.type
                 if etype is EventType.ADDED:
                     initial.append(event.object)
-                elif etype is EventType.BOOKMARK:
+                    continue
+                if etype is EventType.BOOKMARK:
                     annotations = event.object.metadata.annotations  # type: ignore[attr-defined]
-                    if annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true":
-                        rv = event.object.metadata.resource_version  # type: ignore[attr-defined]
-                        stats.lists[reason] = stats.lists.get(reason, 0) + 1
-                        self._listed(initial, rv)
-                        return watch
-                else:
-                    # Only ADDED and bookmarks may precede the end of the initial events.
-                    log.warning(
-                        "%s: streaming list got %s before the initial-events-end bookmark; "
-                        "falling back to a classic list",
-                        self.name,
-                        etype,
-                    )
-                    break
+                    if annotations.get(INITIAL_EVENTS_END_ANNOTATION) != "true":
+                        continue  # a progress bookmark amid the initial events
+                    rv = event.object.metadata.resource_version  # type: ignore[attr-defined]
+                    stats.lists[reason] = stats.lists.get(reason, 0) + 1
+                    health.list_ended(ok=True)
+                    listed = True
+                    self._listed(initial, rv)
+                    self._streamed(watch)
+                    return watch
+                # A change before the end of the initial events: the server streams a plain
+                # watch (it ignores send_initial_events).
+                self._watch_list_unsupported = True
+                log.warning(
+                    "%s: streaming list got %s before the initial-events-end bookmark: the "
+                    "server does not follow the streaming-list protocol; using classic lists "
+                    "from now on",
+                    self.name,
+                    etype.value,
+                )
+                break
             else:
-                if not self._cancel.cancelled():
+                if self._cancel.cancelled():
+                    pass
+                elif self._stopped_for(watch) == _NO_INITIAL_END:
+                    self._watch_list_unsupported = True
+                    log.warning(
+                        "%s: no initial-events-end bookmark within %g s of a streaming list "
+                        "(%d initial events received): the server ignores send_initial_events; "
+                        "using classic lists from now on",
+                        self.name,
+                        self._initial_events_timeout,
+                        len(initial),
+                    )
+                else:
                     log.info(
                         "%s: server ended the streaming list before the initial-events-end "
                         "bookmark; falling back to a classic list",
@@ -521,14 +645,29 @@ class Reflector(Generic[T]):
                 err,
             )
             self._watch_list_unsupported = True
-        except Exception as err:
-            if watch is not None:
-                self._close_watch(watch)
-            if isinstance(err, ExpiredError):
-                self._last_sync_rv_unavailable = True
+        except ExpiredError:
+            self._last_sync_rv_unavailable = True
             raise
-        if watch is not None:
-            self._close_watch(watch)
+        except ServiceUnavailableError:
+            raise  # the server is away: a classic list would fail too; back off and retry
+        except StatusError as err:
+            if self._cancel.cancelled():
+                raise
+            # client-go: any other error falls back to a classic list ("making progress is
+            # better than deadlocking"); the next pass tries streaming again.
+            log.log(
+                logging.DEBUG if self._watch_list_failed else logging.WARNING,
+                "%s: streaming list failed (%s: %s); falling back to a classic list",
+                self.name,
+                type(err).__name__,
+                err,
+            )
+            self._watch_list_failed = True
+        finally:
+            if not listed:
+                health.list_ended(ok=False)
+                if watch is not None:
+                    self._close_watch(watch)
         return None
 
     # ----------------------------------------------------------------------------- watching
@@ -561,7 +700,7 @@ class Reflector(Generic[T]):
             except Exception as err:
                 error = err
             after_list = False
-            working, idle = self._close_watch(watch)
+            working, stopped_for = self._close_watch(watch)
             watch = None
             if cancel.cancelled():
                 return
@@ -583,13 +722,12 @@ class Reflector(Generic[T]):
                 if not working and clock.wait(cancel.event, self._backoff.next_delay()):
                     return
                 continue
-            if idle:
+            if stopped_for == _SILENT:
+                # Silent for the inactivity timeout: an idle server or a frozen stream? A relist
+                # tells (and repairs the cache); the next watch follows that list.
                 self._restart("inactivity")
-                log.debug(
-                    "%s: watch delivered nothing for %.0f s; restarting it",
-                    self.name,
-                    self._inactivity_timeout,
-                )
+                self._progress_check()
+                after_list = True
                 continue
             if count == 0 and clock.now() - started < _VERY_SHORT_WATCH:
                 self._restart("very_short")
@@ -708,30 +846,57 @@ class Reflector(Generic[T]):
 
     # ------------------------------------------------------------------- the open watch
 
-    def _set_watch(self, watch: WatchInterface[T]) -> bool:
-        """Make ``watch`` the open watch; False (and the watch stopped) if stopping."""
+    def _set_watch(self, watch: WatchInterface[T], streaming: bool = False) -> bool:
+        """Make ``watch`` the open watch; False (and the watch stopped) if stopping.
+
+        ``streaming``: it carries a streaming list's initial events (a list, for health and the
+        supervisor, until :meth:`_streamed`).
+        """
         with self._watch_lock:
             if not self._cancel.cancelled():
                 self._current = watch
                 self._watch_opened = self._clock.now()
-                self.health.watch_opened()
+                self._streaming = streaming
+                if streaming:
+                    self._wake.set()  # a new deadline for the supervisor
+                else:
+                    self.health.watch_opened()  # which wakes the supervisor
                 return True
         # Opened while stopping, after the cancel callback's last look: stop it here, or its
         # iteration could block shutdown.
         watch.stop()
         return False
 
-    def _close_watch(self, watch: WatchInterface[T]) -> tuple[bool, bool]:
-        """Stop ``watch`` and forget it. Returns (it had been working, the supervisor stopped it
-        for inactivity)."""
+    def _streamed(self, watch: WatchInterface[T]) -> None:
+        """The streaming list's initial events are in: from now on ``watch`` is a watch that
+        works (it delivered the end bookmark)."""
         with self._watch_lock:
-            idle = self._stopped_for_inactivity is watch
-            self._stopped_for_inactivity = None
+            if self._current is watch:
+                self._streaming = False
+                self._watch_opened = self._clock.now()
+        self.health.watch_opened()
+        self.health.watch_delivered()
+        self._wake.set()  # the supervisor's deadline for this watch changed
+
+    def _close_watch(self, watch: WatchInterface[T]) -> tuple[bool, str | None]:
+        """Stop ``watch`` and forget it. Returns (it had been working, why the supervisor
+        stopped it: :data:`_SILENT`, :data:`_NO_INITIAL_END` or None)."""
+        with self._watch_lock:
+            stopped = self._stopped_by_supervisor
+            stopped_for = stopped[1] if stopped is not None and stopped[0] is watch else None
+            self._stopped_by_supervisor = None
             if self._current is watch:
                 self._current = None
+                self._streaming = False
             working = self.health.watch_ended()
         watch.stop()
-        return working, idle
+        return working, stopped_for
+
+    def _stopped_for(self, watch: WatchInterface[T]) -> str | None:
+        """Why the supervisor stopped ``watch`` (None: it did not)."""
+        with self._watch_lock:
+            stopped = self._stopped_by_supervisor
+        return stopped[1] if stopped is not None and stopped[0] is watch else None
 
     def _stop_watch(self) -> None:
         """Cancel callback: stop the open watch (its iteration then ends at once)."""
@@ -754,31 +919,46 @@ class Reflector(Generic[T]):
             while not cancel.cancelled():
                 wake.clear()
                 delay = self.health.check()
-                idle_in = self._check_inactivity()
-                if idle_in is not None:
-                    delay = idle_in if delay is None else min(delay, idle_in)
+                watch_in = self._check_watch_deadline()
+                if watch_in is not None:
+                    delay = watch_in if delay is None else min(delay, watch_in)
                 if cancel.cancelled():
                     break
                 clock.wait(wake, delay)
         except Exception:  # never let the supervisor die silently
             log.exception("%s: watch supervisor failed", self.name)
 
-    def _check_inactivity(self) -> float | None:
-        """Stop the open watch if it has been silent for the inactivity timeout; return the
-        seconds until it would be (None: no open watch, or no timeout)."""
-        limit = self._inactivity_timeout
-        if limit is None:
-            return None
+    def _check_watch_deadline(self) -> float | None:
+        """Stop the open watch once its deadline passed; return the seconds until it is due
+        (None: no open watch, no deadline, or already stopped).
+
+        The deadline of a watch is ``watch_inactivity_timeout`` after its start or its last
+        activity, whichever is later (then a progress check follows, and health is told it is
+        due); that of a streaming list's initial events is ``initial_events_timeout`` after it
+        opened (then a classic list follows).
+        """
         with self._watch_lock:
             watch = self._current
-            if watch is None:
+            if watch is None or self._stopped_by_supervisor is not None:
                 return None
-            last = self.health.last_activity
-            since = self._watch_opened if last is None else max(last, self._watch_opened)
-            idle = self._clock.now() - since
-            if idle < limit:
-                return limit - idle
-            self._stopped_for_inactivity = watch
+            if self._streaming:
+                limit, since, why = (
+                    self._initial_events_timeout,
+                    self._watch_opened,
+                    _NO_INITIAL_END,
+                )
+            else:
+                last = self.health.last_activity
+                since = self._watch_opened if last is None else max(last, self._watch_opened)
+                limit, why = self._inactivity_timeout, _SILENT
+            if limit is None:
+                return None
+            left = since + limit - self._clock.now()
+            if left > 0:
+                return left
+            self._stopped_by_supervisor = (watch, why)
+        if why == _SILENT:
+            self.health.progress_check_due()
         watch.stop()
         return None
 

@@ -8,18 +8,31 @@ copy of these rules.
 
 Definitions:
 
-* **Activity** is data from the server: an event or bookmark on any watch, or a successful list.
-  *Silence* is the time since the last activity. It is not reset by a watch restart: a server
-  whose watches stay open but deliver nothing is silent however often they are restarted.
+* **Activity** is data from the server: an event or bookmark on any watch, a successful list, or
+  a progress check that found the cache current. *Silence* is the time since the last activity.
+  It is not reset by a watch restart: a server whose watches stay open but deliver nothing is
+  silent however often they are restarted.
+* **A progress check** tells an idle server from a frozen stream. When the open watch has
+  delivered nothing for the reflector's ``watch_inactivity_timeout``, the supervisor stops it
+  (:meth:`ReflectorHealth.progress_check_due`) and the run thread relists. A relist that changes
+  nothing in the cache explains the silence: it counts as a bookmark
+  (:meth:`ReflectorHealth.progress_checked` with 0). A relist that changed K objects means the
+  server changed while the stream said nothing: the cache is repaired, but the silence keeps
+  counting, and is a problem until the next event, bookmark, list or current check. Silence
+  alone is no problem: an idle server whose storage sends no progress bookmarks (the
+  device-apiserver's) is silent for as long as nothing changes.
 * **A working watch** is an open watch that delivered something, or that stayed open
   :data:`RECOVERED_AFTER` seconds (a failing one fails within milliseconds; an idle node may send
   nothing for minutes). *No working watch* is counted from the moment the last working watch
   ended (or the reflector started), whether or not a list or a re-watch is in flight.
 * **The problem** (what ``health()`` reports, the informer adds "not synced" and "stopped"):
-  no working watch for at least ``outage_grace`` seconds, else silence of at least
-  ``inactivity_timeout`` seconds, else none.
+  no working watch for at least ``outage_grace`` seconds (this covers a progress check that
+  hangs or fails: the silent watch was stopped for it); else a silence that a progress check
+  found unexplained ("watch delivered nothing for N s while the server changed K objects");
+  else a progress check due for ``outage_grace`` seconds that has not started (the run thread
+  is stuck, for example in a transform that never returns); else none.
 * **An outage**, as the logs tell it, begins with the first failed attempt, or when a problem
-  appears without any failure (a hung relist, a silent server): one WARNING. Further failures
+  appears without any failure (a hung relist, a frozen stream): one WARNING. Further failures
   are logged at DEBUG. It ends once the link has been good (a working watch, no problem) for
   ``outage_grace`` seconds without interruption: one INFO. A recovery shorter than that (a
   flapping stream) is not a recovery in the logs.
@@ -65,10 +78,10 @@ class LinkReport:
 
     Attributes:
         problem: why the cache is not being kept current ("no working watch for 6.0 s (...)",
-            "watch silent for 12.3 s"), or None.
+            "watch delivered nothing for 12.3 s while the server changed 2 objects"), or None.
         watching: a watch stream is open.
-        seconds_since_last_event: silence: seconds since the last event, bookmark or list
-            (None before the first).
+        seconds_since_last_event: silence: seconds since the last event, bookmark, list or
+            progress check that found the cache current (None before the first).
         seconds_down: seconds without a working watch (None while one works).
         last_error: the last error a list or watch ended with ("" before any).
         failures: failed attempts in the current outage (0 outside one).
@@ -88,10 +101,9 @@ class ReflectorHealth:
     Args:
         name: the reflector's name, for log lines.
         clock: time source.
-        outage_grace: seconds without a working watch before it is a problem; and how long a
-            recovery must hold before it is logged. Values under :data:`MIN_OUTAGE_GRACE` (2 s)
-            count as that.
-        inactivity_timeout: seconds of silence that are a problem (None: silence never is).
+        outage_grace: seconds without a working watch before it is a problem; how long a due
+            progress check may wait for the run thread; and how long a recovery must hold
+            before it is logged. Values under :data:`MIN_OUTAGE_GRACE` (2 s) count as that.
         wake: called (without the lock) when a new deadline may be earlier than the one
             :meth:`check` last returned, so that the supervisor re-checks.
     """
@@ -102,7 +114,6 @@ class ReflectorHealth:
         *,
         clock: Clock = REAL_CLOCK,
         outage_grace: float = DEFAULT_OUTAGE_GRACE,
-        inactivity_timeout: float | None = None,
         wake: Callable[[], None] | None = None,
     ) -> None:
         if not outage_grace >= 0:
@@ -110,11 +121,11 @@ class ReflectorHealth:
         self.name = name
         self._clock = clock
         self._grace = max(outage_grace, MIN_OUTAGE_GRACE)
-        self._timeout = inactivity_timeout
         self._wake = wake
         self._lock = threading.Lock()
-        #: Clock time of the last event, bookmark or list (None before any). Written by the run
-        #: thread without the lock (see the module docstring); read by anyone.
+        #: Clock time of the last event, bookmark, list or current progress check (None before
+        #: any). Written by the run thread without the lock (see the module docstring), and
+        #: under it by the other reports; read by anyone.
         self.last_activity: float | None = None
         # Guarded by _lock:
         self._watch_opened: float | None = None  # the open watch's start, None when none
@@ -125,6 +136,9 @@ class ReflectorHealth:
         self._outage_since: float | None = None  # the logged outage began (None: none)
         self._failures = 0  # failed attempts in the logged outage
         self._good_since: float | None = None  # in an outage: the link has worked since
+        self._check_due: float | None = None  # the supervisor stopped a silent watch for a check
+        self._frozen_at: float | None = None  # a check found changes then (no activity since)
+        self._frozen_changes = 0  # objects changed, found by the checks of this silence
 
     # -------------------------------------------------------------- what the run thread reports
 
@@ -137,12 +151,16 @@ class ReflectorHealth:
         with self._lock:
             self._list_since = self._clock.now()
 
-    def list_ended(self, ok: bool) -> None:
-        """A list returned (``ok``: with a result, which is activity) or raised."""
+    def list_ended(self, ok: bool, activity: bool = True) -> None:
+        """A list returned (``ok``: with a result) or raised.
+
+        A result is activity, except a progress check's (``activity=False``): what it found
+        decides, through :meth:`progress_checked`.
+        """
         now = self._clock.now()
         with self._lock:
             self._list_since = None
-            if ok:
+            if ok and activity:
                 self.last_activity = now
 
     def watch_opened(self) -> None:
@@ -168,15 +186,52 @@ class ReflectorHealth:
         """The open watch ended (any reason). Returns whether it had been working."""
         now = self._clock.now()
         with self._lock:
+            # Stopped for a progress check: the run thread has the watch back and checks now.
+            checking = self._check_due is not None
+            self._check_due = None
             self._confirm_locked(now)
             working = self._watch_working
             if working:
                 self._no_watch_since = now
-                self._good_since = None
+                if not checking:
+                    # A recovery in progress goes on through a check (unless it hangs: a
+                    # problem ends the recovery); any other end interrupts it.
+                    self._good_since = None
             self._watch_opened = None
             self._watch_working = False
         self._notify()
         return working
+
+    def progress_check_due(self) -> None:
+        """The supervisor stopped the open watch, silent for the inactivity timeout: the run
+        thread is to check progress with a relist. If it has not taken the watch back
+        (:meth:`watch_ended`) within ``outage_grace``, that is a problem."""
+        now = self._clock.now()
+        with self._lock:
+            if self._check_due is None:
+                self._check_due = now
+        self._notify()
+
+    def progress_checked(self, changes: int) -> None:
+        """A progress check's relist was applied and added, updated or deleted ``changes``
+        objects.
+
+        0: the cache was current, the server idle; that is activity (a bookmark at the list's
+        revision). More: the stream was frozen while the server changed; the silence goes on
+        (the cache is repaired) and is a problem until the next activity. May be called from
+        any thread (whichever applied the relist).
+        """
+        now = self._clock.now()
+        with self._lock:
+            if changes == 0:
+                self.last_activity = now
+            else:
+                last = self.last_activity
+                if self._frozen_at is None or (last is not None and last >= self._frozen_at):
+                    self._frozen_changes = 0  # a new silence
+                self._frozen_at = now
+                self._frozen_changes += changes
+        self._notify()
 
     def noted(self, err: BaseException) -> None:
         """A routine error ended a list or watch (expiry, a very short or replayed watch): it is
@@ -272,8 +327,27 @@ class ReflectorHealth:
                 detail = "no watch open"
             return f"no working watch for {now - down_since:.1f} s ({detail})", down_since
         last = self.last_activity
-        if self._timeout is not None and last is not None and now - last >= self._timeout:
-            return f"watch silent for {now - last:.1f} s (no event, no bookmark)", last
+        frozen = self._frozen_at
+        if frozen is not None:
+            if last is not None and last >= frozen:
+                self._frozen_at = None  # activity since the check: the stream moves again
+            else:
+                since = frozen if last is None else last
+                changed = self._frozen_changes
+                return (
+                    f"watch delivered nothing for {now - since:.1f} s while the server changed "
+                    f"{changed} object{'' if changed == 1 else 's'} (found by a relist, which "
+                    "repaired the cache)",
+                    since,
+                )
+        due = self._check_due
+        if due is not None and now - due >= self._grace:
+            since = due if last is None else last
+            return (
+                f"watch silent for {now - since:.1f} s (no event, no bookmark), and the "
+                f"progress check due {now - due:.1f} s ago has not started",
+                since,
+            )
         return None
 
     def _advance(self) -> tuple[list[tuple[int, str]], LinkReport]:
@@ -333,8 +407,8 @@ class ReflectorHealth:
         if self._outage_since is None:
             if self._no_watch_since is not None:
                 deadlines.append(self._no_watch_since + self._grace)
-            if self._timeout is not None and self.last_activity is not None:
-                deadlines.append(self.last_activity + self._timeout)
+            if self._check_due is not None:
+                deadlines.append(self._check_due + self._grace)
         elif self._good_since is not None:
             deadlines.append(self._good_since + self._grace)
         if not deadlines:

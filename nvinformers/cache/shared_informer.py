@@ -65,6 +65,7 @@ from nvinformers.cache.keys import (
 from nvinformers.cache.listwatch import ListerWatcher
 from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification, ProcessorListener
 from nvinformers.cache.reflector import (
+    DEFAULT_INITIAL_EVENTS_TIMEOUT,
     DEFAULT_MIN_WATCH_TIMEOUT,
     DEFAULT_WATCH_INACTIVITY_TIMEOUT,
     Reflector,
@@ -110,12 +111,13 @@ class InformerHealth:
 
     Attributes:
         healthy: ``reason == "ok"``.
-        reason: "ok", "not synced", "stopped", "no working watch for 6.1 s (...)" or "watch
-            silent for 400.2 s (...)".
+        reason: "ok", "not synced", "stopped", "no working watch for 6.1 s (...)", "watch
+            delivered nothing for 400.2 s while the server changed 3 objects (...)", or "watch
+            silent for 400.2 s (...), and the progress check due 5.0 s ago has not started".
         synced: the first list is in the cache.
         watching: a watch stream is open (it may not be working yet).
-        seconds_since_last_event: since the last event or bookmark on any watch, or the last
-            list (None before the first).
+        seconds_since_last_event: since the last event or bookmark on any watch, the last list,
+            or the last progress check that found the cache current (None before the first).
         seconds_down: without a working watch for this long (None while one works).
         last_error: the last error a list or watch ended with ("" before any).
     """
@@ -175,10 +177,14 @@ class SharedIndexInformer(Generic[T]):
             factory adds it).
         key_func: the store key of an object (default ``namespace/name``).
         resync_period: default resync period of handlers, seconds (0: no resync).
-        watch_inactivity_timeout: restart a watch silent for this long (None: never).
+        watch_inactivity_timeout: check progress with a relist when a watch has delivered
+            nothing (no event, no bookmark) for this long (None: never); see :meth:`health`.
         min_watch_timeout: lower bound of the randomized server-side watch timeout.
         backoff: delays between failed list/watch attempts.
         use_watch_list: try the streaming list protocol first.
+        initial_events_timeout: seconds a streaming list may take to reach its
+            initial-events-end bookmark before a classic list replaces it (None: until the
+            watch's own timeout).
         transform: applied to every object before it is cached (see :meth:`set_transform`).
         outage_grace: seconds without a working watch before :meth:`health` turns unhealthy;
             also how long a recovery must hold before the logs call it one (at least 2 s: a
@@ -202,6 +208,7 @@ class SharedIndexInformer(Generic[T]):
         min_watch_timeout: float = DEFAULT_MIN_WATCH_TIMEOUT,
         backoff: BackoffConfig = DEFAULT_BACKOFF,
         use_watch_list: bool = False,
+        initial_events_timeout: float | None = DEFAULT_INITIAL_EVENTS_TIMEOUT,
         transform: TransformFunc | None = None,
         outage_grace: float = DEFAULT_OUTAGE_GRACE,
         registry: CollectorRegistry | None = None,
@@ -225,6 +232,7 @@ class SharedIndexInformer(Generic[T]):
             min_watch_timeout=min_watch_timeout,
             backoff=backoff,
             use_watch_list=use_watch_list,
+            initial_events_timeout=initial_events_timeout,
             outage_grace=outage_grace,
             clock=clock,
             rng=rng,
@@ -445,11 +453,15 @@ class SharedIndexInformer(Generic[T]):
 
         Unhealthy when: not synced yet; stopped; without a working watch for ``outage_grace``
         seconds or more — counted from the moment the last working watch ended, whether or not
-        a list or re-watch is in flight (server down, a hung relist, errors); or silent (no
-        event, no bookmark on any watch) for ``watch_inactivity_timeout`` seconds or more, however
-        often the silent watch was restarted — the silent hang that leaves other Python
-        informers serving a frozen cache while still reporting "synced". The reason states the
-        duration; the first event or bookmark ends a silence. The rules live in
+        a list or re-watch is in flight (server down, a hung relist or progress check, errors);
+        or frozen: the watch delivered nothing (no event, no bookmark on any watch, however
+        often restarted) while the server changed objects, as a progress check found — the
+        silent hang that leaves other Python informers serving a frozen cache while still
+        reporting "synced". A watch silent for ``watch_inactivity_timeout`` is checked with a
+        relist: one that changes nothing in the cache shows an idle server (healthy, as on a
+        node where nothing happens and the server sends no bookmarks), one that changes
+        objects repairs the cache and keeps health false until the next event or bookmark. The
+        reason states the duration. The rules live in
         :class:`~nvinformers.cache.reflector_health.ReflectorHealth`, which the metrics and the
         log lines read too.
 
@@ -613,6 +625,9 @@ class SharedIndexInformer(Generic[T]):
         committed at once, and a relist into an empty store (the initial sync) is loaded in bulk
         by :meth:`_load`, every object being new.
 
+        A relist that carries ``on_applied`` (the reflector's progress check) is told, once
+        applied, how many objects it added, updated or deleted.
+
         Runs on the thread that pushed into the queue (the reflector's, or the resync timer's),
         one batch at a time, in order (see :class:`RealFIFO`).
         """
@@ -651,6 +666,8 @@ class SharedIndexInformer(Generic[T]):
         changes: list[tuple[str, Any]] = []
         pending: dict[str, Any] = {}  # key → object or None (deleted), overlays the store
         notes_list: list[Notification] = []
+        # Relists that asked to be told what they changed (the reflector's progress check).
+        reports: list[tuple[Callable[[int], None], int]] = []
         became_synced = False
         resync = False
         initial = 0
@@ -669,10 +686,14 @@ class SharedIndexInformer(Generic[T]):
                 changes.append((okey, value))
             elif dtype is _REPLACED_ALL:
                 first = not self._synced and not became_synced
+                before = len(notes_list)
                 n_initial = self._replace(obj, pending, changes, notes_list, first)
                 if first:
                     became_synced = True
                     initial += n_initial
+                if obj.on_applied is not None:
+                    # Every add, update and delete of the relist is one notification.
+                    reports.append((obj.on_applied, len(notes_list) - before))
             elif dtype is _BOOKMARK:
                 self._last_store_rv = obj
             elif dtype is _SYNC:
@@ -688,6 +709,8 @@ class SharedIndexInformer(Generic[T]):
                     self._synced = True
         if became_synced:
             self._signal_synced()
+        for report, changed in reports:  # once applied, outside the lock
+            report(changed)
         if resync:
             self._resync_due_listeners()
 
@@ -719,6 +742,8 @@ class SharedIndexInformer(Generic[T]):
                 self._synced = True
         if initial:
             self._signal_synced()
+        if replacement.on_applied is not None:
+            replacement.on_applied(len(items))  # into an empty store: every object is an add
 
     def _replace(
         self,

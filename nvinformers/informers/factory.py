@@ -64,11 +64,15 @@ class SharedInformerFactory:
         tweak_list_options: applied to the options of every list and watch (e.g. a label
             selector, which the server then applies).
         transform: applied to every object before it is cached.
-        watch_inactivity_timeout: restart a watch silent (no event, no bookmark) for this long;
-            health reports the silence from then on, however often the watch is restarted.
+        watch_inactivity_timeout: check progress with a relist when a watch has delivered
+            nothing (no event, no bookmark) for this long: a relist that changes nothing shows
+            an idle server; one that changes objects shows a frozen stream, which health
+            reports until the next event or bookmark (None: never check).
         custom_resync: per-resource resync periods (``{"gpus": 30.0}``).
-        use_watch_list: use the streaming list protocol, falling back to classic lists.
-        list_timeout: deadline of each list call, seconds (stopping cancels a list at once).
+        use_watch_list: use the streaming list protocol, falling back to classic lists (also
+            when no initial-events-end bookmark arrives within ``list_timeout``).
+        list_timeout: deadline of each list call, and of a streaming list's initial events,
+            seconds (stopping cancels a list at once).
         outage_grace: seconds without a working watch before an informer's ``health()`` turns
             unhealthy; also how long a recovery must hold before the logs call it one (at least
             2 s).

@@ -33,12 +33,16 @@ def new_gpu_informer(
 
     GPUs are cluster-scoped, so the informer keys them by name even when a server stamps
     namespace "default" on them (``lister.get("gpu-0")`` always works); the ``namespace`` index
-    is installed as client-go's generated informers do. Extra keyword ``options`` are passed to
+    is installed as client-go's generated informers do. ``list_timeout`` bounds each list, and a
+    streaming list's wait for its initial events (``initial_events_timeout``, unless given).
+    Extra keyword ``options`` are passed to
     :class:`~nvinformers.cache.shared_informer.SharedIndexInformer` (``tweak_list_options`` is
     applied by the list-watch).
     """
     gpus = client.device_v1alpha1().gpus()
     tweak = options.pop("tweak_list_options", None)
+    # A streaming list is a list: it gets as long for its initial events.
+    options.setdefault("initial_events_timeout", list_timeout)
 
     def list_gpus(opts: ListOptions, cancel: CancelToken) -> GPUList:
         # The token is fired when the informer stops: a list the server never answers is

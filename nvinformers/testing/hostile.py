@@ -4,24 +4,35 @@ Every :class:`~nvinformers.testing.FakeServer` carries one :class:`Hostility`, a
 ``server.hostile``. Its knobs change how the real server, on its real socket, answers from the
 next call (or message) on, until turned off or :meth:`Hostility.reset`:
 
-================================  ===========================================================
-knob                              the server ...
-================================  ===========================================================
-:meth:`~Hostility.hang`           never answers calls of a method: each one blocks until
-                                  :meth:`~Hostility.release`, the client cancels it or gives up
-                                  (its deadline), or the server stops
-:meth:`~Hostility.silence`        keeps every watch stream open but sends nothing on it: no
-                                  event, no bookmark (changes are lost to those streams)
-:meth:`~Hostility.send_garbage`   answers with bytes no protobuf message can be decoded from
-                                  (a unary method's response; a watch's first message)
-:meth:`~Hostility.set_revisions`  reports revisions through a :class:`RevisionCodec`: not
-                                  decimal integers (:data:`ALPHA_REVISIONS`,
-                                  :data:`NEGATIVE_REVISIONS`, :data:`EXPONENT_REVISIONS`), or
-                                  decreasing (:data:`BACKWARD_REVISIONS`); revisions clients
-                                  send back are decoded, so watches from them still work
-:meth:`~Hostility.flap`           ends every watch stream with UNAVAILABLE a fixed number of
-                                  seconds after it opened
-================================  ===========================================================
+========================================  ===================================================
+knob                                      the server ...
+========================================  ===================================================
+:meth:`~Hostility.hang`                   never answers calls of a method: each one blocks
+                                          until :meth:`~Hostility.release`, the client
+                                          cancels it or gives up (its deadline), or the
+                                          server stops
+:meth:`~Hostility.silence`                keeps every watch stream open but sends nothing on
+                                          it: no event, no bookmark (changes are lost to
+                                          those streams)
+:meth:`~Hostility.send_garbage`           answers with bytes no protobuf message can be
+                                          decoded from (a unary method's response; a
+                                          watch's first message)
+:meth:`~Hostility.set_revisions`          reports revisions through a
+                                          :class:`RevisionCodec`: not decimal integers
+                                          (:data:`ALPHA_REVISIONS`,
+                                          :data:`NEGATIVE_REVISIONS`,
+                                          :data:`EXPONENT_REVISIONS`), or decreasing
+                                          (:data:`BACKWARD_REVISIONS`); revisions clients
+                                          send back are decoded, so watches from them still
+                                          work
+:meth:`~Hostility.flap`                   ends every watch stream with UNAVAILABLE a fixed
+                                          number of seconds after it opened
+:meth:`~Hostility.ignore_initial_events`  ignores ``send_initial_events`` (and
+                                          ``resource_version_match``) on watches, as the
+                                          device-apiserver's memory storage does: a
+                                          streaming list gets a plain watch, and no
+                                          initial-events-end bookmark
+========================================  ===================================================
 
 Tests wait on the kit rather than sleep: :meth:`Hostility.wait_for_hung` returns once calls are
 blocked in the server (or once the client cancelled them: ``wait_for_hung("ListGpus", 0)``).
@@ -151,6 +162,7 @@ class Hostility(grpc.ServerInterceptor):
         self._garbage: dict[str, int | None] = {}  # method → responses left (None: every one)
         self._codec: RevisionCodec | None = None
         self._flap_after: int | None = None
+        self._ignore_initial_events = False
 
     # -- knobs ----------------------------------------------------------------------------------
 
@@ -228,6 +240,16 @@ class Hostility(grpc.ServerInterceptor):
         with self._cond:
             self._flap_after = after
 
+    def ignore_initial_events(self, ignore: bool = True) -> None:
+        """Serve every watch opened from now on as if it had no ``send_initial_events`` and no
+        ``resource_version_match``, as the device-apiserver's memory storage does.
+
+        A streaming list then gets a plain watch from its revision: no initial-events-end
+        bookmark ever comes (from ``""``, the plain watch's ADDED burst does).
+        """
+        with self._cond:
+            self._ignore_initial_events = ignore
+
     def reset(self) -> None:
         """Turn every knob off and release every blocked call: a well-behaved server again."""
         with self._cond:
@@ -235,6 +257,7 @@ class Hostility(grpc.ServerInterceptor):
             self._garbage.clear()
             self._codec = None
             self._flap_after = None
+            self._ignore_initial_events = False
         self.release()
 
     # -- observation ----------------------------------------------------------------------------
@@ -309,6 +332,7 @@ class Hostility(grpc.ServerInterceptor):
             self._maybe_hang(method, context)
             codec = self._decode_request(request)
             flapping = self._shorten(request)
+            self._strip_initial_events(request)
             if self._take_garbage(method):
                 yield GARBAGE
             for response in behaviour(request, context):
@@ -377,6 +401,14 @@ class Hostility(grpc.ServerInterceptor):
             if decoded is not None:
                 opts.resource_version = decoded
         return codec
+
+    def _strip_initial_events(self, request: Any) -> None:
+        with self._cond:
+            ignore = self._ignore_initial_events
+        opts = getattr(request, "opts", None)
+        if ignore and opts is not None:
+            opts.ClearField("send_initial_events")
+            opts.ClearField("resource_version_match")
 
     def _shorten(self, request: Any) -> bool:
         """Make a watch end after the flap interval; True when that end is a flap."""

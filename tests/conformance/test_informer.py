@@ -1,6 +1,6 @@
 """The informer's key scenarios against the server under test: initial sync, updates, deletes,
-a streaming list, a delete missed while disconnected (relist tombstone), and the server process
-killed and started again.
+a streaming list, an idle informer's health, a delete missed while disconnected (relist
+tombstone), and the server process killed and started again.
 
 Informers run with their default settings (backoff included), as users run them, and are scoped
 to the test's objects with a label selector. "Converged" means the informer's cache holds exactly
@@ -139,6 +139,35 @@ def test_informer_syncs_through_a_streaming_list(
     assert informed.cached() == informed.on_server()
     writer.set_labels(a, tier="gold")
     informed.wait_converged()
+
+
+#: A short inactivity timeout, so that an idle watch is checked within seconds.
+IDLE_INACTIVITY = 2.0
+
+
+def test_an_idle_informer_stays_healthy(
+    clientset: Clientset, writer: Writer, informer_factory: MakeFactory
+) -> None:
+    """Nothing changes after the sync. A server that sends progress bookmarks to idle watches
+    keeps the watch alive with them; one that does not (the device-apiserver) leaves it silent,
+    and each silent period is checked with a relist, which finds the cache current. Either way
+    the informer stays healthy, as a liveness probe on an idle node needs it to."""
+    writer.create("a")
+    informed = Informed(
+        informer_factory, clientset, writer, watch_inactivity_timeout=IDLE_INACTIVITY
+    )
+    assert informed.synced()
+    reflector = informed.informer.reflector
+
+    def explained_thrice_while_healthy() -> bool:
+        health = informed.informer.health()
+        assert health.healthy, health
+        checks = reflector.stats.progress_checks
+        assert set(checks) <= {"current"}, checks
+        return reflector.stats.events.get("BOOKMARK", 0) + checks.get("current", 0) >= 3
+
+    assert wait_until(explained_thrice_while_healthy, CONVERGE_WAIT)
+    assert informed.cached() == informed.on_server()
 
 
 def test_a_delete_missed_while_disconnected_arrives_as_a_tombstone_after_a_relist(

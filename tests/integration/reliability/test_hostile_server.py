@@ -47,7 +47,10 @@ def seconds_in(reason: str) -> float:
     return float(found[1])
 
 
-# --------------------------------------------------------------------- 1. a silent watch
+# ------------------------------------------- 1. a silent watch: an idle server or a frozen one
+
+#: Above RECOVERED_AFTER (1 s), so that each watch works before it is checked.
+INACTIVITY = 1.2
 
 
 @pytest.fixture
@@ -56,43 +59,153 @@ def bookmarking_server() -> Iterator[FakeServer]:
         yield srv
 
 
-@pytest.mark.parametrize("how", ["idle server", "silenced server"])
+def test_an_idle_server_without_bookmarks_stays_healthy_through_progress_checks(
+    server: FakeServer,
+    clientset: Clientset,
+    run_informer: RunInformer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 13: NVIDIA's device-apiserver sends no progress bookmark to an idle watch (its
+    etcd3 storage only after a change followed the watch's start; its memory storage never),
+    so under issue 10's rule every informer on an idle node turned unhealthy after
+    watch_inactivity_timeout, with a WARNING. This was the "[idle server]" case of the
+    silent-watch test below, which asserted exactly that; it now asserts the opposite: each
+    silent period is checked with a relist that finds the cache current, which explains it."""
+    caplog.set_level(logging.INFO, logger="nvinformers")
+    registry = CollectorRegistry()
+    informer = run_informer(clientset, watch_inactivity_timeout=INACTIVITY, registry=registry)
+    assert informer.wait_for_sync(WAIT)
+    checks = informer.reflector.stats.progress_checks
+
+    def checked_thrice_while_healthy() -> bool:
+        health = informer.health()
+        assert health.healthy, f"unhealthy after {checks}: {health}"
+        return checks.get("current", 0) >= 3
+
+    assert eventually(checked_thrice_while_healthy)
+    assert checks == {"current": checks["current"]}
+    assert informer.reflector.stats.watch_restarts == {"inactivity": checks["current"]}
+    assert server.calls["ListGpus"] == 1 + checks["current"]
+    sample = registry.get_sample_value(
+        "nvinformers_informer_progress_checks_total", {"informer": "gpus", "result": "current"}
+    )
+    assert sample is not None and sample >= 3
+    assert nvinformers_records(caplog.records, logging.INFO) == []
+    # The watch that follows a check carries changes as usual.
+    server.set_ready("gpu-1", False)
+    assert eventually(lambda: cache_matches_server(informer, server))
+    assert informer.health().healthy
+
+
 def test_a_silent_watch_is_reported_for_as_long_as_the_silence_lasts_across_restarts(
-    request: pytest.FixtureRequest, run_informer: RunInformer, how: str
+    bookmarking_server: FakeServer,
+    run_informer: RunInformer,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Issue 10, case 1: each inactivity restart used to reset the activity clock, so health()
-    never said "silent". Silence is the time since the last event or bookmark on any watch."""
-    server: FakeServer = request.getfixturevalue(
-        "server" if how == "idle server" else "bookmarking_server"
-    )
-    if how == "silenced server":
-        # Events and bookmarks flow on the server, but no watch stream carries them.
-        server.hostile.silence()
+    never said "silent". Silence is the time since the last event or bookmark on any watch.
+
+    Issue 13 changed what a silence means: it was parametrized over an idle server and a
+    silenced one, and both had to turn unhealthy. Now only a silence while the server changes
+    is a frozen stream: each check's relist finds the changes (and repairs the cache), and
+    health stays false, the silence growing, through several checks. The idle server is
+    healthy (the test above)."""
+    caplog.set_level(logging.INFO, logger="nvinformers")
+    server = bookmarking_server
+    # Events and bookmarks flow on the server, but no watch stream carries them.
+    server.hostile.silence()
     clientset = new_for_config(Config(target=server.target, metrics_registry=CollectorRegistry()))
     request.addfinalizer(clientset.close)
-    timeout = 0.4
-    informer = run_informer(clientset, watch_inactivity_timeout=timeout)
+    informer = run_informer(clientset, watch_inactivity_timeout=INACTIVITY)
     assert informer.wait_for_sync(WAIT)
-    assert eventually(lambda: informer.health().reason.startswith("watch silent for"))
+    assert eventually(lambda: informer.health().reason.startswith("watch delivered nothing for"))
     first = informer.health()
-    assert not first.healthy and seconds_in(first.reason) >= timeout
-    # Health stays false through several restarts, and the silence it states keeps growing.
-    restarts = informer.reflector.stats.watch_restarts
+    assert not first.healthy and seconds_in(first.reason) >= INACTIVITY
+    assert "while the server changed" in first.reason
+    # Health stays false through several checks, and the silence it states keeps growing.
+    checks = informer.reflector.stats.progress_checks
     seen: list[float] = []
 
-    def restarted_thrice_while_unhealthy() -> bool:
+    def checked_thrice_while_unhealthy() -> bool:
         health = informer.health()
         assert not health.healthy, f"healthy again after {seen}: {health}"
         seen.append(seconds_in(health.reason))
-        return restarts.get("inactivity", 0) >= 3
+        return checks.get("stale", 0) >= 3
 
-    assert eventually(restarted_thrice_while_unhealthy)
-    assert seen == sorted(seen) and seen[-1] > 2.5 * timeout  # ~3 timeouts, not one
+    assert eventually(checked_thrice_while_unhealthy)
+    assert seen == sorted(seen) and seen[-1] > 2.5 * INACTIVITY  # ~3 periods, not one
     assert informer.health().seconds_since_last_event == pytest.approx(seen[-1], abs=0.2)
+    assert "current" not in checks
+    warnings = nvinformers_records(caplog.records, logging.WARNING)
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]  # one outage, one WARNING
+    assert "while the server changed" in warnings[0].getMessage()
     # The first event (or bookmark) makes it healthy again.
     server.hostile.silence(False)
     server.set_ready("gpu-1", False)
     assert eventually(lambda: informer.health().healthy), informer.health()
+    assert eventually(lambda: cache_matches_server(informer, server))
+
+
+def test_a_progress_check_that_hangs_is_an_outage(
+    server: FakeServer,
+    clientset: Clientset,
+    run_informer: RunInformer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The check's relist never answers: the silent watch was stopped for it, so this is "no
+    working watch" after outage_grace, one WARNING, as for any hung relist; the check that
+    completes once released finds the cache current, and the recovery is logged."""
+    caplog.set_level(logging.INFO, logger="nvinformers")
+    grace = 2.0
+    informer = run_informer(clientset, watch_inactivity_timeout=INACTIVITY, outage_grace=grace)
+    assert informer.wait_for_sync(WAIT)
+    checks = informer.reflector.stats.progress_checks
+    assert eventually(lambda: checks.get("current", 0) >= 1)
+    server.hostile.hang("ListGpus")  # the next check's list
+    assert server.hostile.wait_for_hung("ListGpus", 1, WAIT)
+    assert eventually(lambda: not informer.health().healthy)
+    health = informer.health()
+    assert health.reason.startswith("no working watch for") and "list in flight" in health.reason
+    assert not health.watching and seconds_in(health.reason) >= grace
+    warnings = nvinformers_records(caplog.records, logging.WARNING)
+    assert len(warnings) == 1 and "no working watch" in warnings[0].getMessage()
+    before = checks["current"]
+    server.hostile.release()
+    assert eventually(lambda: checks.get("current", 0) > before)
+    assert eventually(lambda: informer.health().healthy), informer.health()
+    assert eventually(lambda: any("recovered" in r.getMessage() for r in caplog.records))
+    assert len(nvinformers_records(caplog.records, logging.WARNING)) == 1
+    assert "failed" not in checks
+
+
+def test_a_streaming_list_falls_back_to_a_list_when_the_server_ignores_initial_events(
+    server: FakeServer,
+    clientset: Clientset,
+    run_informer: RunInformer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 13: against the device-apiserver's memory storage, which ignores
+    send_initial_events, an informer with use_watch_list=True never synced (no initial-events-
+    end bookmark, ever). Like client-go, it now falls back to a classic list: here after
+    list_timeout, since no bookmark came."""
+    caplog.set_level(logging.WARNING, logger="nvinformers")
+    server.hostile.ignore_initial_events()
+    informer = run_informer(clientset, use_watch_list=True, list_timeout=0.5)
+    assert informer.wait_for_sync(WAIT)
+    assert server.calls["ListGpus"] == 1
+    assert cache_matches_server(informer, server)
+    assert informer.reflector.stats.lists == {"initial": 1}
+    warnings = [r.getMessage() for r in nvinformers_records(caplog.records, logging.WARNING)]
+    assert warnings == [
+        "gpus: no initial-events-end bookmark within 0.5 s of a streaming list (8 initial "
+        "events received): the server ignores send_initial_events; using classic lists from now on"
+    ]
+    # Later passes list classically; the watch carries changes.
+    assert server.wait_for_watches(1, WAIT)
+    server.end_watches(grpc.StatusCode.OUT_OF_RANGE, "too old resource version")
+    assert server.wait_for_calls("ListGpus", 2, WAIT)
+    server.set_ready("gpu-2", False)
     assert eventually(lambda: cache_matches_server(informer, server))
 
 

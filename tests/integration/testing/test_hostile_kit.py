@@ -17,7 +17,7 @@ from nvinformers.testing import (
     FakeServer,
     RevisionCodec,
 )
-from tests.integration.testing.conftest import WAIT, Client
+from tests.integration.testing.conftest import WAIT, Client, WatchStream
 
 
 def list_call(client: Client, results: list[object]) -> threading.Thread:
@@ -151,12 +151,33 @@ def test_flapping_watches_end_with_unavailable(server: FakeServer, client: Clien
         server.hostile.flap(0)
 
 
+def test_ignored_initial_events_make_a_streaming_list_a_plain_watch(
+    server: FakeServer, client: Client
+) -> None:
+    def streaming_list(timeout_seconds: int = 0) -> WatchStream:
+        return client.watch(
+            resource_version=str(server.revision),
+            send_initial_events=True,
+            resource_version_match="NotOlderThan",
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+        )
+
+    server.hostile.ignore_initial_events()
+    # From a revision: nothing at all, no end bookmark (the device-apiserver's memory storage).
+    assert streaming_list(timeout_seconds=1).end().code is grpc.StatusCode.OK
+    server.hostile.ignore_initial_events(False)
+    end = streaming_list().next_of_type("BOOKMARK")
+    assert end.object.object_meta.annotations["k8s.io/initial-events-end"] == "true"
+
+
 def test_reset_restores_a_well_behaved_server(server: FakeServer, client: Client) -> None:
     hostile = server.hostile
     hostile.set_revisions(ALPHA_REVISIONS)
     hostile.send_garbage("GetGpu")
     hostile.silence()
     hostile.flap(1)
+    hostile.ignore_initial_events()
     hostile.hang("ListGpus")
     results: list[object] = []
     thread = list_call(client, results)
@@ -166,3 +187,10 @@ def test_reset_restores_a_well_behaved_server(server: FakeServer, client: Client
     assert isinstance(results[0], pb.ListGpusResponse)
     assert results[0].gpu_list.list_meta.resource_version == str(server.revision)
     assert client.get("gpu-0").object_meta.name == "gpu-0"
+    stream = client.watch(
+        resource_version=str(server.revision),
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+    )
+    assert stream.next_of_type("BOOKMARK").object.object_meta.annotations  # initial events end

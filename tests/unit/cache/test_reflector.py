@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nvinformers.api.device.v1alpha1 import GPUList
+from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
 from nvinformers.cache.backoff import BackoffConfig
 from nvinformers.cache.reflector import (
     Reflector,
@@ -37,8 +37,12 @@ FAST = BackoffConfig(initial=0.001, cap=0.002)
 
 
 class RecordingStore:
+    """Records what the reflector does to it. A relist that asks what it changed (a progress
+    check) is told the next of ``changes`` (0 when none is scripted), as the informer would."""
+
     def __init__(self) -> None:
         self.ops: list[tuple[str, Any]] = []
+        self.changes: list[int] = []
         self._cond = threading.Condition()
 
     def _record(self, op: str, value: Any) -> None:
@@ -55,8 +59,16 @@ class RecordingStore:
     def delete(self, obj: Any) -> None:
         self._record("delete", obj.metadata.name)
 
-    def replace(self, objects: list[Any], resource_version: str) -> None:
+    def replace(
+        self,
+        objects: list[Any],
+        resource_version: str,
+        *,
+        on_applied: Callable[[int], None] | None = None,
+    ) -> None:
         self._record("replace", (sorted(o.metadata.name for o in objects), resource_version))
+        if on_applied is not None:
+            on_applied(self.changes.pop(0) if self.changes else 0)
 
     def bookmark(self, resource_version: str) -> None:
         self._record("bookmark", resource_version)
@@ -213,20 +225,130 @@ def test_a_very_short_empty_watch_is_an_error_that_relists(run: Any) -> None:
     assert reflector.stats.watch_restarts == {"very_short": 1}
 
 
-def test_a_silent_watch_is_restarted_after_the_inactivity_timeout(run: Any) -> None:
+def listed(rv: int, *objects: Any) -> GPUList:
+    return GPUList(items=tuple(objects), metadata=ListMeta(resource_version=str(rv)))
+
+
+def test_a_silent_watch_is_checked_with_a_consistent_relist_then_watched_from_its_revision(
+    run: Any,
+) -> None:
+    """The inactivity restart became a progress check: a silent watch is stopped, the state is
+    listed afresh (revision "", a consistent read) and the next watch follows that list."""
     clock = FakeClock()
-    reflector, lw, _ = run(clock=clock, watch_inactivity_timeout=30.0)
+    reflector, lw, store = run(clock=clock, watch_inactivity_timeout=30.0)
     w0 = lw.watch_at(0)
     w0.push(Event(EventType.MODIFIED, gpu("a", 12)))
     assert eventually(lambda: reflector.stats.events.get("MODIFIED") == 1)
+    lw.lists.append(listed(15, gpu("a", 12), gpu("b", 7)))  # kine: a compaction, no change
     clock.step(29)
     assert not w0.stopped
     clock.step(2)
     assert w0.finished.wait(WAIT)
     assert lw.wait_for_calls("watch", 2)
-    assert lw.options("watch", 1).resource_version == "12"
-    assert lw.count("list") == 1
+    assert lw.options("list", 1).resource_version == ""
+    assert lw.options("watch", 1).resource_version == "15"
+    assert store.ops[-1] == ("replace", (["a", "b"], "15"))
     assert reflector.stats.watch_restarts == {"inactivity": 1}
+    assert reflector.stats.lists == {"initial": 1, "progress_check": 1}
+    assert reflector.stats.progress_checks == {"current": 1}
+    report = reflector.health.report()
+    assert report.problem is None and report.seconds_since_last_event == 0.0
+
+
+def test_a_check_that_changed_the_cache_reports_a_frozen_stream_until_an_event(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="nvinformers")
+    clock = FakeClock()
+    reflector, lw, store = run(clock=clock, watch_inactivity_timeout=30.0)
+    assert lw.wait_for_calls("watch", 1)
+    store.changes.extend([2, 1])  # what the two checks' relists change in the cache
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    clock.step(31)
+    assert lw.wait_for_calls("watch", 2)
+    # The supervisor logs the outage as soon as the check's result is in (no clock step).
+    assert eventually(lambda: len(warnings()) == 1)
+    assert warnings() == [
+        "gpus: watch delivered nothing for 31.0 s while the server changed 2 objects (found "
+        "by a relist, which repaired the cache)"
+    ]
+    clock.step(31)
+    assert lw.wait_for_calls("watch", 3)
+    assert eventually(lambda: reflector.stats.progress_checks == {"stale": 2})
+    problem = reflector.health.report().problem
+    assert problem == (
+        "watch delivered nothing for 62.0 s while the server changed 3 objects (found by a "
+        "relist, which repaired the cache)"
+    )
+    assert len(warnings()) == 1  # one outage, one WARNING
+    lw.watch_at(2).push(Event(EventType.MODIFIED, gpu("a", 30)))
+    assert eventually(lambda: reflector.health.report().problem is None)
+
+
+def test_a_failed_check_ends_the_pass_and_the_next_one_relists(run: Any) -> None:
+    clock = FakeClock()
+    reflector, lw, _ = run(clock=clock, watch_inactivity_timeout=30.0)
+    assert lw.wait_for_calls("watch", 1)
+    lw.lists.append(ServiceUnavailableError("the server went away"))
+    clock.step(31)
+    assert lw.wait_for_calls("list", 2)
+    assert eventually(lambda: reflector.stats.progress_checks == {"failed": 1})
+    assert eventually(lambda: reflector.health.failures == 1)
+    assert clock.block_until_waiters(2)  # the supervisor and the backoff
+    clock.step(5)
+    assert lw.wait_for_calls("list", 3)
+    assert lw.options("list", 2).resource_version == "10"  # an ordinary relist
+    assert reflector.stats.lists == {"initial": 1, "progress_check": 1, "relist": 1}
+
+
+class BlockingStore(RecordingStore):
+    """A store whose updates block until released (a transform or index function that hangs
+    the reflector's thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def update(self, obj: Any) -> None:
+        self.entered.set()
+        assert self.release.wait(WAIT)
+        super().update(obj)
+
+
+def test_a_check_that_cannot_start_is_reported_after_the_grace() -> None:
+    """The silence is not explained while the check has not run: a run thread stuck in the
+    store leaves the watch unchecked, and health says so once the check is overdue."""
+    clock = FakeClock()
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    store = BlockingStore()
+    reflector: Reflector[Any] = Reflector(
+        lw, store, name="gpus", clock=clock, backoff=FAST, watch_inactivity_timeout=30.0
+    )
+    running = Running(reflector)
+    try:
+        w0 = lw.watch_at(0)
+        w0.push(Event(EventType.MODIFIED, gpu("a", 12)))
+        assert store.entered.wait(WAIT)  # the run thread is stuck in update()
+        clock.step(31)
+        assert eventually(lambda: w0.stopped)  # the supervisor stopped the silent watch
+        clock.step(4.9)
+        assert reflector.health.report().problem is None
+        clock.step(0.1)
+        assert reflector.health.report().problem == (
+            "watch silent for 36.0 s (no event, no bookmark), and the progress check due 5.0 s "
+            "ago has not started"
+        )
+        store.release.set()
+        assert lw.wait_for_calls("watch", 2)
+        assert eventually(lambda: reflector.health.report().problem is None)
+        assert reflector.stats.progress_checks == {"current": 1}
+    finally:
+        store.release.set()
+        running.close()
 
 
 def test_bookmarks_keep_a_quiet_watch_alive(run: Any) -> None:
@@ -335,6 +457,82 @@ def test_streaming_list_falls_back_when_the_stream_ends_before_the_bookmark(run:
     assert lw.wait_for_calls("list", 1)
     assert store.wait_for(lambda ops: bool(ops))
     assert store.ops[0] == ("replace", (["a"], "10"))
+
+
+def test_streaming_list_without_an_end_bookmark_falls_back_after_the_timeout(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that ignores send_initial_events (the device-apiserver's memory storage) never
+    ends the initial events: the reflector waited for the watch's own timeout (5-10 min), then
+    tried again on every pass. It now falls back to a classic list once initial_events_timeout
+    has passed, and lists classically from then on."""
+    caplog.set_level(logging.WARNING, logger="nvinformers")
+    clock = FakeClock()
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.append(lambda w: w.push(Event(EventType.ADDED, gpu("a", 5))))
+    reflector, lw, store = run(lw, clock=clock, use_watch_list=True, initial_events_timeout=60.0)
+    streaming = lw.watch_at(0)
+    assert streaming.options.send_initial_events is True
+    # Until the end bookmark it is a list in flight, not a watch.
+    assert eventually(lambda: reflector.health.report().watching is False)
+    clock.step(59)
+    # A streaming list is a list: one that hangs is an outage, as a classic one would be.
+    assert eventually(lambda: len(caplog.records) == 1)
+    assert not streaming.stopped and lw.count("list") == 0
+    clock.step(1)
+    assert lw.wait_for_calls("list", 1)
+    assert streaming.stopped
+    plain = lw.watch_at(1)
+    assert plain.options.send_initial_events is None
+    assert plain.options.resource_version == "10"
+    assert store.ops[0] == ("replace", (["a"], "10"))
+    # The next pass lists classically: the server does not stream lists.
+    plain.fail(ExpiredError("too old resource version"))
+    assert clock.block_until_waiters(2)  # the supervisor and the backoff
+    clock.step(5)
+    assert lw.wait_for_calls("list", 2)
+    assert lw.watch_at(2).options.send_initial_events is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "gpus: no working watch for 59.0 s (list in flight for 59.0 s)",
+        "gpus: no initial-events-end bookmark within 60 s of a streaming list (1 initial "
+        "events received): the server ignores send_initial_events; using classic lists from now on",
+    ]
+
+
+def test_streaming_list_falls_back_when_a_change_precedes_the_end_bookmark(run: Any) -> None:
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.append(lambda w: w.push(Event(EventType.MODIFIED, gpu("a", 6))))
+    _, lw, store = run(lw, use_watch_list=True)
+    assert lw.wait_for_calls("list", 1)
+    assert store.wait_for(lambda ops: bool(ops))
+    assert store.ops[0] == ("replace", (["a"], "10"))
+    assert lw.watch_at(1).options.send_initial_events is None
+    lw.watch_at(1).fail(ExpiredError("too old resource version"))
+    assert lw.wait_for_calls("list", 2)
+    assert lw.watch_at(2).options.send_initial_events is None
+
+
+def test_a_failed_streaming_list_falls_back_to_a_list_in_the_same_pass(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """client-go falls back to a classic list on any error of the streaming list but the ones
+    it retries (a server away, an expired revision); the next pass streams again."""
+    caplog.set_level(logging.WARNING, logger="nvinformers")
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5)])
+    lw.watch_scripts.extend([InternalError("boom"), None, InternalError("boom again")])
+    reflector, lw, _ = run(lw, use_watch_list=True)
+    assert lw.wait_for_calls("watch", 2)
+    assert lw.count("list") == 1
+    assert reflector.stats.lists == {"initial": 1}
+    assert reflector.health.failures == 0  # no outage: the classic list worked
+    lw.watch_at(0).fail(ExpiredError("too old resource version"))
+    assert lw.wait_for_calls("watch", 3)
+    assert lw.options("watch", 2).send_initial_events is True  # tried again
+    assert lw.wait_for_calls("list", 2)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        "gpus: streaming list failed (InternalError: boom); falling back to a classic list"
+    ]  # the second failure is logged at DEBUG
 
 
 def test_stop_ends_a_blocked_watch_promptly() -> None:

@@ -1,5 +1,5 @@
-"""ReflectorHealth on a fake clock: what silence, "no working watch", an outage and a recovery
-are, and the one log line per state change (issue 10)."""
+"""ReflectorHealth on a fake clock: what silence, a progress check, "no working watch", an outage
+and a recovery are, and the one log line per state change (issues 10 and 13)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,10 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make(clock: FakeClock, **kwargs: float | None) -> tuple[ReflectorHealth, list[str]]:
+def make(clock: FakeClock, outage_grace: float = 5.0) -> tuple[ReflectorHealth, list[str]]:
     wakes: list[str] = []
     health = ReflectorHealth(
-        "gpus",
-        clock=clock,
-        outage_grace=kwargs.pop("outage_grace", 5.0) or 0.0,
-        inactivity_timeout=kwargs.pop("inactivity_timeout", 60.0),
-        wake=lambda: wakes.append("wake"),
+        "gpus", clock=clock, outage_grace=outage_grace, wake=lambda: wakes.append("wake")
     )
     health.started()
     return health, wakes
@@ -44,22 +40,101 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == LOGGER]
 
 
-def test_silence_is_not_reset_by_restarts_and_ends_with_the_first_event(clock: FakeClock) -> None:
-    health, _ = make(clock, inactivity_timeout=2.0)
+def test_silence_is_not_reset_by_restarts_and_alone_is_no_problem(clock: FakeClock) -> None:
+    """Issue 13: an idle device-apiserver sends no bookmark; silence alone was reported after
+    watch_inactivity_timeout (issue 10), so every idle node turned unhealthy. A progress check
+    decides now; silence still counts across restarts."""
+    health, _ = make(clock)
     synced(health)
-    for _ in range(5):  # a watch restarted every second, delivering nothing
+    for _ in range(500):  # a watch restarted every second, delivering nothing
         clock.step(1.0)
         health.watch_ended()
         health.watch_opened()
     report = health.report()
-    assert report.problem == "watch silent for 5.0 s (no event, no bookmark)"
-    assert report.seconds_since_last_event == 5.0 and report.watching
-    health.watch_delivered()
+    assert report.problem is None
+    assert report.seconds_since_last_event == 500.0 and report.watching
+
+
+def test_a_check_that_found_the_cache_current_counts_as_a_bookmark(clock: FakeClock) -> None:
+    health, wakes = make(clock)
+    synced(health)
+    clock.step(360.0)
+    health.progress_check_due()
+    health.watch_ended()
+    health.list_started()
+    clock.step(0.5)
+    health.list_ended(ok=True, activity=False)  # the check's list is no activity by itself
+    assert health.report().seconds_since_last_event == 360.5
+    wakes.clear()
+    health.progress_checked(0)
+    assert wakes  # the supervisor re-checks
+    report = health.report()
+    assert report.problem is None and report.seconds_since_last_event == 0.0
+
+
+def test_a_check_that_changed_objects_reports_the_silence_until_the_next_event(
+    clock: FakeClock,
+) -> None:
+    health, _ = make(clock)
+    synced(health)
+    clock.step(360.0)
+    health.progress_checked(2)
+    assert health.report().problem == (
+        "watch delivered nothing for 360.0 s while the server changed 2 objects (found by a "
+        "relist, which repaired the cache)"
+    )
+    clock.step(360.0)
+    health.progress_checked(1)  # the next check: still frozen, the counts add up
+    report = health.report()
+    assert report.problem == (
+        "watch delivered nothing for 720.0 s while the server changed 3 objects (found by a "
+        "relist, which repaired the cache)"
+    )
+    assert report.seconds_since_last_event == 720.0
+    clock.step(1.0)
+    health.last_activity = clock.now()  # an event (the run thread's lock-free write)
+    assert health.report().problem is None
+    clock.step(360.0)
+    health.progress_checked(1)  # a new silence counts from 0 again
+    assert health.report().problem == (
+        "watch delivered nothing for 360.0 s while the server changed 1 object (found by a "
+        "relist, which repaired the cache)"
+    )
+    health.progress_checked(0)  # a current check explains the silence
+    assert health.report().problem is None
+
+
+def test_a_check_not_started_within_the_grace_is_a_problem(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run thread stuck (a transform that never returns) leaves the silent watch unchecked,
+    and the frozen cache would go unreported."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    health, _ = make(clock, outage_grace=5.0)
+    synced(health)
+    clock.step(360.0)
+    health.progress_check_due()
+    assert health.check() == 5.0
+    clock.step(5.0)
+    health.check()
+    assert lines(caplog) == [
+        (
+            "WARNING",
+            "gpus: watch silent for 365.0 s (no event, no bookmark), and the progress check "
+            "due 5.0 s ago has not started",
+        )
+    ]
+    health.watch_ended()  # the run thread took the watch back: the check runs
+    health.list_started()
+    health.list_ended(ok=True, activity=False)
+    health.progress_checked(0)
+    health.watch_opened()
+    clock.step(RECOVERED_AFTER)
     assert health.report().problem is None
 
 
 def test_no_working_watch_counts_from_the_end_of_the_last_working_one(clock: FakeClock) -> None:
-    health, _ = make(clock, outage_grace=5.0, inactivity_timeout=None)
+    health, _ = make(clock, outage_grace=5.0)
     synced(health)
     clock.step(100.0)
     health.watch_ended()  # the watch worked: the outage starts now
@@ -160,20 +235,58 @@ def test_a_hang_without_any_failure_is_logged_when_health_turns_false(
     assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 6.0 s")
 
 
-def test_silence_starts_an_outage_and_activity_ends_it(
+def test_a_recovery_goes_on_through_a_progress_check(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A watch stopped for a progress check is no interruption of a recovery (a check every
+    watch_inactivity_timeout shorter than the grace would otherwise never let one be logged)."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    health, _ = make(clock, outage_grace=5.0)
+    synced(health)
+    health.watch_ended()
+    health.failed(ServiceUnavailableError("down"))
+    clock.step(2.0)
+    health.watch_opened()
+    health.watch_delivered()  # back: the recovery starts
+    clock.step(3.0)
+    health.progress_check_due()
+    health.watch_ended()  # stopped for the check
+    health.list_started()
+    health.list_ended(ok=True, activity=False)
+    health.progress_checked(0)
+    health.watch_opened()
+    clock.step(2.0)
+    health.check()
+    assert lines(caplog)[-1] == (
+        "INFO",
+        "gpus: list/watch recovered after 1 failed attempts over 2.0 s",
+    )
+
+
+def test_a_frozen_stream_starts_an_outage_and_activity_ends_it(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
-    health, _ = make(clock, outage_grace=2.0, inactivity_timeout=10.0)
+    health, _ = make(clock, outage_grace=2.0)
     synced(health)
-    assert health.check() == pytest.approx(10.0)
+    assert health.check() is None  # silence alone brings no deadline
     clock.step(10.0)
+    health.progress_checked(4)
     health.check()
-    assert lines(caplog) == [("WARNING", "gpus: watch silent for 10.0 s (no event, no bookmark)")]
+    clock.step(10.0)
+    health.progress_checked(1)  # still frozen: no second WARNING
+    health.check()
+    assert lines(caplog) == [
+        (
+            "WARNING",
+            "gpus: watch delivered nothing for 10.0 s while the server changed 4 objects "
+            "(found by a relist, which repaired the cache)",
+        )
+    ]
     health.watch_delivered()
     clock.step(2.0)
     health.check()
-    assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 10.0 s")
+    assert lines(caplog)[-1] == ("INFO", "gpus: list/watch recovered after 20.0 s")
 
 
 def test_routine_errors_are_kept_but_are_no_failure(clock: FakeClock) -> None:
@@ -188,7 +301,7 @@ def test_routine_errors_are_kept_but_are_no_failure(clock: FakeClock) -> None:
 def test_a_grace_shorter_than_two_seconds_counts_as_two(clock: FakeClock) -> None:
     """A quiet re-watch proves itself after a second: a shorter grace would report every
     routine re-watch of an idle node as an outage."""
-    health, _ = make(clock, outage_grace=0.1, inactivity_timeout=None)
+    health, _ = make(clock, outage_grace=0.1)
     synced(health)
     health.watch_ended()
     health.watch_opened()  # a routine re-watch on an idle node

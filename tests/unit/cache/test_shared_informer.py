@@ -223,6 +223,61 @@ def test_a_relist_wins_over_the_cache_even_with_older_revisions(make: Any) -> No
     assert h.informer.stale_events_dropped == 0
 
 
+def test_a_relist_that_asks_is_told_how_many_objects_it_changed(make: Any) -> None:
+    h = make()  # not started: the queue is drained inline by the pushing thread (this one)
+    fifo = h.informer._fifo
+    seen: list[int] = []
+    fifo.replace([gpu("a", 5), gpu("b", 7)], "10", on_applied=seen.append)  # empty store: bulk
+    fifo.replace([gpu("a", 5), gpu("b", 7)], "11", on_applied=seen.append)  # same objects
+    fifo.update(gpu("a", 6))
+    fifo.replace([gpu("a", 6), gpu("c", 1)], "12", on_applied=seen.append)  # +c, -b
+    fifo.replace([gpu("a", 9)], "13")  # an ordinary relist asks nothing
+    assert seen == [2, 0, 2]
+
+
+def test_a_progress_check_compares_the_store_not_the_revision(make: Any) -> None:
+    """A silent watch is checked with a relist: the informer tells the reflector how many
+    objects it changed. A list at a newer revision with the same objects (kine writes a row
+    when it compacts) changes nothing: an idle server, healthy. A list that changes objects
+    repairs the cache and reports the frozen stream until the next event."""
+    clock = FakeClock()
+    lw = ScriptedListerWatcher(default_list=[gpu("a", 5), gpu("b", 7)])
+    h = make(lw=lw, clock=clock, watch_inactivity_timeout=30.0)
+    handler = RecordingHandler()
+    h.informer.add_event_handler(handler)
+    h.start()
+    assert handler.wait_for_count(2)
+    lw.lists.extend(
+        [
+            GPUList(items=(gpu("a", 5), gpu("b", 7)), metadata=ListMeta(resource_version="12")),
+            GPUList(items=(gpu("a", 40), gpu("c", 41)), metadata=ListMeta(resource_version="42")),
+        ]
+    )
+    clock.step(31)
+    assert lw.wait_for_calls("watch", 2)
+    checks = h.informer.reflector.stats.progress_checks
+    assert eventually(lambda: checks == {"current": 1})
+    assert h.informer.health().healthy
+    assert h.informer.last_store_sync_resource_version() == "12"
+    assert len(handler.snapshot()) == 2  # nothing delivered
+    clock.step(31)
+    assert lw.wait_for_calls("watch", 3)
+    assert eventually(lambda: checks == {"current": 1, "stale": 1})
+    health = h.informer.health()
+    assert not health.healthy
+    assert health.reason.startswith(
+        "watch delivered nothing for 31.0 s while the server changed 3 objects"
+    )
+    assert handler.wait_for_count(5)
+    assert sorted(handler.snapshot()[2:]) == [
+        "add c@41",
+        "delete tombstone:b@7",
+        "update a@5->a@40",
+    ]
+    lw.watch_at(2).push(Event(EventType.MODIFIED, gpu("c", 43)))
+    assert eventually(lambda: h.informer.health().healthy)
+
+
 def test_a_raising_handler_keeps_receiving_and_does_not_disturb_others(
     make: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
