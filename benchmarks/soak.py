@@ -70,7 +70,7 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache._backoff import BackoffConfig
 from nvinformers.clientset import Config, new_for_config
 from nvinformers.controller import Controller, Request, Result
 from nvinformers.errors import NotFoundError, StatusError

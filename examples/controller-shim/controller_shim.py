@@ -40,7 +40,7 @@ from nvinformers.errors import is_not_found
 from nvinformers.informers import SharedInformerFactory
 from nvinformers.kube import KubeObject, lister_for, new_node_informer
 from nvinformers.listers import GPULister
-from nvinformers.listers.lister import Lister
+from nvinformers.listers._lister import Lister
 from nvinformers.signals import SignalStop
 
 log = logging.getLogger("controller-shim")

@@ -25,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nvinformers.testing.hostile import (
+    from nvinformers.testing._hostile import (
         ALPHA_REVISIONS,
         BACKWARD_REVISIONS,
         EXPONENT_REVISIONS,
@@ -34,8 +34,7 @@ if TYPE_CHECKING:
         Hostility,
         RevisionCodec,
     )
-    from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
-    from nvinformers.testing.server import (
+    from nvinformers.testing._server import (
         DEFAULT_MAX_WORKERS,
         DEFAULT_SOCKET_PATH,
         INITIAL_EVENTS_END_ANNOTATION,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
         FakeServerError,
         main_fake_server,
     )
+    from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
 
 __all__ = [
     "FakeServer",

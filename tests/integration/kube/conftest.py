@@ -14,8 +14,8 @@ import pytest
 from kubernetes import client
 
 from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.backoff import BackoffConfig
-from nvinformers.cache.keys import DeletedFinalStateUnknown
+from nvinformers.cache._backoff import BackoffConfig
+from nvinformers.cache._keys import DeletedFinalStateUnknown
 from nvinformers.testing.kube_api import FakeKubeAPIServer
 
 WAIT = 10.0

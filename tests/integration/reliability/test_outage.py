@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.reflector_health import RECOVERED_AFTER
+from nvinformers.cache._reflector_health import RECOVERED_AFTER
 from nvinformers.clientset import Clientset
 from nvinformers.clock import FakeClock
 from nvinformers.errors import ServiceUnavailableError
@@ -393,7 +393,7 @@ def test_a_real_outage_logs_once_per_state_change_and_resyncs_once(
     assert eventually(lambda: not informer.health().healthy)
     assert informer.health().reason.startswith("no working watch")
     during = nvinformers_records(caplog.records, logging.WARNING)
-    assert [r.name for r in during] == ["nvinformers.cache.reflector"], during
+    assert [r.name for r in during] == ["nvinformers.cache._reflector"], during
 
     calls = server.calls
     server.start()

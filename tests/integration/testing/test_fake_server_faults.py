@@ -21,7 +21,7 @@ import pytest
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1 import wire_pb2
 from nvinformers.testing import FakeServer, FakeServerError, main_fake_server
-from nvinformers.testing.server import _target_to_socket_path
+from nvinformers.testing._server import _target_to_socket_path
 
 from .conftest import WAIT, Client
 

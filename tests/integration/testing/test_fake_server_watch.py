@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU
+from nvinformers.api.device.v1alpha1._types import GPU
 from nvinformers.testing import INITIAL_EVENTS_END_ANNOTATION, FakeServer
 
 from .conftest import WAIT, Client, WatchStream

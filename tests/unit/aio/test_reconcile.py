@@ -14,7 +14,7 @@ from nvinformers.aio import AsyncController, CacheSyncTimeoutError
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
 from nvinformers.clock import FakeClock
 from nvinformers.controller import ReconcilePanicError, enqueue_mapped, predicates
-from nvinformers.controller.reconcile import Request, Result, TerminalError
+from nvinformers.controller._reconcile import Request, Result, TerminalError
 from nvinformers.errors import ExpiredError
 from nvinformers.watch import Event, EventType
 from nvinformers.workqueue import ItemExponentialFailureRateLimiter

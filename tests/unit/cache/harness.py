@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.cache import SharedIndexInformer, cluster_scoped_key_func
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache._backoff import BackoffConfig
 from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher
 
 #: Retries after injected failures in milliseconds, not seconds.

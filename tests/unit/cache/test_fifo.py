@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nvinformers.cache.fifo import DeltaType, RealFIFO, Replacement
+from nvinformers.cache._fifo import DeltaType, RealFIFO, Replacement
 from tests.unit.cache.scripted import WAIT
 
 

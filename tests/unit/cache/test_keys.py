@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nvinformers.api.device.v1alpha1.types import GPU
-from nvinformers.cache.index import meta_namespace_index_func
-from nvinformers.cache.keys import (
+from nvinformers.api.device.v1alpha1._types import GPU
+from nvinformers.cache._index import meta_namespace_index_func
+from nvinformers.cache._keys import (
     DeletedFinalStateUnknown,
     ExplicitKey,
     KeyFuncError,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
-from nvinformers.cache.backoff import BackoffConfig
-from nvinformers.cache.reflector import (
+from nvinformers.cache._backoff import BackoffConfig
+from nvinformers.cache._reflector import (
     Reflector,
     ReplayedWatchError,
     VeryShortWatchError,

@@ -10,7 +10,7 @@ import sys
 import grpc
 import pytest
 
-from nvinformers.clientset.config import (
+from nvinformers.clientset._config import (
     DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
     DEFAULT_TARGET,
     TARGET_ENV_VAR,
@@ -89,7 +89,7 @@ def test_target_precedence_is_explicit_then_target_then_sock_then_default(
 
 
 def test_the_sock_variable_is_exported_under_its_name() -> None:
-    from nvinformers.clientset import config
+    from nvinformers.clientset import _config as config
 
     assert getattr(config, "SOCK_ENV_VAR", None) == SOCK_ENV_VAR
 

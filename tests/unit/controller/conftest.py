@@ -14,9 +14,9 @@ from typing import Any, cast
 import pytest
 from prometheus_client import CollectorRegistry
 
-from nvinformers.cache.handlers import ResourceEventHandler
-from nvinformers.cache.keys import cluster_scoped_key_func
-from nvinformers.cache.shared_informer import SharedIndexInformer
+from nvinformers.cache._handlers import ResourceEventHandler
+from nvinformers.cache._keys import cluster_scoped_key_func
+from nvinformers.cache._shared_informer import SharedIndexInformer
 from nvinformers.controller import Controller, Request, Result
 from nvinformers.workqueue import ItemExponentialFailureRateLimiter
 

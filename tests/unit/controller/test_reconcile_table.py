@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nvinformers.controller.reconcile import Result, TerminalError, Verdict, judge
+from nvinformers.controller._reconcile import Result, TerminalError, Verdict, judge
 
 
 class Panic(BaseException):

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import DeletedFinalStateUnknown, SharedIndexInformer, cluster_scoped_key_func
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache._backoff import BackoffConfig
 from nvinformers.controller import (
     Controller,
     EventHandlerFuncs,

@@ -12,7 +12,7 @@ import pytest
 
 from nvinformers import labels
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU, Condition
+from nvinformers.api.device.v1alpha1._types import GPU, Condition
 from nvinformers.errors import (
     AlreadyExistsError,
     BadRequestError,
