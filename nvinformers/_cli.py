@@ -249,7 +249,7 @@ def _request_timeout(text: str) -> float | None:
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
-    import nvinformers
+    from nvinformers._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="nvinformers",
@@ -257,9 +257,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 not found / API error / timeout, 2 usage, 130 SIGINT, "
         "143 SIGTERM.",
     )
-    parser.add_argument(
-        "--version", action="version", version=f"nvinformers {nvinformers.__version__}"
-    )
+    parser.add_argument("--version", action="version", version=f"nvinformers {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_common(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import nvinformers
+from nvinformers._version import __version__
 from nvinformers.clientset._target import Target, parse_target
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def user_agent() -> str:
     machine = platform.machine().lower()
     arch = _GOARCH.get(machine, machine or "unknown")
     system = platform.system().lower() or "unknown"
-    return f"nvidia-device-api-client/{nvinformers.__version__} ({system}/{arch})"
+    return f"nvidia-device-api-client/{__version__} ({system}/{arch})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

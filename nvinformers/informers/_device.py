@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nvinformers.informers._factory import SharedInformerFactory
-    from nvinformers.informers._gpu import GPUInformer
+from nvinformers.informers._gpu import GPUInformer
+from nvinformers.informers._interfaces import InformerFactory
 
 __all__ = ["DeviceGroup", "DeviceV1alpha1"]
 
@@ -16,7 +13,7 @@ class DeviceGroup:
 
     __slots__ = ("_factory",)
 
-    def __init__(self, factory: SharedInformerFactory) -> None:
+    def __init__(self, factory: InformerFactory) -> None:
         self._factory = factory
 
     def v1alpha1(self) -> DeviceV1alpha1:
@@ -28,10 +25,8 @@ class DeviceV1alpha1:
 
     __slots__ = ("_factory",)
 
-    def __init__(self, factory: SharedInformerFactory) -> None:
+    def __init__(self, factory: InformerFactory) -> None:
         self._factory = factory
 
     def gpus(self) -> GPUInformer:
-        from nvinformers.informers._gpu import GPUInformer
-
         return GPUInformer(self._factory)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -41,10 +40,11 @@ from nvinformers.cache import (
 )
 from nvinformers.cache._reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
+from nvinformers.informers._device import DeviceGroup
+from nvinformers.informers._interfaces import NewInformerFunc
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
-    from nvinformers.informers._device import DeviceGroup
 
 __all__ = ["SharedInformerFactory"]
 
@@ -118,9 +118,7 @@ class SharedInformerFactory:
         """The resync period the factory gives informers of ``resource``."""
         return self.custom_resync.get(resource, self.default_resync)
 
-    def informer_for(
-        self, resource: str, new: Callable[[SharedInformerFactory], SharedIndexInformer[Any]]
-    ) -> SharedIndexInformer[Any]:
+    def informer_for(self, resource: str, new: NewInformerFunc) -> SharedIndexInformer[Any]:
         """The factory's informer for ``resource``, created with ``new(factory)`` the first time.
 
         If the factory has been started (and not shut down), a newly created informer starts at
@@ -143,8 +141,6 @@ class SharedInformerFactory:
 
     def device(self) -> DeviceGroup:
         """Informers of the ``device.nvidia.com`` group."""
-        from nvinformers.informers._device import DeviceGroup
-
         return DeviceGroup(self)
 
     def start(self, stop: threading.Event | None = None) -> None:

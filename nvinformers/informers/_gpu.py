@@ -13,13 +13,13 @@ from nvinformers.cache import (
     meta_namespace_index_func,
 )
 from nvinformers.cancel import CancelToken
+from nvinformers.informers._interfaces import InformerFactory
 from nvinformers.listers import GPULister
 from nvinformers.options import ListOptions
 from nvinformers.watch import Interface as WatchInterface
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
-    from nvinformers.informers._factory import SharedInformerFactory
 
 __all__ = ["GPUInformer", "new_gpu_informer"]
 
@@ -74,7 +74,7 @@ class GPUInformer:
 
     __slots__ = ("_factory",)
 
-    def __init__(self, factory: SharedInformerFactory) -> None:
+    def __init__(self, factory: InformerFactory) -> None:
         self._factory = factory
 
     def informer(self) -> SharedIndexInformer[GPU]:
@@ -86,7 +86,7 @@ class GPUInformer:
         return GPULister(self.informer().get_indexer())
 
     @staticmethod
-    def _new(factory: SharedInformerFactory) -> SharedIndexInformer[Any]:
+    def _new(factory: InformerFactory) -> SharedIndexInformer[Any]:
         return new_gpu_informer(
             factory.client,
             resync_period=factory.resync_for(RESOURCE),

@@ -85,7 +85,7 @@ _HOSTILE = (
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'nvinformers.testing' has no attribute {name!r}")
-    module = "kube_api" if name in _KUBE else "hostile" if name in _HOSTILE else "server"
+    module = "kube_api" if name in _KUBE else "_hostile" if name in _HOSTILE else "_server"
     return getattr(importlib.import_module(f"nvinformers.testing.{module}"), name)
 
 
