@@ -30,16 +30,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from nvinformers.api.device.v1alpha1 import GPU, RESOURCE, GPUList, ListMeta, wire_pb2
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1 import wire_pb2
-from nvinformers.api.device.v1alpha1._types import (
-    GPU,
-    RESOURCE,
-    GPUList,
-    ListMeta,
-    gpu_from_wire,
-    gpus_from_wire,
-)
+from nvinformers.api.device.v1alpha1._types import gpu_from_wire, gpus_from_wire
 from nvinformers.cancel import CancelToken
 from nvinformers.clientset._metrics import ClientMetrics
 from nvinformers.clientset._status import PROTO_PACKAGE, cancelled_call_error, from_rpc_error

@@ -46,7 +46,8 @@ from typing import Any, Protocol, Self
 import grpc
 from google.protobuf.message import DecodeError
 
-from nvinformers.api.device.v1alpha1._types import GPU, gpu_from_wire
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.api.device.v1alpha1._types import gpu_from_wire
 from nvinformers.api.device.v1alpha1.wire_pb2 import RawWatchGpusResponse
 from nvinformers.clientset._metrics import ClientMetrics
 from nvinformers.clientset._status import code_name, from_rpc_error

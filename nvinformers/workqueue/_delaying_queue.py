@@ -54,7 +54,7 @@ class DelayingQueue(Queue[T]):
     * Every ``add_after`` made before shutdown counts one ``workqueue_retries_total``.
     * After shutdown, ``add_after`` does nothing and waiting items are dropped.
 
-    Implementation: one waiting thread (named ``workqueue-delay-<name>``), started by the first
+    Implementation: one waiting thread (named ``nvinformers-workqueue-delay-<name>``), started by the first
     ``add_after`` with a positive delay, keeps a min-heap by ready time plus a dict item -> entry.
     It sleeps on a condition until the earliest ready time (through the clock, so a
     :class:`~nvinformers.clock.FakeClock` step wakes it) or until an earlier item arrives; with
@@ -179,7 +179,7 @@ class DelayingQueue(Queue[T]):
         """Start the waiting thread. Caller holds ``_delay_lock``."""
         thread = threading.Thread(
             target=self._waiting_loop,
-            name=f"workqueue-delay-{self._name or hex(id(self))}",
+            name=f"nvinformers-workqueue-delay-{self._name or hex(id(self))}",
             # Daemon so that a queue the user forgot to shut down cannot hang interpreter exit;
             # shut_down() joins it.
             daemon=True,

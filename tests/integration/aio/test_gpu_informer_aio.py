@@ -21,7 +21,7 @@ from nvinformers.aio import (
 from nvinformers.aio._handlers import YIELD_EVERY
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.clientset import Config, new_for_config
-from nvinformers.controller._reconcile import Request, Result
+from nvinformers.controller import Request, Result
 from nvinformers.errors import NotFoundError
 from nvinformers.informers import SharedInformerFactory
 from nvinformers.listers import GPULister

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import (
+    DeltaType,
     FilteringResourceEventHandler,
     InformerStoppedError,
     SharedIndexInformer,
     cluster_scoped_key_func,
     wait_for_cache_sync,
 )
-from nvinformers.cache._fifo import DeltaType
 from nvinformers.cache._processor import ADD, DELETE, UPDATE
 from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError

@@ -10,13 +10,8 @@ import sys
 import grpc
 import pytest
 
-from nvinformers.clientset._config import (
-    DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
-    DEFAULT_TARGET,
-    TARGET_ENV_VAR,
-    Config,
-    user_agent,
-)
+from nvinformers.clientset import DEFAULT_TARGET, TARGET_ENV_VAR, Config
+from nvinformers.clientset._config import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH, user_agent
 
 #: The newer server generation's variable (spelled out: the test pins the name users export).
 SOCK_ENV_VAR = "NVIDIA_DEVICE_API_SOCK"

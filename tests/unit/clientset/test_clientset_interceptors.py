@@ -13,12 +13,12 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
+from nvinformers.clientset import Config
 from nvinformers.clientset._channel import (
     channel_options,
     new_channel,
     single_threaded_stream_option,
 )
-from nvinformers.clientset._config import Config
 from nvinformers.clientset._interceptors import LatencyLoggingInterceptor, MetricsInterceptor
 from nvinformers.clientset._metrics import ClientMetrics
 from nvinformers.clock import FakeClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from nvinformers.clientset._config import Config
+from nvinformers.clientset import Config
 from nvinformers.clientset._metrics import client_metrics, short_method
 
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
+from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1._types import GPU, Condition
 from nvinformers.errors import BadRequestError
 from nvinformers.testing._faults import FailurePlan
 from nvinformers.testing._patch import (
