@@ -54,9 +54,9 @@ class DelayingQueue(Queue[T]):
     * Every ``add_after`` made before shutdown counts one ``workqueue_retries_total``.
     * After shutdown, ``add_after`` does nothing and waiting items are dropped.
 
-    Implementation: one waiting thread (named ``nvinformers-workqueue-delay-<name>``), started by the first
-    ``add_after`` with a positive delay, keeps a min-heap by ready time plus a dict item -> entry.
-    It sleeps on a condition until the earliest ready time (through the clock, so a
+    Implementation: one waiting thread (named ``nvinformers-workqueue-delay-<name>``), started by
+    the first ``add_after`` with a positive delay, keeps a min-heap by ready time plus a dict
+    item -> entry. It sleeps on a condition until the earliest ready time (through the clock, so a
     :class:`~nvinformers.clock.FakeClock` step wakes it) or until an earlier item arrives; with
     nothing waiting it sleeps without a timeout. client-go's 10 s heartbeat ("insurance against
     weird things") is left out so that an idle queue never wakes up: every add_after that moves

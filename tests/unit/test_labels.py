@@ -318,6 +318,13 @@ class TestSelectorObjects:
         req = sel.requirements[0]
         assert pickle.loads(pickle.dumps(req)) == req
 
+    def test_pickles_name_the_public_package_not_a_private_module(self) -> None:
+        # A stored pickle must survive the private modules being split or renamed.
+        for obj in (labels.parse("a=1"), labels.nothing(), Requirement("a", "exists")):
+            data = pickle.dumps(obj)
+            assert b"nvinformers.labels" in data
+            assert b"nvinformers.labels._" not in data
+
     def test_selector_from_set_validates(self) -> None:
         sel = labels.selector_from_set({"rack": "a", "example.com/pool": "x"})
         assert str(sel) == "example.com/pool=x,rack=a"
@@ -456,3 +463,26 @@ def test_fuzz_matching_agrees_with_the_reference_and_survives_str(
     reparsed = labels.parse(str(sel))
     assert reparsed == sel
     assert reparsed.matches(lbls) is expected
+
+
+PUBLIC = {
+    "Operator",
+    "Requirement",
+    "Selector",
+    "SelectorParseError",
+    "parse",
+    "everything",
+    "nothing",
+    "selector_from_set",
+    "selector_from_validated_set",
+    "validate_label_key",
+    "validate_label_value",
+}
+
+
+def test_the_public_names_are_exported_from_the_package() -> None:
+    assert set(labels.__all__) == PUBLIC
+    for name in PUBLIC:
+        namespace: dict[str, object] = {}
+        exec(f"from nvinformers.labels import {name}", namespace)  # ImportError if it is not
+        assert namespace[name] is getattr(labels, name)

@@ -28,7 +28,6 @@ SNAPSHOT = Path(__file__).with_name("public_surface.txt")
 #: Public modules that are not packages, and why each is one.
 PUBLIC_MODULES = {
     "nvinformers.errors": "the exception tree users catch",
-    "nvinformers.labels": "label selectors (parse, match), a namespace of its own like k8s labels",
     "nvinformers.meta": "the object-metadata protocols and header accessors GPU types register",
     "nvinformers.options": "ListOptions/GetOptions",
     "nvinformers.watch": "the watch Event and Interface every watch returns",

@@ -21,7 +21,7 @@ import pytest
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1 import wire_pb2
 from nvinformers.testing import FakeServer, FakeServerError, main_fake_server
-from nvinformers.testing._server import _target_to_socket_path
+from nvinformers.testing._socket_path import target_to_socket_path
 
 from .conftest import WAIT, Client
 
@@ -390,10 +390,10 @@ class TestConsoleEntryPoint:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("NVIDIA_DEVICE_API_TARGET", "unix:///tmp/x/api.sock")
-        assert _target_to_socket_path("unix:///tmp/x/api.sock") == "/tmp/x/api.sock"
-        assert _target_to_socket_path("unix:/tmp/y.sock") == "/tmp/y.sock"
-        assert _target_to_socket_path("/tmp/z.sock") == "/tmp/z.sock"
+        assert target_to_socket_path("unix:///tmp/x/api.sock") == "/tmp/x/api.sock"
+        assert target_to_socket_path("unix:/tmp/y.sock") == "/tmp/y.sock"
+        assert target_to_socket_path("/tmp/z.sock") == "/tmp/z.sock"
         with pytest.raises(ValueError, match="Unix sockets only"):
-            _target_to_socket_path("localhost:50051")
+            target_to_socket_path("localhost:50051")
         monkeypatch.setenv("NVIDIA_DEVICE_API_TARGET", "dns:///host:1")
         assert main_fake_server([]) == 2  # a usage error, naming the variable

@@ -31,17 +31,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from operator import attrgetter
 from typing import Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from nvinformers._collector_pause import decode_all
 from nvinformers._frozen import Frozen
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.errors import MalformedObjectError
+from nvinformers.api.device.v1alpha1._wire import (
+    decode_gpu,
+    malformed_gpu,
+    rfc3339,
+    set_ts,
+    ts_to_datetime,
+)
 from nvinformers.meta import ListMeta, register_header_accessors
 
 __all__ = [
@@ -117,51 +122,6 @@ class FrozenMap(Mapping[str, str], Frozen):
         return f"FrozenMap({dict(self.items())!r})"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: protobuf's valid Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
-_TS_MIN_SECONDS = -62135596800
-_TS_MAX_SECONDS = 253402300799
-
-
-def _ts_to_datetime(ts: Timestamp) -> datetime | None:
-    """The timestamp as an aware UTC datetime (microsecond precision, truncated).
-
-    A value outside protobuf's valid range (which a hostile or buggy server can still put on
-    the wire) reads as None instead of raising: reading a cached object never fails.
-    """
-    seconds, nanos = ts.seconds, ts.nanos
-    if not (_TS_MIN_SECONDS <= seconds <= _TS_MAX_SECONDS) or not (0 <= nanos < 1_000_000_000):
-        return None
-    # Integer arithmetic: seconds + nanos / 1e9 as a float rounds up at the range's end.
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
-
-
-def _set_ts(ts: Timestamp, value: datetime) -> None:
-    if value.tzinfo is None:
-        raise ValueError(f"timestamps must be timezone-aware datetimes, got naive {value!r}")
-    ts.FromDatetime(value.astimezone(UTC))
-
-
-def _rfc3339(value: datetime | None) -> str | None:
-    """RFC 3339 with second precision, as Kubernetes prints ``metav1.Time`` (years zero-padded:
-    ``strftime("%Y")`` is not, for years before 1000)."""
-    if value is None:
-        return None
-    v = value.astimezone(UTC)
-    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
-
-
-def _malformed_gpu(exc: DecodeError) -> MalformedObjectError:
-    return MalformedObjectError(f"malformed GPU object from the server: {exc}")
-
-
-def _decode_gpu(raw: bytes) -> pb.Gpu:
-    try:
-        return pb.Gpu.FromString(raw)
-    except DecodeError as exc:
-        raise _malformed_gpu(exc) from exc
-
-
 class ObjectMeta(Frozen):
     """Kubernetes ``ObjectMeta`` over protobuf: implements :class:`nvinformers.meta.ObjectMeta`.
 
@@ -198,7 +158,7 @@ class ObjectMeta(Frozen):
         if generation:
             msg.generation = generation
         if creation_timestamp is not None:
-            _set_ts(msg.creation_timestamp, creation_timestamp)
+            set_ts(msg.creation_timestamp, creation_timestamp)
         if labels:
             msg.labels.update(labels)
         if annotations:
@@ -218,7 +178,7 @@ class ObjectMeta(Frozen):
         if msg is None:
             owner = self._owner
             assert owner is not None  # a view has a message, an owner, or both
-            msg = _decode_gpu(owner._raw).object_meta
+            msg = decode_gpu(owner._raw).object_meta
             _init_slot(self, "_msg", msg)
         return msg
 
@@ -249,7 +209,7 @@ class ObjectMeta(Frozen):
     def creation_timestamp(self) -> datetime | None:
         msg = self._message()
         return (
-            _ts_to_datetime(msg.creation_timestamp) if msg.HasField("creation_timestamp") else None
+            ts_to_datetime(msg.creation_timestamp) if msg.HasField("creation_timestamp") else None
         )
 
     @property
@@ -279,7 +239,7 @@ class ObjectMeta(Frozen):
         if msg.generation:
             out["generation"] = msg.generation
         if msg.HasField("creation_timestamp"):
-            out["creationTimestamp"] = _rfc3339(self.creation_timestamp)
+            out["creationTimestamp"] = rfc3339(self.creation_timestamp)
         if msg.labels:
             out["labels"] = dict(sorted(msg.labels.items()))
         if msg.annotations:
@@ -325,7 +285,7 @@ class Condition(Frozen):
         if observed_generation:
             msg.observed_generation = observed_generation
         if last_transition_time is not None:
-            _set_ts(msg.last_transition_time, last_transition_time)
+            set_ts(msg.last_transition_time, last_transition_time)
         _init_slot(self, "_msg", msg)
 
     @classmethod
@@ -359,7 +319,7 @@ class Condition(Frozen):
         msg = self._msg
         if not msg.HasField("last_transition_time"):
             return None
-        return _ts_to_datetime(msg.last_transition_time)
+        return ts_to_datetime(msg.last_transition_time)
 
     def to_proto(self) -> pb.Condition:
         """A new, mutable ``Condition`` message owned by the caller."""
@@ -372,7 +332,7 @@ class Condition(Frozen):
         if self.observed_generation:
             out["observedGeneration"] = self.observed_generation
         if self._msg.HasField("last_transition_time"):
-            out["lastTransitionTime"] = _rfc3339(self.last_transition_time)
+            out["lastTransitionTime"] = rfc3339(self.last_transition_time)
         if self.reason:
             out["reason"] = self.reason
         if self.message:
@@ -574,7 +534,7 @@ class GPU(Frozen):
 
     def to_proto(self) -> pb.Gpu:
         """A new, mutable ``Gpu`` message owned by the caller (``type_meta`` filled in)."""
-        msg = _decode_gpu(self._raw)
+        msg = decode_gpu(self._raw)
         msg.type_meta.kind = KIND
         msg.type_meta.api_version = API_VERSION
         return msg
@@ -585,7 +545,7 @@ class GPU(Frozen):
 
     def to_dict(self) -> dict[str, Any]:
         """Kubernetes JSON form, as ``kubectl get -o json`` would print it."""
-        msg = _decode_gpu(self._raw)
+        msg = decode_gpu(self._raw)
         out: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
@@ -608,18 +568,18 @@ class GPU(Frozen):
 
     @property
     def spec(self) -> GPUSpec:
-        return GPUSpec._wrap(_decode_gpu(self._raw).spec)
+        return GPUSpec._wrap(decode_gpu(self._raw).spec)
 
     @property
     def status(self) -> GPUStatus:
-        return GPUStatus._wrap(_decode_gpu(self._raw).status)
+        return GPUStatus._wrap(decode_gpu(self._raw).status)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GPU):
             return NotImplemented
         if self._raw == other._raw:
             return True
-        mine, theirs = _decode_gpu(self._raw), _decode_gpu(other._raw)
+        mine, theirs = decode_gpu(self._raw), decode_gpu(other._raw)
         mine.ClearField("type_meta")
         theirs.ClearField("type_meta")
         return mine == theirs
@@ -663,10 +623,10 @@ def gpu_from_wire(raw: bytes) -> GPU:
     Raises:
         MalformedObjectError: ``raw`` is not a valid serialized ``Gpu``.
     """
-    try:  # _decode_gpu inlined: this runs for every listed GPU and every watch event
+    try:  # decode_gpu inlined: this runs for every listed GPU and every watch event
         meta = _parse_gpu(raw).object_meta
     except DecodeError as exc:
-        raise _malformed_gpu(exc) from exc
+        raise malformed_gpu(exc) from exc
     return _build_gpu(raw, meta.name, meta.namespace, meta.resource_version)
 
 

@@ -1,0 +1,302 @@
+"""The fake server's ``GpuService``: each RPC over the GPU storage, its requests checked as the
+apiserver checks them, its errors as gRPC statuses, and the watch stream (tracker events →
+pre-serialized ``WatchGpusResponse`` messages).
+
+Runs on the gRPC pool's threads; every call passes the server's :class:`CallGate` first.
+"""
+
+# ruff: noqa: N802  (the servicer's method names are the RPC names of the generated base class)
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final, NoReturn, Protocol
+
+import grpc
+from google.protobuf import empty_pb2
+
+from nvinformers import labels
+from nvinformers.api.device.v1alpha1 import GPU, gpu_pb2_grpc
+from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
+from nvinformers.errors import (
+    AlreadyExistsError,
+    BadRequestError,
+    ConflictError,
+    ExpiredError,
+    NotFoundError,
+    StatusError,
+)
+from nvinformers.testing import _patch as patch
+from nvinformers.testing._call_gate import CallGate
+from nvinformers.testing._wire import encode_list_response, encode_watch_response
+from nvinformers.testing.storage import RawEvent, Storage, StoredGPU, event_gpu
+from nvinformers.testing.tracker import Ended, Watcher
+
+__all__ = ["GpuServicer", "StreamEnd", "WatchSettings"]
+
+_log = logging.getLogger(__name__)
+
+# Status code for each error the storage raises.
+_STATUS_CODES: Final[tuple[tuple[type[StatusError], grpc.StatusCode], ...]] = (
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
+    (ConflictError, grpc.StatusCode.ABORTED),
+    (ExpiredError, grpc.StatusCode.OUT_OF_RANGE),
+    (BadRequestError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+_NOT_OLDER_THAN: Final = "NotOlderThan"
+_EXACT: Final = "Exact"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """Why the server ended a watch: ``code`` None (or OK) ends it cleanly."""
+
+    code: grpc.StatusCode | None
+    message: str
+
+
+class WatchSettings(Protocol):
+    """What a watch reads from its server when it starts (the server may change it later)."""
+
+    @property
+    def bookmark_interval(self) -> float | None: ...
+
+    @property
+    def ignore_resource_version(self) -> bool: ...
+
+
+def _abort(context: grpc.ServicerContext, err: StatusError) -> NoReturn:
+    for cls, code in _STATUS_CODES:
+        if isinstance(err, cls):
+            context.abort(code, err.message)
+    context.abort(grpc.StatusCode.INTERNAL, err.message)
+
+
+def _gpu_message(gpu: GPU) -> pb.Gpu:
+    return pb.Gpu.FromString(gpu.to_bytes())
+
+
+def _parse_selector(text: str, context: grpc.ServicerContext) -> labels.Selector:
+    try:
+        return labels.parse(text)
+    except labels.SelectorParseError as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+
+def _list_option_errors(opts: pb.ListOptions) -> list[str]:
+    """``ValidateListOptions`` of the apiserver, for a list."""
+    errs = []
+    if opts.HasField("send_initial_events"):
+        errs.append("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list")
+    match = opts.resource_version_match
+    if match:
+        if not opts.resource_version:
+            errs.append(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                "resourceVersion is provided"
+            )
+        if match not in (_NOT_OLDER_THAN, _EXACT):
+            errs.append(
+                f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
+                f'"{_EXACT}", "{_NOT_OLDER_THAN}"'
+            )
+        if match == _EXACT and opts.resource_version == "0":
+            errs.append(
+                'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for '
+                'resourceVersion "0"'
+            )
+    return errs
+
+
+def _watch_option_errors(opts: pb.ListOptions) -> list[str]:
+    """``validateWatchOptions`` of the apiserver."""
+    errs = []
+    match = opts.resource_version_match
+    if opts.HasField("send_initial_events") and match != _NOT_OLDER_THAN:
+        errs.append(
+            "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+            f"resourceVersionMatch to {_NOT_OLDER_THAN}"
+        )
+    if match:
+        if not opts.HasField("send_initial_events"):
+            errs.append(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
+                "unless sendInitialEvents is provided"
+            )
+        if match != _NOT_OLDER_THAN:
+            errs.append(
+                f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
+                f'"{_NOT_OLDER_THAN}"'
+            )
+    return errs
+
+
+class GpuServicer(gpu_pb2_grpc.GpuServiceServicer):
+    """``GpuService`` over the fake server's storage. Runs on the gRPC pool's threads.
+
+    Args:
+        storage: the server's GPUs.
+        gate: counts, admits or fails every call on arrival.
+        settings: the server's watch settings, read at the start of every watch.
+    """
+
+    def __init__(self, storage: Storage, gate: CallGate, settings: WatchSettings) -> None:
+        self._storage = storage
+        self._gate = gate
+        self._settings = settings
+
+    def GetGpu(self, request: pb.GetGpuRequest, context: grpc.ServicerContext) -> pb.GetGpuResponse:
+        self._gate.begin("GetGpu", context)
+        try:
+            gpu = self._storage.get(request.name, request.namespace)
+        except StatusError as exc:
+            _abort(context, exc)
+        response = pb.GetGpuResponse()
+        response.gpu.MergeFromString(gpu.to_bytes())
+        return response
+
+    # The generated base declares ListGpusResponse; this returns one pre-serialized (see
+    # register_servicer and encode_list_response), hence the ignore.
+    def ListGpus(  # type: ignore[override]
+        self, request: pb.ListGpusRequest, context: grpc.ServicerContext
+    ) -> bytes:
+        self._gate.begin("ListGpus", context)
+        opts = request.opts
+        errs = _list_option_errors(opts)
+        if errs:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(errs))
+        if opts.resource_version and not opts.resource_version.isdigit():
+            # etcd3 storage parses the revision even though it serves the latest state.
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f'invalid resource version: resourceVersion: Invalid value: "'
+                f'{opts.resource_version}": expected a decimal revision',
+            )
+        selector = _parse_selector(opts.label_selector, context)
+        revision, gpus = self._storage.list_objects(selector, request.namespace)
+        return encode_list_response(revision, gpus)
+
+    # The generated base declares Iterator[WatchGpusResponse]; this yields the same messages
+    # pre-serialized (see register_servicer), hence the ignore.
+    def WatchGpus(  # type: ignore[override]
+        self, request: pb.WatchGpusRequest, context: grpc.ServicerContext
+    ) -> Iterator[bytes]:
+        self._gate.begin("WatchGpus", context)
+        opts = request.opts
+        errs = _watch_option_errors(opts)
+        if errs:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(errs))
+        selector = _parse_selector(opts.label_selector, context)
+        try:
+            watcher = self._storage.watch(
+                resource_version=opts.resource_version,
+                selector=selector,
+                namespace=request.namespace,
+                send_initial_events=(
+                    opts.send_initial_events if opts.HasField("send_initial_events") else None
+                ),
+                allow_watch_bookmarks=opts.allow_watch_bookmarks,
+                ignore_resource_version=self._settings.ignore_resource_version,
+            )
+        except StatusError as exc:
+            _abort(context, exc)
+        self._gate.watch_opened()
+        try:
+            # The callback runs when the RPC ends for any reason (client cancel, deadline,
+            # server stop) and wakes the wait below; False means it has already ended.
+            if not context.add_callback(watcher.end):
+                return
+            if not self._gate.serving:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "fake Device API server is stopping")
+            _log.debug("Watch stream connected (starting RV: %r)", opts.resource_version)
+            yield from self._stream(watcher, opts, context)
+        finally:
+            self._storage.tracker.unwatch(watcher)
+            self._gate.watch_closed()
+            _log.debug("Watch stream disconnected")
+
+    def _stream(
+        self, watcher: Watcher[StoredGPU], opts: pb.ListOptions, context: grpc.ServicerContext
+    ) -> Iterator[bytes]:
+        deadline = time.monotonic() + opts.timeout_seconds if opts.timeout_seconds > 0 else None
+        interval = self._settings.bookmark_interval if opts.allow_watch_bookmarks else None
+        for item in self._storage.tracker.events(
+            watcher, deadline=deadline, bookmark_interval=interval
+        ):
+            if isinstance(item, Ended):
+                end = item.reason
+                if isinstance(end, StreamEnd) and end.code not in (None, grpc.StatusCode.OK):
+                    context.abort(end.code, end.message)
+                return
+            for event in item:
+                if isinstance(event, RawEvent):
+                    yield encode_watch_response(event.type, event.data)
+                else:
+                    yield encode_watch_response(event.type, event_gpu(event).to_bytes())
+        # timeout_seconds: a clean end of stream (status OK)
+
+    def CreateGpu(self, request: pb.CreateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
+        self._gate.begin("CreateGpu", context)
+        gpu = request.gpu
+        # Status is a subresource: a create ignores it (providers write it with UpdateGpuStatus).
+        gpu.ClearField("status")
+        try:
+            return _gpu_message(self._storage.create(gpu))
+        except StatusError as exc:
+            _abort(context, exc)
+
+    def UpdateGpu(self, request: pb.UpdateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
+        self._gate.begin("UpdateGpu", context)
+        try:
+            return _gpu_message(self._storage.update(request.gpu))
+        except StatusError as exc:
+            _abort(context, exc)
+
+    def UpdateGpuStatus(
+        self, request: pb.UpdateGpuStatusRequest, context: grpc.ServicerContext
+    ) -> pb.Gpu:
+        self._gate.begin("UpdateGpuStatus", context)
+        try:
+            return _gpu_message(self._storage.update_status(request.gpu))
+        except StatusError as exc:
+            _abort(context, exc)
+
+    def DeleteGpu(
+        self, request: pb.DeleteGpuRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        self._gate.begin("DeleteGpu", context)
+        pre = request.opts.preconditions
+        try:
+            self._storage.delete(
+                request.name,
+                uid=pre.uid or None,
+                resource_version=pre.resource_version or None,
+                namespace=request.namespace,
+            )
+        except StatusError as exc:
+            _abort(context, exc)
+        return empty_pb2.Empty()
+
+    def PatchGpu(self, request: pb.PatchGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
+        self._gate.begin("PatchGpu", context)
+        subresources = list(request.subresources)
+        if subresources not in ([], ["status"]):
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"unsupported subresource {'/'.join(subresources)!r} (supported: none, 'status')",
+            )
+        patch_type, data = request.patch_type, request.data
+        try:
+            gpu = self._storage.patch(
+                request.name,
+                lambda current: patch.apply_patch(current, patch_type, data),
+                status=subresources == ["status"],
+                namespace=request.namespace,
+            )
+        except StatusError as exc:
+            _abort(context, exc)
+        return _gpu_message(gpu)
