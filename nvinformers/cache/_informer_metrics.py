@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import (
@@ -54,11 +54,34 @@ from prometheus_client.core import (
 )
 
 if TYPE_CHECKING:
-    from nvinformers.cache._shared_informer import SharedIndexInformer
+    from nvinformers.cache._handler_registry import ResourceEventHandlerRegistration
+    from nvinformers.cache._informer_health import InformerHealth
+    from nvinformers.cache._reflector import Reflector
 
-__all__ = ["InformerCollector", "register_informer", "unregister_informer"]
+__all__ = ["InformerCollector", "MeasuredInformer", "register_informer", "unregister_informer"]
 
 _PREFIX = "nvinformers_informer_"
+
+
+class MeasuredInformer(Protocol):
+    """What the collector reads of an informer (a
+    :class:`~nvinformers.cache._shared_informer.SharedIndexInformer`, which registers itself)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def reflector(self) -> Reflector[Any]: ...
+    @property
+    def queue_depth(self) -> int: ...
+    @property
+    def transform_errors(self) -> int: ...
+    @property
+    def applied(self) -> dict[str, int]: ...
+    @property
+    def stale_events_dropped(self) -> int: ...
+    def health(self) -> InformerHealth: ...
+    def get_indexer(self) -> Sized: ...
+    def handlers(self) -> tuple[ResourceEventHandlerRegistration, ...]: ...
 
 
 class InformerCollector:
@@ -66,13 +89,13 @@ class InformerCollector:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._informers: weakref.WeakSet[SharedIndexInformer[Any]] = weakref.WeakSet()
+        self._informers: weakref.WeakSet[MeasuredInformer] = weakref.WeakSet()
 
-    def add(self, informer: SharedIndexInformer[Any]) -> None:
+    def add(self, informer: MeasuredInformer) -> None:
         with self._lock:
             self._informers.add(informer)
 
-    def remove(self, informer: SharedIndexInformer[Any]) -> None:
+    def remove(self, informer: MeasuredInformer) -> None:
         with self._lock:
             self._informers.discard(informer)
 
@@ -201,15 +224,11 @@ def _collector_for(registry: CollectorRegistry | None) -> InformerCollector:
         return collector
 
 
-def register_informer(
-    informer: SharedIndexInformer[Any], registry: CollectorRegistry | None
-) -> None:
+def register_informer(informer: MeasuredInformer, registry: CollectorRegistry | None) -> None:
     """Export ``informer``'s metrics on ``registry`` (the default registry when None)."""
     _collector_for(registry).add(informer)
 
 
-def unregister_informer(
-    informer: SharedIndexInformer[Any], registry: CollectorRegistry | None
-) -> None:
+def unregister_informer(informer: MeasuredInformer, registry: CollectorRegistry | None) -> None:
     """Drop ``informer``'s series (called when it stops)."""
     _collector_for(registry).remove(informer)

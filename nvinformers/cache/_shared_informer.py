@@ -29,9 +29,9 @@ handler; the reflector's watch supervisor and its stop thread (which cancels the
 in flight the moment ``stop`` is set); a resync timer when resync is on. Handlers always run on
 their own threads, so a slow handler never delays the store, the watch or another handler.
 
-Deltas: every one goes through one path, :meth:`SharedIndexInformer._process` (client-go's
-``processDeltas``), and one decision, ``_decide``: add, update, skip a repeat of the cached
-revision, or drop an event older than the cache.
+Deltas: every one goes through one path, :mod:`nvinformers.cache._delta_path` (client-go's
+``processDeltas``). Handlers and their resync: :mod:`nvinformers.cache._handler_registry`. The
+health report: :mod:`nvinformers.cache._informer_health`.
 
 Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
 registered on a running informer (so a late handler sees a consistent snapshot followed by live
@@ -46,39 +46,34 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, BackoffConfig
-from nvinformers.cache._fifo import DeltaType, RealFIFO, Replacement, TransformFunc
-from nvinformers.cache._handlers import ResourceEventHandler
-from nvinformers.cache._index import Indexers
-from nvinformers.cache._informer_metrics import register_informer, unregister_informer
-from nvinformers.cache._keys import (
-    DeletedFinalStateUnknown,
-    KeyFuncError,
-    meta_namespace_key_func,
-    resource_version_of,
+from nvinformers.cache._delta_path import DeltaPath
+from nvinformers.cache._fifo import RealFIFO, TransformFunc
+from nvinformers.cache._handler_registry import (
+    MINIMUM_RESYNC_PERIOD,
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
 )
+from nvinformers.cache._index import Indexers
+from nvinformers.cache._informer_health import InformerHealth, informer_health
+from nvinformers.cache._informer_metrics import register_informer, unregister_informer
+from nvinformers.cache._keys import meta_namespace_key_func
 from nvinformers.cache._listwatch import ListerWatcher
-from nvinformers.cache._processor import ADD, DELETE, UPDATE, Notification, ProcessorListener
 from nvinformers.cache._reflector import (
     DEFAULT_INITIAL_EVENTS_TIMEOUT,
     DEFAULT_MIN_WATCH_TIMEOUT,
     DEFAULT_WATCH_INACTIVITY_TIMEOUT,
     Reflector,
     WatchErrorHandler,
-    revision_newer,
 )
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache._store import KeyedIndexer, new_indexer
-from nvinformers.cache._thread_safe_store import ThreadSafeStore
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
-from nvinformers.errors import NvInformersError
-from nvinformers.meta import header_accessors
 
 __all__ = [
     "SharedIndexInformer",
@@ -93,77 +88,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.informer")
 
-_rv_generic = resource_version_of
-_ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
-_REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, DeltaType.SYNC
 
-#: client-go's ``minimumResyncPeriod``.
-MINIMUM_RESYNC_PERIOD = 1.0
-
-
-class InformerStoppedError(NvInformersError, RuntimeError):
-    """The informer has stopped; it cannot be restarted or take new handlers."""
-
-
-@dataclass(frozen=True, slots=True)
-class InformerHealth:
-    """A point-in-time health report (see :meth:`SharedIndexInformer.health`).
-
-    Attributes:
-        healthy: ``reason == "ok"``.
-        reason: "ok", "not synced", "stopped", "no working watch for 6.1 s (...)", "watch
-            delivered nothing for 400.2 s while the server changed 3 objects (...)", or "watch
-            silent for 400.2 s (...), and the progress check due 5.0 s ago has not started".
-        synced: the first list is in the cache.
-        watching: a watch stream is open (it may not be working yet).
-        seconds_since_last_event: since the last event or bookmark on any watch, the last list,
-            or the last progress check that found the cache current (None before the first).
-        seconds_down: without a working watch for this long (None while one works).
-        last_error: the last error a list or watch ended with ("" before any).
-    """
-
-    healthy: bool
-    reason: str
-    synced: bool
-    watching: bool
-    seconds_since_last_event: float | None
-    seconds_down: float | None
-    last_error: str
-
-
-class ResourceEventHandlerRegistration:
-    """Returned by ``add_event_handler``; identifies the handler and reports its sync state."""
-
-    __slots__ = ("_listener",)
-
-    def __init__(self, listener: ProcessorListener) -> None:
-        self._listener = listener
-
-    @property
-    def name(self) -> str:
-        return self._listener.name
-
-    def has_synced(self) -> bool:
-        """True once the informer synced and every initial-list add reached this handler."""
-        return self._listener.has_synced()
-
-    def sync_done(self) -> Latch:
-        """Set once :meth:`has_synced` is True, or once the handler was removed or the informer
-        stopped (client-go's ``HasSyncedChecker().Done()``)."""
-        return self._listener.sync_done
-
-    @property
-    def backlog(self) -> int:
-        """Notifications waiting for (or being delivered to) this handler."""
-        return self._listener.backlog
-
-    @property
-    def errors(self) -> int:
-        """How many notifications this handler raised on."""
-        return self._listener.errors
-
-
-class SharedIndexInformer(Generic[T]):
+class SharedIndexInformer(DeltaPath[T]):
     """Lists and watches one resource into an indexed cache and notifies handlers.
 
     See the module docstring for the guarantees. Build one directly over a
@@ -219,8 +145,8 @@ class SharedIndexInformer(Generic[T]):
             raise ValueError(f"resync_period must be >= 0, got {resync_period}")
         self.name = name or f"informer-{next(self._names)}"
         self._key_func = key_func
-        self._indexer: KeyedIndexer[T] = new_indexer(key_func, dict(indexers or {}))
-        self._store: ThreadSafeStore[T] = self._indexer.thread_safe_store
+        self._indexer = new_indexer(key_func, dict(indexers or {}))
+        self._store = self._indexer.thread_safe_store
         self._fifo = RealFIFO(transform=transform, process=self._process)
         self._clock = clock
         self._registry = registry
@@ -237,30 +163,21 @@ class SharedIndexInformer(Generic[T]):
             clock=clock,
             rng=rng,
         )
-        # client-go: the default resync period doubles as the resync check period.
         self._default_resync = self._clamp_resync(resync_period)
         self._resync_check_period = self._default_resync
         self._state_lock = threading.Lock()
-        self._started = False  # guarded by _state_lock
-        self._stopped = False  # guarded by _state_lock
+        self._started = False
+        self._stopped = False
         self._delivery_lock = threading.Lock()
-        self._listeners: tuple[ProcessorListener, ...] = ()  # replaced under _delivery_lock
+        self._listeners = ()
         self._handler_names = itertools.count(1)
         self._synced = False
         self._last_store_rv = ""
-        # Set once synced, or once stopped unsynced (see sync_done); set outside every lock.
         self._sync_done = Latch()
-        # Statistics, written by the processing thread only.
-        self.applied: dict[str, int] = {"added": 0, "updated": 0, "deleted": 0}
+        self.applied = {"added": 0, "updated": 0, "deleted": 0}
         self.stale_events_dropped = 0
         self.unknown_deletes = 0
         self.key_errors = 0
-
-    @staticmethod
-    def _clamp_resync(period: float) -> float:
-        if period <= 0:
-            return 0.0
-        return max(period, MINIMUM_RESYNC_PERIOD)
 
     # ------------------------------------------------------------------------ configuration
 
@@ -309,89 +226,6 @@ class SharedIndexInformer(Generic[T]):
 
     # ---------------------------------------------------------------------------- handlers
 
-    def add_event_handler(
-        self,
-        handler: ResourceEventHandler,
-        resync_period: float | None = None,
-        *,
-        name: str | None = None,
-    ) -> ResourceEventHandlerRegistration:
-        """Register ``handler``; on a running informer it first receives every cached object.
-
-        A handler added after start gets an ``on_add(obj, is_in_initial_list=True)`` for every
-        object in the cache, then live events, with nothing missed or repeated in between; its
-        registration's ``has_synced()`` turns true once those adds were delivered.
-
-        Args:
-            handler: receives the notifications on its own thread.
-            resync_period: this handler's resync period in seconds (None: the informer's
-                default; 0: none). Periods under 1 s are raised to 1 s; on a running informer,
-                periods under its resync check period are raised to it; an informer built with
-                resync 0 resyncs nobody (client-go's rules).
-            name: metrics label and thread name (bounded: do not use per-object names).
-
-        Raises:
-            InformerStoppedError: the informer has stopped.
-        """
-        period = self._default_resync if resync_period is None else resync_period
-        period = self._clamp_resync(period)
-        with self._state_lock:
-            if self._stopped:
-                raise InformerStoppedError(f"{self.name}: cannot add a handler after stop")
-            started = self._started
-            if period > 0:
-                if self._resync_check_period == 0:
-                    log.warning(
-                        "%s: handler asked for resync every %.1f s, but the informer was "
-                        "built without resync; it will not be resynced",
-                        self.name,
-                        period,
-                    )
-                    period = 0.0
-                elif period < self._resync_check_period:
-                    if started:
-                        period = self._resync_check_period
-                    else:
-                        self._resync_check_period = period
-        listener = ProcessorListener(
-            handler,
-            name=name or f"handler-{next(self._handler_names)}",
-            informer_name=self.name,
-            informer_synced=self.has_synced,
-            resync_period=period,
-        )
-        listener.next_resync = self._clock.now() + period
-        with self._delivery_lock:
-            if started:
-                objects = self._indexer.list()
-                listener.add_many([(ADD, obj, True) for obj in objects], initial=len(objects))
-            self._listeners = (*self._listeners, listener)
-            if started:
-                listener.start()
-        listener.check_synced()  # synced already, with nothing to replay
-        return ResourceEventHandlerRegistration(listener)
-
-    def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
-        """Stop delivering to the handler. Idempotent; does not block.
-
-        Queued notifications are dropped; a call in progress finishes on the handler's thread.
-        Use :meth:`shut_down_event_handler` to also wait for it.
-        """
-        listener = registration._listener
-        with self._delivery_lock:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
-        listener.stop()
-
-    def shut_down_event_handler(
-        self, registration: ResourceEventHandlerRegistration, timeout: float | None = None
-    ) -> bool:
-        """Remove the handler and wait until its thread has ended; True if it did in time.
-
-        Must not be called from inside the handler itself (it cannot wait for itself).
-        """
-        self.remove_event_handler(registration)
-        return registration._listener.join(timeout)
-
     # ------------------------------------------------------------------------------- reads
 
     def get_store(self) -> KeyedIndexer[T]:
@@ -406,22 +240,6 @@ class SharedIndexInformer(Generic[T]):
     def key_func(self) -> Callable[[Any], str]:
         return self._key_func
 
-    def has_synced(self) -> bool:
-        """True once the first full list has been applied to the store (resync is unrelated)."""
-        return self._synced
-
-    def sync_done(self) -> Latch:
-        """Set once :meth:`has_synced` is True, or once the informer stopped before it synced.
-
-        client-go's ``HasSyncedChecker().Done()``: what :mod:`nvinformers.cache._wait` waits on.
-        """
-        return self._sync_done
-
-    def wait_for_sync(self, timeout: float | None = None) -> bool:
-        """Block until synced, stopped or ``timeout`` seconds passed; returns :meth:`has_synced`."""
-        self._sync_done.wait(timeout)
-        return self._synced
-
     def last_sync_resource_version(self) -> str:
         """The last revision the reflector saw (not synchronised with the store)."""
         return self.reflector.last_sync_resource_version()
@@ -434,10 +252,6 @@ class SharedIndexInformer(Generic[T]):
         """True once :meth:`run` has returned; a stopped informer never restarts."""
         with self._state_lock:
             return self._stopped
-
-    def handlers(self) -> tuple[ResourceEventHandlerRegistration, ...]:
-        """The registered handlers."""
-        return tuple(ResourceEventHandlerRegistration(x) for x in self._listeners)
 
     @property
     def queue_depth(self) -> int:
@@ -467,23 +281,8 @@ class SharedIndexInformer(Generic[T]):
 
         Thread-safety: callable from any thread; does not block.
         """
-        link = self.reflector.health.report()
-        synced = self._synced
-        reason = "ok"
-        if self.is_stopped():
-            reason = "stopped"
-        elif not synced:
-            reason = "not synced"
-        elif link.problem is not None:
-            reason = link.problem
-        return InformerHealth(
-            healthy=reason == "ok",
-            reason=reason,
-            synced=synced,
-            watching=link.watching,
-            seconds_since_last_event=link.seconds_since_last_event,
-            seconds_down=link.seconds_down,
-            last_error=link.last_error,
+        return informer_health(
+            self.reflector.health.report(), synced=self._synced, stopped=self.is_stopped()
         )
 
     def healthy(self) -> bool:
@@ -535,273 +334,3 @@ class SharedIndexInformer(Generic[T]):
             for listener in listeners:
                 listener.join()
             unregister_informer(self, self._registry)
-
-    # ----------------------------------------------------------------------------- processing
-
-    def _signal_synced(self) -> None:
-        """Announce the first sync; called after ``_synced`` was set, outside the locks."""
-        self._sync_done.set()
-        for listener in self._listeners:
-            listener.check_synced()
-
-    def _resync_timer(self, stop: threading.Event) -> None:
-        # client-go's reflector resync goroutine: every check period, ask the queue to resync;
-        # the processing thread then replays the cache to the handlers that are due.
-        period = self._resync_check_period
-        while not self._clock.wait(stop, period):
-            self._fifo.resync()
-
-    def _key(self, obj: Any) -> str | None:
-        try:
-            return self._key_func(obj)
-        except KeyFuncError as err:
-            self.key_errors += 1
-            log.error("%s: dropping an object without a usable key: %s", self.name, err)
-            return None
-
-    def _decide(
-        self, dtype: DeltaType, obj: Any, old: Any, initial: bool = False, listed: bool = False
-    ) -> Notification | None:
-        """What one delta does to the cache: the notification to deliver, or None to skip it.
-
-        The one place these rules live (client-go's ``processDeltas`` decides add or update by
-        whether the key is cached; nvinformers adds the revision rules), for watch events and
-        relisted objects alike:
-
-        ====================================  ==========================================
-        the key is ...                        then
-        ====================================  ==========================================
-        not cached, delta is a delete         skipped (already gone: a relist removed it)
-        not cached                            add (``is_in_initial_list`` = ``initial``)
-        cached at the same revision           skipped (a repeat: not a change), deletes
-                                              excepted
-        cached at a newer revision, from a    dropped and counted (a stale event)
-        watch event
-        cached, delta is a delete             delete
-        cached                                update
-        ====================================  ==========================================
-
-        Revisions are compared only when both are decimal integers (see
-        :func:`~nvinformers.cache._reflector.revision_newer`): opaque ones are never stale. A
-        relisted object is never stale either: a relist asks for a state at least as new as
-        anything seen, so an older object in it means the server's revisions went backwards (a
-        restart that lost its store), and the list is the truth (the reflector logs it).
-
-        Args:
-            dtype: ADDED, UPDATED or DELETED (a relisted object counts as UPDATED).
-            obj: the object the delta carries.
-            old: what the cache holds under the object's key (None: nothing).
-            initial: an add belongs to the first full list.
-            listed: the object comes from a relist.
-        """
-        if old is None:
-            if dtype is _DELETED:
-                self.unknown_deletes += 1
-                return None
-            self.applied["added"] += 1
-            return (ADD, obj, initial)
-        cls = type(obj)
-        rv_of = header_accessors(cls).resource_version
-        new_rv = rv_of(obj)
-        old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
-        if dtype is not _DELETED and old_rv == new_rv and new_rv:
-            return None
-        if not listed and revision_newer(old_rv, new_rv) is True:
-            self.stale_events_dropped += 1
-            return None
-        if dtype is _DELETED:
-            self.applied["deleted"] += 1
-            return (DELETE, obj, None)
-        self.applied["updated"] += 1
-        return (UPDATE, old, obj)
-
-    def _process(self, batch: list[tuple[DeltaType, Any]]) -> None:
-        """Apply a batch of deltas to the store, then queue the notifications to every handler.
-
-        The one delta path (client-go's ``processDeltas`` over a RealFIFO batch): every add,
-        update and delete is decided by :meth:`_decide`; a relist is diffed against the store by
-        :meth:`_replace`, which decides each listed object the same way. Two branches only skip
-        bookkeeping: a batch of one event (what an event storm delivers, one by one, inline) is
-        committed at once, and a relist into an empty store (the initial sync) is loaded in bulk
-        by :meth:`_load`, every object being new.
-
-        A relist that carries ``on_applied`` (the reflector's progress check) is told, once
-        applied, how many objects it added, updated or deleted.
-
-        Runs on the thread that pushed into the queue (the reflector's, or the resync timer's),
-        one batch at a time, in order (see :class:`RealFIFO`).
-        """
-        store: ThreadSafeStore[Any] = self._store
-        if len(batch) == 1:
-            dtype, obj = batch[0]
-            if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
-                try:
-                    key = self._key_func(obj)
-                except KeyFuncError as err:
-                    self.key_errors += 1
-                    log.error("%s: dropping an object without a usable key: %s", self.name, err)
-                    return
-                # No store lock for this read: only this thread writes to the store (the queue
-                # has a single drainer), and a dict read is atomic.
-                note = self._decide(dtype, obj, store._items.get(key))
-                if note is None:
-                    return
-                notes = (note,)
-                lock = self._delivery_lock
-                lock.acquire()
-                try:
-                    if dtype is _DELETED:
-                        store.delete(key)
-                    else:
-                        store.add(key, obj)
-                    for listener in self._listeners:
-                        listener.add_many(notes)
-                finally:
-                    lock.release()
-                return
-            if dtype is _REPLACED_ALL and not len(store):
-                self._load(obj)
-                return
-        key_of = self._key
-        changes: list[tuple[str, Any]] = []
-        pending: dict[str, Any] = {}  # key → object or None (deleted), overlays the store
-        notes_list: list[Notification] = []
-        # Relists that asked to be told what they changed (the reflector's progress check).
-        reports: list[tuple[Callable[[int], None], int]] = []
-        became_synced = False
-        resync = False
-        initial = 0
-        for dtype, obj in batch:
-            if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
-                okey = key_of(obj)
-                if okey is None:
-                    continue
-                old = pending[okey] if okey in pending else store.get(okey)
-                note = self._decide(dtype, obj, old)
-                if note is None:
-                    continue
-                notes_list.append(note)
-                value = None if dtype is _DELETED else obj
-                pending[okey] = value
-                changes.append((okey, value))
-            elif dtype is _REPLACED_ALL:
-                first = not self._synced and not became_synced
-                before = len(notes_list)
-                n_initial = self._replace(obj, pending, changes, notes_list, first)
-                if first:
-                    became_synced = True
-                    initial += n_initial
-                if obj.on_applied is not None:
-                    # Every add, update and delete of the relist is one notification.
-                    reports.append((obj.on_applied, len(notes_list) - before))
-            elif dtype is _BOOKMARK:
-                self._last_store_rv = obj
-            elif dtype is _SYNC:
-                resync = True
-        if changes or notes_list or became_synced:
-            with self._delivery_lock:
-                if changes:
-                    store.apply(changes)
-                if notes_list:
-                    for listener in self._listeners:
-                        listener.add_many(notes_list, initial)
-                if became_synced:
-                    self._synced = True
-        if became_synced:
-            self._signal_synced()
-        for report, changed in reports:  # once applied, outside the lock
-            report(changed)
-        if resync:
-            self._resync_due_listeners()
-
-    def _load(self, replacement: Replacement[Any]) -> None:
-        """:meth:`_process` for a list into an empty store (the initial sync), in bulk.
-
-        Every object is an add (:meth:`_decide` with nothing cached), the first one wins on a
-        duplicate key, notifications go out in list order: the outcome of the general path, with
-        the store filled in one :meth:`ThreadSafeStore.replace` (indexes built outside the store
-        lock) and no notification built when no handler is registered.
-        """
-        items: dict[str, Any] = {}
-        for obj in replacement.objects:
-            key = self._key(obj)
-            if key is not None and key not in items:
-                items[key] = obj
-        initial = not self._synced
-        store = self._store
-        with self._delivery_lock:
-            store.replace(items)
-            listeners = self._listeners
-            if listeners and items:
-                notes: list[Notification] = [(ADD, obj, initial) for obj in items.values()]
-                for listener in listeners:
-                    listener.add_many(notes, len(notes) if initial else 0)
-            self.applied["added"] += len(items)
-            self._last_store_rv = replacement.resource_version
-            if initial:
-                self._synced = True
-        if initial:
-            self._signal_synced()
-        if replacement.on_applied is not None:
-            replacement.on_applied(len(items))  # into an empty store: every object is an add
-
-    def _replace(
-        self,
-        replacement: Replacement[Any],
-        pending: dict[str, Any],
-        changes: list[tuple[str, Any]],
-        notes: list[Notification],
-        initial: bool,
-    ) -> int:
-        """Diff a relist against the store (plus this batch's pending changes); return how many
-        initial-list adds it queued.
-
-        Each listed object is decided by :meth:`_decide` as a listed update; a cached object the
-        list lacks was deleted while nobody watched, and is delivered as a
-        :class:`DeletedFinalStateUnknown` (client-go's ``Replace``).
-        """
-        current: dict[str, Any] = self._store.snapshot_items()
-        for pkey, value in pending.items():
-            if value is None:
-                current.pop(pkey, None)
-            else:
-                current[pkey] = value
-        added = 0
-        seen: set[str] = set()
-        key_of = self._key
-        decide = self._decide
-        for obj in replacement.objects:
-            key = key_of(obj)
-            if key is None or key in seen:
-                continue
-            seen.add(key)
-            note = decide(_UPDATED, obj, current.get(key), initial, True)
-            if note is None:
-                continue
-            if note[0] == ADD:
-                added += 1
-            notes.append(note)
-            pending[key] = obj
-            changes.append((key, obj))
-        for gone, old in current.items():
-            if gone not in seen:
-                pending[gone] = None
-                changes.append((gone, None))
-                notes.append((DELETE, DeletedFinalStateUnknown(gone, old), None))
-                self.applied["deleted"] += 1
-        self._last_store_rv = replacement.resource_version
-        return added if initial else 0
-
-    # ------------------------------------------------------------------------------- resync
-
-    def _resync_due_listeners(self) -> None:
-        now = self._clock.now()
-        due = [x for x in self._listeners if x.resync_period > 0 and now >= x.next_resync]
-        if not due:
-            return
-        with self._delivery_lock:
-            objects = self._indexer.list()
-            notes: list[Notification] = [(UPDATE, obj, obj) for obj in objects]
-            for listener in due:
-                listener.add_many(notes)
-                listener.next_resync = now + listener.resync_period
