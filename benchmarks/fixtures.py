@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from nvinformers.api.device.v1alpha1 import API_VERSION, KIND, LIST_KIND
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import API_VERSION, KIND, LIST_KIND
 
 __all__ = [
     "RV_BASE",

@@ -21,9 +21,13 @@ from typing import Any
 
 from benchmarks import fixtures
 from benchmarks.common import CLIENT_CPU, Row, pin, ratio_row, script_main, stats
-from nvinformers.api.device.v1alpha1.types import GPU
-from nvinformers.cache import NAMESPACE_INDEX, cluster_scoped_key_func, meta_namespace_index_func
-from nvinformers.cache.store import new_indexer
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.cache import (
+    NAMESPACE_INDEX,
+    cluster_scoped_key_func,
+    meta_namespace_index_func,
+    new_indexer,
+)
 from nvinformers.listers import GPULister
 
 REPEATS = 5

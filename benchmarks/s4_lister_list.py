@@ -20,7 +20,7 @@ from benchmarks import fixtures
 from benchmarks.common import CLIENT_CPU, Row, pin, ratio_row, script_main, stats
 from benchmarks.s3_lister_get import cached_gpus, gpu_lister
 from nvinformers import labels
-from nvinformers.api.device.v1alpha1.types import GPU
+from nvinformers.api.device.v1alpha1 import GPU
 
 REPEATS = 5
 VALUE = "rack-3"

@@ -23,8 +23,8 @@ from typing import Any
 
 from benchmarks import fixtures
 from benchmarks.common import REPEATS, Row, child_result, ratio_row, script_main, stats
-from nvinformers.api.device.v1alpha1 import wire_pb2
-from nvinformers.api.device.v1alpha1.types import GPUList, ListMeta, gpus_from_wire
+from nvinformers.api.device.v1alpha1 import GPUList, ListMeta, wire_pb2
+from nvinformers.api.device.v1alpha1._types import gpus_from_wire
 from nvinformers.cache import (
     NAMESPACE_INDEX,
     ListWatch,

@@ -69,8 +69,7 @@ import psutil
 from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU
-from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import BackoffConfig, SharedIndexInformer
 from nvinformers.clientset import Config, new_for_config
 from nvinformers.controller import Controller, Request, Result
 from nvinformers.errors import NotFoundError, StatusError

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from nvinformers._version import __version__
 
 if TYPE_CHECKING:
-    from nvinformers.api.device.v1alpha1.types import GPU, Condition, GPUList
-    from nvinformers.clientset.config import Config
+    from nvinformers.api.device.v1alpha1._types import GPU, Condition, GPUList
+    from nvinformers.clientset._config import Config
     from nvinformers.options import GetOptions, ListOptions
 
 __all__ = ["__version__", "Config", "GPU", "GPUList", "Condition", "ListOptions", "GetOptions"]
 
 _LAZY = {
-    "Config": "nvinformers.clientset.config",
-    "GPU": "nvinformers.api.device.v1alpha1.types",
-    "GPUList": "nvinformers.api.device.v1alpha1.types",
-    "Condition": "nvinformers.api.device.v1alpha1.types",
+    "Config": "nvinformers.clientset._config",
+    "GPU": "nvinformers.api.device.v1alpha1._types",
+    "GPUList": "nvinformers.api.device.v1alpha1._types",
+    "Condition": "nvinformers.api.device.v1alpha1._types",
     "ListOptions": "nvinformers.options",
     "GetOptions": "nvinformers.options",
 }
@@ -32,9 +32,8 @@ _LAZY = {
 
 #: The subpackages and modules, listed by ``dir(nvinformers)`` next to the lazy names.
 _SUBMODULES = (
-    "aio", "api", "cache", "cli", "clientset", "clock", "controller", "demo", "errors", "informers",
-    "kube", "labels", "listers", "meta", "options", "printers", "signals", "testing", "watch",
-    "workqueue",
+    "aio", "api", "cache", "cancel", "clientset", "clock", "controller", "errors", "informers",
+    "kube", "labels", "listers", "meta", "options", "signals", "testing", "watch", "workqueue",
 )  # fmt: skip
 
 

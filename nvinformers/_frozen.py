@@ -1,7 +1,7 @@
 """The one immutability base of nvinformers' API object views.
 
-GPUs (protobuf-backed, :mod:`nvinformers.api.device.v1alpha1.types`) and Kubernetes objects
-(JSON-backed, :mod:`nvinformers.kube.objects`), their metadata, conditions and label maps are
+GPUs (protobuf-backed, :mod:`nvinformers.api.device.v1alpha1._types`) and Kubernetes objects
+(JSON-backed, :mod:`nvinformers.kube._objects`), their metadata, conditions and label maps are
 shared by the cache with every reader, so none of them can be changed: they all derive from
 :class:`Frozen`. A class fills its slots once, when it is built, with ``object.__setattr__``.
 

@@ -12,7 +12,7 @@ cannot wake an asyncio loop or run someone else's next step). Uses:
     token.cancel()  # the list raises ServiceUnavailableError (CANCELLED) at once
 
 * the sync signal of informers and handler registrations (``sync_done()``, client-go's
-  ``HasSyncedChecker().Done()``), which :mod:`nvinformers.cache.wait` waits on.
+  ``HasSyncedChecker().Done()``), which :mod:`nvinformers.cache._wait` waits on.
 
 Thread-safety: every method may be called from any thread. Callbacks run on the thread that sets
 the latch (or that registers one on a latch already set), outside the latch's lock; one that

@@ -2,8 +2,8 @@
 
 Every failure that comes back from an API server is translated once per protocol, at the
 boundary, into a :class:`StatusError` (the original error chained as ``__cause__``), including
-failures raised while iterating a watch stream: gRPC in :mod:`nvinformers.clientset.status`,
-HTTP (the Kubernetes API) in :mod:`nvinformers.kube.status`. Callers test for kinds of failure
+failures raised while iterating a watch stream: gRPC in :mod:`nvinformers.clientset._status`,
+HTTP (the Kubernetes API) in :mod:`nvinformers.kube._status`. Callers test for kinds of failure
 with the ``is_*`` helpers, which mirror ``k8s.io/apimachinery/pkg/api/errors``::
 
     NvInformersError

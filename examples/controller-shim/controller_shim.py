@@ -39,8 +39,7 @@ from nvinformers.controller.handler import enqueue_mapped
 from nvinformers.errors import is_not_found
 from nvinformers.informers import SharedInformerFactory
 from nvinformers.kube import KubeObject, lister_for, new_node_informer
-from nvinformers.listers import GPULister
-from nvinformers.listers.lister import Lister
+from nvinformers.listers import GPULister, Lister
 from nvinformers.signals import SignalStop
 
 log = logging.getLogger("controller-shim")

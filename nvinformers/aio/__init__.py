@@ -5,30 +5,30 @@ as everywhere in nvinformers); this package lets coroutines use them without eve
 loop, for operators written with asyncio frameworks such as kopf:
 
 * :func:`wait_for_cache_sync` / :func:`informer_synced` — await cache sync
-  (:mod:`nvinformers.aio.sync`);
+  (:mod:`nvinformers.aio._sync`);
 * :func:`add_async_event_handler` — informer notifications delivered on the loop, to coroutine or
-  plain handlers, in order, batched across the thread boundary (:mod:`nvinformers.aio.handlers`);
+  plain handlers, in order, batched across the thread boundary (:mod:`nvinformers.aio._handlers`);
 * :class:`AsyncQueue` — ``await queue.get()`` over the thread-safe rate-limiting workqueue,
-  cancellation-safe (:mod:`nvinformers.aio.workqueue`);
+  cancellation-safe (:mod:`nvinformers.aio._workqueue`);
 * :class:`AsyncController` — controller-runtime's reconcile loop with worker tasks on the loop,
   the asyncio driver of the same core as :class:`nvinformers.controller.Controller`
-  (:mod:`nvinformers.aio.reconcile`).
+  (:mod:`nvinformers.aio._reconcile`).
 
 Threading model in one line: threads produce (reflector, informer processing, per-handler
 threads, the queue's pump), the loop consumes; every hand-over to the loop is one
 ``call_soon_threadsafe`` per batch, and nothing on the loop waits for a thread.
 """
 
-from nvinformers.aio.handlers import (
+from nvinformers.aio._handlers import (
     AsyncEventHandlerRegistration,
     AsyncResourceEventHandler,
     AsyncResourceEventHandlerDetailedFuncs,
     AsyncResourceEventHandlerFuncs,
     add_async_event_handler,
 )
-from nvinformers.aio.reconcile import AsyncController, CacheSyncTimeoutError, MapFunc
-from nvinformers.aio.sync import informer_synced, wait_for_cache_sync
-from nvinformers.aio.workqueue import AsyncQueue
+from nvinformers.aio._reconcile import AsyncController, CacheSyncTimeoutError, MapFunc
+from nvinformers.aio._sync import informer_synced, wait_for_cache_sync
+from nvinformers.aio._workqueue import AsyncQueue
 
 __all__ = [
     # sync

@@ -1,27 +1,27 @@
 """client-go's ``tools/cache`` in Python: stores, indexers, the reflector and shared informers.
 
 This package knows nothing of gRPC: it consumes the list-watch protocol of
-:mod:`nvinformers.cache.listwatch`, so the same machinery caches GPUs from the Device API and
+:mod:`nvinformers.cache._listwatch`, so the same machinery caches GPUs from the Device API and
 objects from the Kubernetes API.
 """
 
-from nvinformers.cache.backoff import Backoff, BackoffConfig
-from nvinformers.cache.fifo import DeltaType, RealFIFO
-from nvinformers.cache.handlers import (
+from nvinformers.cache._backoff import Backoff, BackoffConfig
+from nvinformers.cache._fifo import DeltaType, RealFIFO, TransformFunc
+from nvinformers.cache._handlers import (
     FilteringResourceEventHandler,
     ResourceEventHandler,
     ResourceEventHandlerDetailedFuncs,
     ResourceEventHandlerFuncs,
     deleted_key_and_object,
 )
-from nvinformers.cache.index import (
+from nvinformers.cache._index import (
     NAMESPACE_INDEX,
     IndexConflictError,
     Indexers,
     IndexFunc,
     meta_namespace_index_func,
 )
-from nvinformers.cache.keys import (
+from nvinformers.cache._keys import (
     DeletedFinalStateUnknown,
     ExplicitKey,
     KeyFunc,
@@ -31,18 +31,24 @@ from nvinformers.cache.keys import (
     meta_namespace_key_func,
     split_meta_namespace_key,
 )
-from nvinformers.cache.listwatch import CancellableLister, ListerWatcher, ListResult, ListWatch
-from nvinformers.cache.reflector import Reflector, ReflectorStats, VeryShortWatchError
-from nvinformers.cache.reflector_health import LinkReport, ReflectorHealth
-from nvinformers.cache.shared_informer import (
+from nvinformers.cache._listwatch import (
+    CancellableLister,
+    ListerWatcher,
+    ListResult,
+    ListWatch,
+    TweakListOptionsFunc,
+)
+from nvinformers.cache._reflector import Reflector, ReflectorStats, VeryShortWatchError
+from nvinformers.cache._reflector_health import LinkReport, ReflectorHealth
+from nvinformers.cache._shared_informer import (
     InformerHealth,
     InformerStoppedError,
     ResourceEventHandlerRegistration,
     SharedIndexInformer,
 )
-from nvinformers.cache.store import Indexer, KeyedIndexer, Store, new_indexer, new_store
-from nvinformers.cache.thread_safe_store import ThreadSafeStore
-from nvinformers.cache.wait import wait_for_cache_sync
+from nvinformers.cache._store import Indexer, KeyedIndexer, Store, new_indexer, new_store
+from nvinformers.cache._thread_safe_store import ThreadSafeStore
+from nvinformers.cache._wait import wait_for_cache_sync
 
 __all__ = [
     # stores and indexes
@@ -71,6 +77,8 @@ __all__ = [
     "CancellableLister",
     "ListResult",
     "ListWatch",
+    "TweakListOptionsFunc",
+    "TransformFunc",
     "Reflector",
     "ReflectorStats",
     "ReflectorHealth",

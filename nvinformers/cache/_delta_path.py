@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from nvinformers.cache._fifo import DeltaType, Replacement
 from nvinformers.cache._handler_registry import HandlerRegistry
+from nvinformers.cache._keys import DeletedFinalStateUnknown, KeyFuncError, resource_version_of
+from nvinformers.cache._processor import ADD, DELETE, UPDATE, Notification
 from nvinformers.cache._revisions import revision_newer
-from nvinformers.cache.fifo import DeltaType, Replacement
-from nvinformers.cache.keys import DeletedFinalStateUnknown, KeyFuncError, resource_version_of
-from nvinformers.cache.processor import ADD, DELETE, UPDATE, Notification
-from nvinformers.cache.thread_safe_store import ThreadSafeStore
+from nvinformers.cache._thread_safe_store import ThreadSafeStore
 from nvinformers.meta import header_accessors
 
 __all__ = ["DeltaPath"]
@@ -74,7 +74,7 @@ class DeltaPath(HandlerRegistry[T]):
         ====================================  ==========================================
 
         Revisions are compared only when both are decimal integers (see
-        :func:`~nvinformers.cache.reflector.revision_newer`): opaque ones are never stale. A
+        :func:`~nvinformers.cache._reflector.revision_newer`): opaque ones are never stale. A
         relisted object is never stale either: a relist asks for a state at least as new as
         anything seen, so an older object in it means the server's revisions went backwards (a
         restart that lost its store), and the list is the truth (the reflector logs it).

@@ -1,7 +1,7 @@
 """An informer's handlers: registering and removing them, their resync, the sync they wait for.
 
 client-go's ``sharedProcessor`` as the informer runs it: each handler is a
-:class:`~nvinformers.cache.processor.ProcessorListener` with its own thread; the informer hands
+:class:`~nvinformers.cache._processor.ProcessorListener` with its own thread; the informer hands
 every notification to each of them under ``_delivery_lock``, and a handler registered on a running
 informer first receives a snapshot of the cache under that lock.
 """
@@ -13,10 +13,10 @@ import threading
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from nvinformers.cache.fifo import RealFIFO
-from nvinformers.cache.handlers import ResourceEventHandler
-from nvinformers.cache.processor import ADD, UPDATE, Notification, ProcessorListener
-from nvinformers.cache.store import KeyedIndexer
+from nvinformers.cache._fifo import RealFIFO
+from nvinformers.cache._handlers import ResourceEventHandler
+from nvinformers.cache._processor import ADD, UPDATE, Notification, ProcessorListener
+from nvinformers.cache._store import KeyedIndexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import Clock
 from nvinformers.errors import NvInformersError
@@ -188,7 +188,7 @@ class HandlerRegistry(Generic[T]):
     def sync_done(self) -> Latch:
         """Set once :meth:`has_synced` is True, or once the informer stopped before it synced.
 
-        client-go's ``HasSyncedChecker().Done()``: what :mod:`nvinformers.cache.wait` waits on.
+        client-go's ``HasSyncedChecker().Done()``: what :mod:`nvinformers.cache._wait` waits on.
         """
         return self._sync_done
 

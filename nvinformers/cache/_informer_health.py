@@ -1,7 +1,7 @@
 """An informer's health report: the reflector's link report, plus synced and stopped.
 
 The rules for the link (outage, silence, a frozen stream) live in
-:class:`~nvinformers.cache.reflector_health.ReflectorHealth`; this module only adds what the
+:class:`~nvinformers.cache._reflector_health.ReflectorHealth`; this module only adds what the
 informer alone knows.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nvinformers.cache.reflector_health import LinkReport
+from nvinformers.cache._reflector_health import LinkReport
 
 __all__ = ["InformerHealth", "informer_health"]
 

@@ -13,7 +13,7 @@ client-go's ``list``, run by the reflector's run thread; every list replaces the
   store like any relist. If it changed nothing in the cache, the server was idle: the check
   counts as a bookmark at the list's revision. If it added, updated or deleted objects, the
   stream was frozen while the server changed: the cache is repaired, and health keeps
-  reporting the silence (see :mod:`nvinformers.cache.reflector_health`). Either way the watch
+  reporting the silence (see :mod:`nvinformers.cache._reflector_health`). Either way the watch
   restarts from the list's revision; a check that fails or hangs is an outage like any other.
   The store, not the revision, decides: a server may advance its revision without changing an
   object (kine writes a row when it compacts). Counted in ``stats.progress_checks`` by result
@@ -34,10 +34,10 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
+from nvinformers.cache._fifo import AppliedFunc
+from nvinformers.cache._listwatch import CancellableLister, ListResult
 from nvinformers.cache._open_watch import NO_INITIAL_END, OpenWatch
 from nvinformers.cache._revisions import RevisionTracking, revision_newer
-from nvinformers.cache.fifo import AppliedFunc
-from nvinformers.cache.listwatch import CancellableLister, ListResult
 from nvinformers.errors import (
     BadRequestError,
     ExpiredError,
@@ -57,7 +57,7 @@ __all__ = ["ListPhase"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.cache.reflector")
+log = logging.getLogger("nvinformers.cache._reflector")
 
 
 class ListPhase(RevisionTracking[T], OpenWatch[T]):

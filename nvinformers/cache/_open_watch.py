@@ -18,7 +18,7 @@ __all__ = ["OpenWatch", "SILENT", "NO_INITIAL_END"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.cache.reflector")
+log = logging.getLogger("nvinformers.cache._reflector")
 
 #: Why the supervisor stopped the open watch.
 SILENT = "silent"  # silent for the inactivity timeout: a progress check follows

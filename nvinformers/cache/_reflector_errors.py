@@ -1,6 +1,6 @@
 """What ends a reflector's list or watch, and what follows: the one table, :func:`classify`.
 
-client-go's relist/re-watch table, as :mod:`nvinformers.cache.reflector` applies it:
+client-go's relist/re-watch table, as :mod:`nvinformers.cache._reflector` applies it:
 
   ==========================================  ==============================================
   the watch ...                               then

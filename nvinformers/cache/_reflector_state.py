@@ -1,6 +1,6 @@
 """What a reflector holds: its defaults, the store slice it writes, its counters, its state.
 
-The base of the reflector's layers (:mod:`nvinformers.cache.reflector` stacks them): this one
+The base of the reflector's layers (:mod:`nvinformers.cache._reflector` stacks them): this one
 checks the configuration and owns every field, and says which lock, if any, guards each; the
 layers above add behaviour only.
 """
@@ -12,11 +12,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from nvinformers.cache._backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
+from nvinformers.cache._fifo import AppliedFunc
+from nvinformers.cache._listwatch import ListerWatcher
 from nvinformers.cache._reflector_errors import WatchErrorHandler
-from nvinformers.cache.backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
-from nvinformers.cache.fifo import AppliedFunc
-from nvinformers.cache.listwatch import ListerWatcher
-from nvinformers.cache.reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
+from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
 from nvinformers.cancel import CancelToken
 from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.watch import Interface as WatchInterface

@@ -20,7 +20,7 @@ __all__ = ["revision_newer", "RevisionTracking"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.cache.reflector")
+log = logging.getLogger("nvinformers.cache._reflector")
 
 
 def revision_newer(candidate: str, current: str) -> bool | None:

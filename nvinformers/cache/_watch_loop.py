@@ -2,7 +2,7 @@
 
 client-go's ``watch`` (:meth:`WatchLoop._watch`) and ``handleWatch``
 (:meth:`WatchLoop._handle_watch`, the hot loop). What ends a watch, and whether a relist follows,
-is decided by :func:`~nvinformers.cache.reflector.classify`.
+is decided by :func:`~nvinformers.cache._reflector.classify`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from nvinformers.cache._keys import resource_version_of
 from nvinformers.cache._list_phase import ListPhase
 from nvinformers.cache._open_watch import SILENT
 from nvinformers.cache._reflector_errors import ReplayedWatchError, VeryShortWatchError, classify
 from nvinformers.cache._revisions import revision_newer
-from nvinformers.cache.keys import resource_version_of
 from nvinformers.meta import header_accessors
 from nvinformers.options import ListOptions
 from nvinformers.watch import EventType
@@ -25,7 +25,7 @@ __all__ = ["WatchLoop"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.cache.reflector")
+log = logging.getLogger("nvinformers.cache._reflector")
 
 #: A watch that ends cleanly sooner than this with no event is an error (client-go: 1 s).
 _VERY_SHORT_WATCH = 1.0

@@ -24,7 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nvinformers.clientset.clientset import (
+    from nvinformers.clientset._clientset import (
         Clientset,
         DeviceV1alpha1Client,
         DeviceV1alpha1Interface,
@@ -33,15 +33,15 @@ if TYPE_CHECKING:
         new_for_config_and_channel,
         new_for_config_or_die,
     )
-    from nvinformers.clientset.config import (
+    from nvinformers.clientset._config import (
         DEFAULT_TARGET,
         SOCK_ENV_VAR,
         TARGET_ENV_VAR,
         Config,
     )
-    from nvinformers.clientset.gpus import ClientsetClosedError, GPUClient, GPUInterface
-    from nvinformers.clientset.target import Target, parse_target
-    from nvinformers.clientset.watch import GPUWatch
+    from nvinformers.clientset._gpus import ClientsetClosedError, GPUClient, GPUInterface
+    from nvinformers.clientset._target import Target, parse_target
+    from nvinformers.clientset._watch import GPUWatch
 
 __all__ = [
     "Config",
@@ -64,23 +64,23 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Config": "nvinformers.clientset.config",
-    "TARGET_ENV_VAR": "nvinformers.clientset.config",
-    "SOCK_ENV_VAR": "nvinformers.clientset.config",
-    "DEFAULT_TARGET": "nvinformers.clientset.config",
-    "Clientset": "nvinformers.clientset.clientset",
-    "Interface": "nvinformers.clientset.clientset",
-    "DeviceV1alpha1Client": "nvinformers.clientset.clientset",
-    "DeviceV1alpha1Interface": "nvinformers.clientset.clientset",
-    "new_for_config": "nvinformers.clientset.clientset",
-    "new_for_config_or_die": "nvinformers.clientset.clientset",
-    "new_for_config_and_channel": "nvinformers.clientset.clientset",
-    "GPUClient": "nvinformers.clientset.gpus",
-    "GPUInterface": "nvinformers.clientset.gpus",
-    "ClientsetClosedError": "nvinformers.clientset.gpus",
-    "GPUWatch": "nvinformers.clientset.watch",
-    "Target": "nvinformers.clientset.target",
-    "parse_target": "nvinformers.clientset.target",
+    "Config": "nvinformers.clientset._config",
+    "TARGET_ENV_VAR": "nvinformers.clientset._config",
+    "SOCK_ENV_VAR": "nvinformers.clientset._config",
+    "DEFAULT_TARGET": "nvinformers.clientset._config",
+    "Clientset": "nvinformers.clientset._clientset",
+    "Interface": "nvinformers.clientset._clientset",
+    "DeviceV1alpha1Client": "nvinformers.clientset._clientset",
+    "DeviceV1alpha1Interface": "nvinformers.clientset._clientset",
+    "new_for_config": "nvinformers.clientset._clientset",
+    "new_for_config_or_die": "nvinformers.clientset._clientset",
+    "new_for_config_and_channel": "nvinformers.clientset._clientset",
+    "GPUClient": "nvinformers.clientset._gpus",
+    "GPUInterface": "nvinformers.clientset._gpus",
+    "ClientsetClosedError": "nvinformers.clientset._gpus",
+    "GPUWatch": "nvinformers.clientset._watch",
+    "Target": "nvinformers.clientset._target",
+    "parse_target": "nvinformers.clientset._target",
 }
 
 

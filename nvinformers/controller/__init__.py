@@ -2,21 +2,21 @@
 
 Layers, each depending only on the ones above it (controller-runtime's packages):
 
-* :mod:`~nvinformers.controller.reconcile` — :class:`Request`, :class:`Result`,
+* :mod:`~nvinformers.controller._reconcile` — :class:`Request`, :class:`Result`,
   :class:`TerminalError`, :class:`Reconciler`: the contract;
-* :mod:`~nvinformers.controller.event` — the events informers produce;
+* :mod:`~nvinformers.controller._event` — the events informers produce;
 * :mod:`~nvinformers.controller.predicates` — which events matter;
 * :mod:`~nvinformers.controller.handler` — which requests an event produces;
-* :mod:`~nvinformers.controller.source` — what a controller watches (informer, handler,
+* :mod:`~nvinformers.controller._source` — what a controller watches (informer, handler,
   predicates);
-* :mod:`~nvinformers.controller.core` — the controller core: workqueue, watches, lifecycle and
+* :mod:`~nvinformers.controller._core` — the controller core: workqueue, watches, lifecycle and
   the reconcile table applied, shared by two drivers: :class:`Controller` (worker threads,
-  :mod:`~nvinformers.controller.controller`) and :class:`nvinformers.aio.AsyncController`
+  :mod:`~nvinformers.controller._controller`) and :class:`nvinformers.aio.AsyncController`
   (worker tasks);
-* :mod:`~nvinformers.controller.healthz` — health and readiness checks;
-* :mod:`~nvinformers.controller.manager` — :class:`Manager`: informers and controllers together,
+* :mod:`~nvinformers.controller._healthz` — health and readiness checks;
+* :mod:`~nvinformers.controller._manager` — :class:`Manager`: informers and controllers together,
   with ``/healthz``, ``/readyz`` and ``/metrics`` (served by :mod:`~nvinformers.controller.
-  server`).
+  _server`).
 
 Example::
 
@@ -43,9 +43,19 @@ This package never imports gRPC (checked by import-linter).
 """
 
 from nvinformers.controller import handler, predicates
-from nvinformers.controller.controller import Controller
-from nvinformers.controller.core import CacheSyncTimeoutError, ReconcilePanicError
-from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
+from nvinformers.controller._controller import Controller
+from nvinformers.controller._core import CacheSyncTimeoutError, ReconcilePanicError
+from nvinformers.controller._event import CreateEvent, DeleteEvent, UpdateEvent
+from nvinformers.controller._healthz import Check, CheckResult
+from nvinformers.controller._manager import Manager
+from nvinformers.controller._reconcile import (
+    AsyncReconciler,
+    Reconciler,
+    Request,
+    Result,
+    TerminalError,
+    is_terminal_error,
+)
 from nvinformers.controller.handler import (
     EnqueueRequestForObject,
     EnqueueRequestsFromMapFunc,
@@ -56,8 +66,6 @@ from nvinformers.controller.handler import (
     enqueue_mapped,
     enqueue_request_for_object,
 )
-from nvinformers.controller.healthz import Check, CheckResult
-from nvinformers.controller.manager import Manager
 from nvinformers.controller.predicates import (
     Funcs,
     Predicate,
@@ -70,14 +78,6 @@ from nvinformers.controller.predicates import (
     not_,
     or_,
     resource_version_changed_predicate,
-)
-from nvinformers.controller.reconcile import (
-    AsyncReconciler,
-    Reconciler,
-    Request,
-    Result,
-    TerminalError,
-    is_terminal_error,
 )
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Event handlers: turn informer events into reconcile requests (controller-runtime ``handler``).
 
 An event handler receives the events that passed a watch's predicates and adds
-:class:`~nvinformers.controller.reconcile.Request` objects to the controller's queue::
+:class:`~nvinformers.controller._reconcile.Request` objects to the controller's queue::
 
     class EventHandler(Protocol):
         def create(self, event: CreateEvent, queue: RequestQueue) -> None: ...
@@ -34,8 +34,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
-from nvinformers.controller.reconcile import Request
+from nvinformers.controller._event import CreateEvent, DeleteEvent, UpdateEvent
+from nvinformers.controller._reconcile import Request
 from nvinformers.errors import NvInformersError
 
 __all__ = [
@@ -91,7 +91,7 @@ class SkipEventError(NvInformersError):
     """Raised by a built-in handler for an event it cannot turn into requests.
 
     The controller counts it in ``nvinformers_controller_events_skipped_total{reason=...}``
-    (``reason`` is one of :data:`nvinformers.controller.metrics.SKIP_REASONS`) and logs it. Not
+    (``reason`` is one of :data:`nvinformers.controller._metrics.SKIP_REASONS`) and logs it. Not
     part of the public API: custom handlers simply return, or raise any other exception (counted
     as ``handler_error``).
     """

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from nvinformers import labels
-from nvinformers.controller.event import CreateEvent, DeleteEvent, UpdateEvent
+from nvinformers.controller._event import CreateEvent, DeleteEvent, UpdateEvent
 
 __all__ = [
     "Predicate",

@@ -9,16 +9,16 @@ from the Device API serve Kubernetes objects fetched with the official ``kuberne
     ...
     lister_for(informer).list("node-role.kubernetes.io/gpu")
 
-* :mod:`~nvinformers.kube.objects` — :class:`KubeObject`, an immutable view over an object's JSON
-  bytes (the cache's memory-lean object type); :mod:`~nvinformers.kube.labels` — :class:`Labels`;
-  :mod:`~nvinformers.kube.lists` — :class:`KubeList`, :func:`parse_list`;
-  :mod:`~nvinformers.kube.managed_fields` — :func:`strip_managed_fields`.
-* :mod:`~nvinformers.kube.listwatch` — :class:`KubeListWatch`: list and watch through an
+* :mod:`~nvinformers.kube._objects` — :class:`KubeObject`, an immutable view over an object's JSON
+  bytes (the cache's memory-lean object type); :mod:`~nvinformers.kube._labels` — :class:`Labels`;
+  :mod:`~nvinformers.kube._lists` — :class:`KubeList`, :func:`parse_list`;
+  :mod:`~nvinformers.kube._managed_fields` — :func:`strip_managed_fields`.
+* :mod:`~nvinformers.kube._listwatch` — :class:`KubeListWatch`: list and watch through an
   official-client list function, bypassing its model deserialization;
-  :mod:`~nvinformers.kube.watch` — :class:`KubeWatch`; :mod:`~nvinformers.kube.events` —
-  :func:`decode_event`; :mod:`~nvinformers.kube.status` — HTTP failures as
+  :mod:`~nvinformers.kube._watch` — :class:`KubeWatch`; :mod:`~nvinformers.kube._events` —
+  :func:`decode_event`; :mod:`~nvinformers.kube._status` — HTTP failures as
   :mod:`nvinformers.errors` (the one place they are mapped).
-* :mod:`~nvinformers.kube.informers` — :func:`new_informer`, :func:`new_node_informer`,
+* :mod:`~nvinformers.kube._informers` — :func:`new_informer`, :func:`new_node_informer`,
   :func:`new_pod_informer`, :func:`lister_for`.
 
 Requires the official client: ``pip install nvinformers[kube]``. A test server that speaks the
@@ -32,8 +32,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "nvinformers.kube needs the official Kubernetes client: pip install 'nvinformers[kube]'"
     ) from exc
 
-from nvinformers.kube.events import decode_event
-from nvinformers.kube.informers import (
+from nvinformers.kube._events import decode_event
+from nvinformers.kube._informers import (
     KubeLister,
     KubeNamespaceLister,
     lister_for,
@@ -42,13 +42,13 @@ from nvinformers.kube.informers import (
     new_pod_informer,
     not_found,
 )
-from nvinformers.kube.labels import EMPTY_LABELS, Labels
-from nvinformers.kube.lists import KubeList, ListMeta, parse_list
-from nvinformers.kube.listwatch import KubeListWatch
-from nvinformers.kube.managed_fields import strip_managed_fields
-from nvinformers.kube.objects import Condition, KubeObject, ObjectMeta
-from nvinformers.kube.status import error_from_api_exception, error_from_status
-from nvinformers.kube.watch import KubeWatch
+from nvinformers.kube._labels import EMPTY_LABELS, Labels
+from nvinformers.kube._lists import KubeList, ListMeta, parse_list
+from nvinformers.kube._listwatch import KubeListWatch
+from nvinformers.kube._managed_fields import strip_managed_fields
+from nvinformers.kube._objects import Condition, KubeObject, ObjectMeta
+from nvinformers.kube._status import error_from_api_exception, error_from_status
+from nvinformers.kube._watch import KubeWatch
 
 __all__ = [
     # objects

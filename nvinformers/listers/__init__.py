@@ -4,7 +4,7 @@
 metadata. Objects returned are shared with the cache: never mutate them.
 """
 
-from nvinformers.listers.gpu import GPULister
-from nvinformers.listers.lister import Lister, NamespaceLister, SelectorLike
+from nvinformers.listers._gpu import GPULister
+from nvinformers.listers._lister import Lister, NamespaceLister, SelectorLike
 
 __all__ = ["GPULister", "Lister", "NamespaceLister", "SelectorLike"]

@@ -25,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nvinformers.testing.hostile import (
+    from nvinformers.testing._hostile import (
         ALPHA_REVISIONS,
         BACKWARD_REVISIONS,
         EXPONENT_REVISIONS,
@@ -34,8 +34,7 @@ if TYPE_CHECKING:
         Hostility,
         RevisionCodec,
     )
-    from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
-    from nvinformers.testing.server import (
+    from nvinformers.testing._server import (
         DEFAULT_MAX_WORKERS,
         DEFAULT_SOCKET_PATH,
         INITIAL_EVENTS_END_ANNOTATION,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
         FakeServerError,
         main_fake_server,
     )
+    from nvinformers.testing.kube_api import FakeKubeAPIError, FakeKubeAPIServer
 
 __all__ = [
     "FakeServer",
@@ -85,7 +85,7 @@ _HOSTILE = (
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'nvinformers.testing' has no attribute {name!r}")
-    module = "kube_api" if name in _KUBE else "hostile" if name in _HOSTILE else "server"
+    module = "kube_api" if name in _KUBE else "_hostile" if name in _HOSTILE else "_server"
     return getattr(importlib.import_module(f"nvinformers.testing.{module}"), name)
 
 

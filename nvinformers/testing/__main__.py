@@ -11,7 +11,7 @@ def _main() -> int:
     with SignalStop() as stop:
         try:
             with stop.interruptible():
-                from nvinformers.testing.server import main_fake_server
+                from nvinformers.testing._server import main_fake_server
             return main_fake_server(stop=stop)
         except Interrupted as exc:
             return exc.exit_code

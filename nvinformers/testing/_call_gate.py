@@ -14,8 +14,8 @@ from collections import Counter
 
 import grpc
 
+from nvinformers.testing._faults import FailurePlan
 from nvinformers.testing._wire import SERVICE
-from nvinformers.testing.faults import FailurePlan
 
 __all__ = ["CallGate"]
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Final
 
 from nvinformers import meta
+from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU, Condition
 
 __all__ = [
     "READY_CONDITION",

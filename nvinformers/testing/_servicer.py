@@ -19,9 +19,8 @@ import grpc
 from google.protobuf import empty_pb2
 
 from nvinformers import labels
+from nvinformers.api.device.v1alpha1 import GPU, gpu_pb2_grpc
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1 import gpu_pb2_grpc
-from nvinformers.api.device.v1alpha1.types import GPU
 from nvinformers.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -30,7 +29,7 @@ from nvinformers.errors import (
     NotFoundError,
     StatusError,
 )
-from nvinformers.testing import patch
+from nvinformers.testing import _patch as patch
 from nvinformers.testing._call_gate import CallGate
 from nvinformers.testing._wire import encode_list_response, encode_watch_response
 from nvinformers.testing.storage import RawEvent, Storage, StoredGPU, event_gpu

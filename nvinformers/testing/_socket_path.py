@@ -16,7 +16,7 @@ from typing import Final
 
 import grpc
 
-from nvinformers.clientset.config import SOCK_ENV_VAR, TARGET_ENV_VAR
+from nvinformers.clientset import SOCK_ENV_VAR, TARGET_ENV_VAR
 from nvinformers.errors import NvInformersError
 
 __all__ = [
@@ -241,7 +241,7 @@ def default_socket_path() -> str:
     Raises:
         ValueError: a malformed target (the message names the variable), or a TCP one.
     """
-    from nvinformers.clientset.config import Config
+    from nvinformers.clientset import Config
 
     target = Config().parsed_target()
     if target.path is None:

@@ -11,9 +11,8 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
+from nvinformers.api.device.v1alpha1 import API_VERSION, GPU, LIST_KIND, gpu_pb2_grpc, wire_pb2
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1 import gpu_pb2_grpc, wire_pb2
-from nvinformers.api.device.v1alpha1.types import API_VERSION, GPU, LIST_KIND
 
 __all__ = ["SERVICE", "encode_watch_response", "encode_list_response", "register_servicer"]
 

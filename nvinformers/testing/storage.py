@@ -47,8 +47,8 @@ from datetime import UTC, datetime
 from typing import Final, Self
 
 from nvinformers import labels
+from nvinformers.api.device.v1alpha1 import API_VERSION, GPU, KIND
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import API_VERSION, GPU, KIND
 from nvinformers.errors import (
     AlreadyExistsError,
     BadRequestError,

@@ -33,9 +33,9 @@ This package imports nothing else from nvinformers but the leaf module :mod:`nvi
 (checked by import-linter).
 """
 
-from nvinformers.workqueue.delaying_queue import DelayingQueue
-from nvinformers.workqueue.queue import Queue
-from nvinformers.workqueue.rate_limiters import (
+from nvinformers.workqueue._delaying_queue import DelayingQueue
+from nvinformers.workqueue._queue import Queue
+from nvinformers.workqueue._rate_limiters import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
     ItemFastSlowRateLimiter,
@@ -44,7 +44,7 @@ from nvinformers.workqueue.rate_limiters import (
     WithMaxWaitRateLimiter,
     default_controller_rate_limiter,
 )
-from nvinformers.workqueue.rate_limiting_queue import RateLimitingQueue
+from nvinformers.workqueue._rate_limiting_queue import RateLimitingQueue
 
 __all__ = [
     # queues

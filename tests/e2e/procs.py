@@ -51,7 +51,7 @@ def run(
 
 
 def cli(*args: str, timeout: float = 60.0, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    return run("-m", "nvinformers.cli", *args, timeout=timeout, **extra_env)
+    return run("-m", "nvinformers._cli", *args, timeout=timeout, **extra_env)
 
 
 class Background:

@@ -138,7 +138,7 @@ def test_get_against_a_server_that_never_answers_times_out_naming_the_target() -
 
 
 def test_request_timeout_defaults_to_30_seconds_and_takes_kubectls_forms() -> None:
-    from nvinformers.cli import parse_duration  # here: the module's collection must not need it
+    from nvinformers._cli import parse_duration  # here: the module's collection must not need it
 
     for command in ("get", "watch"):
         assert "default 30s" in cli(command, "--help").stdout
@@ -253,7 +253,7 @@ def test_watch_prints_one_line_per_event(server: FakeServer) -> None:
 def test_fake_server_command_serves_and_stops_cleanly_on_sigterm_with_143() -> None:
     socket_path = os.path.join(tempfile.mkdtemp(dir="/tmp"), "api.sock")
     proc = Background(
-        "-m", "nvinformers.cli", "fake-server", "--socket", socket_path, "--gpus", "3"
+        "-m", "nvinformers._cli", "fake-server", "--socket", socket_path, "--gpus", "3"
     )
     try:
         proc.expect("listening")

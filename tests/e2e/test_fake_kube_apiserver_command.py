@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_serves_nodes_and_pods_through_the_kubeconfig_it_prints(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kube.json"
     command = Background(
-        "-m", "nvinformers.cli", "fake-kube-apiserver", "--kubeconfig", str(kubeconfig),
+        "-m", "nvinformers._cli", "fake-kube-apiserver", "--kubeconfig", str(kubeconfig),
         "--node", "gpu-a", "--node", "gpu-b", "--pods", "2", "--heartbeat", "0.05",
     )  # fmt: skip
     api: Any = None

@@ -12,7 +12,7 @@ import pytest
 
 from nvinformers.testing import FakeServer
 from nvinformers.testing.kube_api import FakeKubeAPIServer
-from nvinformers.testing.kube_api.command import add_kubelet_node
+from nvinformers.testing.kube_api._command import add_kubelet_node
 from tests.e2e.procs import WAIT, Background
 from tests.unit.cache.scripted import eventually
 

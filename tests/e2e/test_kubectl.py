@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from nvinformers.testing.kube_api import FakeKubeAPIServer
-from nvinformers.testing.kube_api.command import add_kubelet_node
+from nvinformers.testing.kube_api._command import add_kubelet_node
 from tests.e2e.procs import WAIT, Background, kubectl, run
 
 pytestmark = pytest.mark.e2e

@@ -28,12 +28,11 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from nvinformers import labels
-from nvinformers.api.device.v1alpha1 import GPU, wire_pb2
+from nvinformers.api.device.v1alpha1 import API_VERSION, GPU, KIND, wire_pb2
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import API_VERSION, KIND
-from nvinformers.clientset.gpus import GPUClient
-from nvinformers.clientset.metrics import client_metrics
-from nvinformers.clientset.target import MAX_UNIX_PATH_BYTES, parse_target
+from nvinformers.clientset import GPUClient, parse_target
+from nvinformers.clientset._metrics import client_metrics
+from nvinformers.clientset._target import MAX_UNIX_PATH_BYTES
 from nvinformers.errors import InternalError, MalformedObjectError
 from nvinformers.labels import Operator, Requirement, Selector, SelectorParseError
 from nvinformers.watch import EventType

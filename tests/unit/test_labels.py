@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nvinformers import labels
-from nvinformers.api.device.v1alpha1.types import GPU
+from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.labels import Operator, Requirement, Selector, SelectorParseError
 
 FUZZ = settings(

@@ -66,8 +66,8 @@ writes a kubeconfig for it.
 """
 
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
-from nvinformers.testing.kube_api.errors import FakeKubeAPIError
-from nvinformers.testing.kube_api.server import (
+from nvinformers.testing.kube_api._errors import FakeKubeAPIError
+from nvinformers.testing.kube_api._server import (
     DEFAULT_NAMESPACES,
     FakeKubeAPIServer,
     RequestRecord,

@@ -18,10 +18,10 @@ from nvinformers.aio import (
     informer_synced,
     wait_for_cache_sync,
 )
-from nvinformers.aio.handlers import YIELD_EVERY
+from nvinformers.aio._handlers import YIELD_EVERY
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.clientset import Config, new_for_config
-from nvinformers.controller.reconcile import Request, Result
+from nvinformers.controller import Request, Result
 from nvinformers.errors import NotFoundError
 from nvinformers.informers import SharedInformerFactory
 from nvinformers.listers import GPULister

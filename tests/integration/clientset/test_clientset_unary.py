@@ -14,7 +14,7 @@ from nvinformers import errors
 from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.clientset import Clientset, ClientsetClosedError, Config, new_for_config
-from nvinformers.clientset.config import user_agent
+from nvinformers.clientset._config import user_agent
 from nvinformers.options import GetOptions, ListOptions
 
 from .clientset_servicer import Abort, ScriptedServer, ScriptedServicer

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers import meta
 from nvinformers.api.device.v1alpha1 import GPU, Condition
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import BackoffConfig
 from nvinformers.clientset import Clientset
 from nvinformers.controller import Controller, DeleteEvent, Request, Result, predicates
 from nvinformers.errors import NotFoundError

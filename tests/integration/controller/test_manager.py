@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import BackoffConfig
 from nvinformers.clientset import Clientset, Config, new_for_config
 from nvinformers.controller import (
     CacheSyncTimeoutError,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import BackoffConfig
 from nvinformers.clientset import Clientset, Config, new_for_config
 from nvinformers.informers import SharedInformerFactory
 from nvinformers.testing import FakeServer

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.backoff import BackoffConfig
-from nvinformers.cache.keys import DeletedFinalStateUnknown
+from nvinformers.cache import BackoffConfig, DeletedFinalStateUnknown, SharedIndexInformer
 from nvinformers.testing.kube_api import FakeKubeAPIServer
 
 WAIT = 10.0

@@ -11,8 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU
-from nvinformers.cache import SharedIndexInformer
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import BackoffConfig, SharedIndexInformer
 from nvinformers.clientset import Clientset, Config, new_for_config
 from nvinformers.informers import new_gpu_informer
 from nvinformers.testing import FakeServer

@@ -8,11 +8,11 @@ import json
 import grpc
 import pytest
 
+from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU, Condition
 from nvinformers.errors import ConflictError, NotFoundError
 from nvinformers.testing import NOT_READY_RECOMMENDED_ACTION, FakeServer
-from nvinformers.testing.patch import JSON, MERGE
+from nvinformers.testing._patch import JSON, MERGE
 
 from .conftest import Client, names
 

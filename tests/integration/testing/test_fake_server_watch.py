@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 import pytest
 
+from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU
 from nvinformers.testing import INITIAL_EVENTS_END_ANNOTATION, FakeServer
 
 from .conftest import WAIT, Client, WatchStream

@@ -13,8 +13,14 @@ from prometheus_client import CollectorRegistry
 from nvinformers.aio import AsyncController, CacheSyncTimeoutError
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
 from nvinformers.clock import FakeClock
-from nvinformers.controller import ReconcilePanicError, enqueue_mapped, predicates
-from nvinformers.controller.reconcile import Request, Result, TerminalError
+from nvinformers.controller import (
+    ReconcilePanicError,
+    Request,
+    Result,
+    TerminalError,
+    enqueue_mapped,
+    predicates,
+)
 from nvinformers.errors import ExpiredError
 from nvinformers.watch import Event, EventType
 from nvinformers.workqueue import ItemExponentialFailureRateLimiter

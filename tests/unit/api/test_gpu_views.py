@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from nvinformers.api.device.v1alpha1 import GPU, Condition
-from nvinformers.api.device.v1alpha1.types import gpu_from_wire, gpus_from_wire
+from nvinformers.api.device.v1alpha1._types import gpu_from_wire, gpus_from_wire
 from nvinformers.errors import MalformedObjectError
 
 

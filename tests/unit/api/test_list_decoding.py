@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from nvinformers._collector_pause import MIN_ITEMS
-from nvinformers.api.device.v1alpha1.types import gpus_from_wire
+from nvinformers.api.device.v1alpha1._types import gpus_from_wire
 from nvinformers.errors import MalformedObjectError
 from tests.unit.cache.scripted import gpu
 

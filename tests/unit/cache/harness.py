@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU
-from nvinformers.cache import SharedIndexInformer, cluster_scoped_key_func
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import BackoffConfig, SharedIndexInformer, cluster_scoped_key_func
 from tests.unit.cache.scripted import WAIT, ScriptedListerWatcher
 
 #: Retries after injected failures in milliseconds, not seconds.

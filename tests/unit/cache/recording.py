@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from nvinformers.cache.keys import DeletedFinalStateUnknown
+from nvinformers.cache import DeletedFinalStateUnknown
 from tests.unit.cache.scripted import WAIT
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from nvinformers.cache.fifo import DeltaType, RealFIFO, Replacement
+from nvinformers.cache import DeltaType, RealFIFO
+from nvinformers.cache._fifo import Replacement
 from tests.unit.cache.scripted import WAIT
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nvinformers.api.device.v1alpha1.types import GPU
-from nvinformers.cache.index import (
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.cache import (
     NAMESPACE_INDEX,
     IndexConflictError,
     Indexers,

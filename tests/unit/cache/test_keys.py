@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nvinformers.api.device.v1alpha1.types import GPU
-from nvinformers.cache.index import meta_namespace_index_func
-from nvinformers.cache.keys import (
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.cache import (
     DeletedFinalStateUnknown,
     ExplicitKey,
     KeyFuncError,
     cluster_scoped_key_func,
     deletion_handling_meta_namespace_key_func,
+    meta_namespace_index_func,
     meta_namespace_key_func,
-    resource_version_of,
     split_meta_namespace_key,
 )
+from nvinformers.cache._keys import resource_version_of
 from nvinformers.meta import header_accessors
 from tests.unit.cache.scripted import ClientModel, gpu
 

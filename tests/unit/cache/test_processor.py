@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from nvinformers.cache import ResourceEventHandlerFuncs
-from nvinformers.cache.processor import ADD, UPDATE, ProcessorListener
+from nvinformers.cache._processor import ADD, UPDATE, ProcessorListener
 from tests.unit.cache.scripted import WAIT
 
 

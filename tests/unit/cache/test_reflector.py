@@ -12,14 +12,8 @@ from typing import Any
 import pytest
 
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
-from nvinformers.cache.backoff import BackoffConfig
-from nvinformers.cache.reflector import (
-    Reflector,
-    ReplayedWatchError,
-    VeryShortWatchError,
-    classify,
-    revision_newer,
-)
+from nvinformers.cache import BackoffConfig, Reflector, VeryShortWatchError
+from nvinformers.cache._reflector import ReplayedWatchError, classify, revision_newer
 from nvinformers.cancel import CancelToken
 from nvinformers.clock import FakeClock
 from nvinformers.errors import (

@@ -7,11 +7,12 @@ import logging
 
 import pytest
 
-from nvinformers.cache.reflector_health import RECOVERED_AFTER, ReflectorHealth
+from nvinformers.cache import ReflectorHealth
+from nvinformers.cache._reflector_health import RECOVERED_AFTER
 from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 
-LOGGER = "nvinformers.cache.reflector"
+LOGGER = "nvinformers.cache._reflector"
 
 
 @pytest.fixture

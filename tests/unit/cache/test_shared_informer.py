@@ -12,14 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
 from nvinformers.cache import (
+    DeltaType,
     FilteringResourceEventHandler,
     InformerStoppedError,
     SharedIndexInformer,
     cluster_scoped_key_func,
     wait_for_cache_sync,
 )
-from nvinformers.cache.fifo import DeltaType
-from nvinformers.cache.processor import ADD, DELETE, UPDATE
+from nvinformers.cache._processor import ADD, DELETE, UPDATE
 from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 from nvinformers.watch import Event, EventType
@@ -286,7 +286,7 @@ def test_a_raising_handler_keeps_receiving_and_does_not_disturb_others(
     good = RecordingHandler()
     bad_reg = h.informer.add_event_handler(bad, name="bad")
     h.informer.add_event_handler(good, name="good")
-    with caplog.at_level(logging.ERROR, logger="nvinformers.cache.handlers"):
+    with caplog.at_level(logging.ERROR, logger="nvinformers.cache._handlers"):
         h.start()
         w = h.lw.watch_at(0)
         w.push(Event(EventType.MODIFIED, gpu("a", 11)), Event(EventType.MODIFIED, gpu("b", 12)))

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from nvinformers.api.device.v1alpha1.types import GPU
-from nvinformers.cache.index import NAMESPACE_INDEX, IndexConflictError, meta_namespace_index_func
-from nvinformers.cache.keys import (
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.cache import (
+    NAMESPACE_INDEX,
     DeletedFinalStateUnknown,
+    IndexConflictError,
+    Indexer,
+    KeyedIndexer,
     KeyFuncError,
+    Store,
+    ThreadSafeStore,
     cluster_scoped_key_func,
+    meta_namespace_index_func,
     meta_namespace_key_func,
+    new_indexer,
+    new_store,
 )
-from nvinformers.cache.store import Indexer, KeyedIndexer, Store, new_indexer, new_store
-from nvinformers.cache.thread_safe_store import ThreadSafeStore
 
 
 def gpu(name: str, *, namespace: str = "", rack: str = "a", rv: str = "1") -> GPU:

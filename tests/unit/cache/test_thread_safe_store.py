@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 
 from nvinformers.api.device.v1alpha1 import GPU
-from nvinformers.cache.index import NAMESPACE_INDEX, IndexConflictError, meta_namespace_index_func
-from nvinformers.cache.thread_safe_store import ThreadSafeStore
+from nvinformers.cache import (
+    NAMESPACE_INDEX,
+    IndexConflictError,
+    ThreadSafeStore,
+    meta_namespace_index_func,
+)
 from tests.unit.cache.scripted import ClientModel, gpu
 
 

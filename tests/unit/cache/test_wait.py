@@ -9,7 +9,7 @@ import pytest
 
 from nvinformers.api.device.v1alpha1 import GPUList
 from nvinformers.cache import ResourceEventHandlerFuncs, wait_for_cache_sync
-from nvinformers.cache.wait import SyncWait
+from nvinformers.cache._wait import SyncWait
 from nvinformers.cancel import Latch
 from nvinformers.errors import ServiceUnavailableError
 from nvinformers.options import ListOptions

@@ -10,13 +10,8 @@ import sys
 import grpc
 import pytest
 
-from nvinformers.clientset.config import (
-    DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
-    DEFAULT_TARGET,
-    TARGET_ENV_VAR,
-    Config,
-    user_agent,
-)
+from nvinformers.clientset import DEFAULT_TARGET, TARGET_ENV_VAR, Config
+from nvinformers.clientset._config import DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH, user_agent
 
 #: The newer server generation's variable (spelled out: the test pins the name users export).
 SOCK_ENV_VAR = "NVIDIA_DEVICE_API_SOCK"
@@ -89,7 +84,7 @@ def test_target_precedence_is_explicit_then_target_then_sock_then_default(
 
 
 def test_the_sock_variable_is_exported_under_its_name() -> None:
-    from nvinformers.clientset import config
+    from nvinformers.clientset import _config as config
 
     assert getattr(config, "SOCK_ENV_VAR", None) == SOCK_ENV_VAR
 

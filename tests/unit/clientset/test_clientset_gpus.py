@@ -22,7 +22,7 @@ from nvinformers.clientset import (
     new_for_config_and_channel,
     new_for_config_or_die,
 )
-from nvinformers.clientset.gpus import list_options_to_proto
+from nvinformers.clientset._gpus import list_options_to_proto
 from nvinformers.options import GetOptions, ListOptions
 
 

@@ -13,14 +13,14 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from nvinformers.clientset.channel import (
+from nvinformers.clientset import Config
+from nvinformers.clientset._channel import (
     channel_options,
     new_channel,
     single_threaded_stream_option,
 )
-from nvinformers.clientset.config import Config
-from nvinformers.clientset.interceptors import LatencyLoggingInterceptor, MetricsInterceptor
-from nvinformers.clientset.metrics import ClientMetrics
+from nvinformers.clientset._interceptors import LatencyLoggingInterceptor, MetricsInterceptor
+from nvinformers.clientset._metrics import ClientMetrics
 from nvinformers.clock import FakeClock
 
 from .test_clientset_status import FakeRpcError
@@ -398,7 +398,7 @@ def test_channel_options() -> None:
 def test_missing_single_threaded_option_falls_back_silently(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from nvinformers.clientset import channel as channel_module
+    from nvinformers.clientset import _channel as channel_module
 
     monkeypatch.setattr(channel_module, "single_threaded_stream_option", lambda: None)
     caplog.set_level(logging.DEBUG, logger=LOGGER)

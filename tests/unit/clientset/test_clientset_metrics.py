@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from nvinformers.clientset.config import Config
-from nvinformers.clientset.metrics import client_metrics, short_method
+from nvinformers.clientset import Config
+from nvinformers.clientset._metrics import client_metrics, short_method
 
 
 def test_same_registry_same_collectors() -> None:

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from nvinformers import errors
-from nvinformers.clientset.status import code_name, from_rpc_error
+from nvinformers.clientset._status import code_name, from_rpc_error
 
 TARGET = "unix:///tmp/nvi/api.sock"
 

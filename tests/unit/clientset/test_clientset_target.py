@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nvinformers.clientset.target import MAX_UNIX_PATH_BYTES, Target, parse_target
+from nvinformers.clientset import Target, parse_target
+from nvinformers.clientset._target import MAX_UNIX_PATH_BYTES
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 from nvinformers import errors
 from nvinformers.api.device.v1alpha1 import GPU
 from nvinformers.api.device.v1alpha1.wire_pb2 import RawWatchGpusResponse
-from nvinformers.clientset.metrics import client_metrics
-from nvinformers.clientset.watch import GPUWatch
+from nvinformers.clientset import GPUWatch
+from nvinformers.clientset._metrics import client_metrics
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.watch import Event, EventType
 

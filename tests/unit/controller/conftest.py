@@ -14,9 +14,7 @@ from typing import Any, cast
 import pytest
 from prometheus_client import CollectorRegistry
 
-from nvinformers.cache.handlers import ResourceEventHandler
-from nvinformers.cache.keys import cluster_scoped_key_func
-from nvinformers.cache.shared_informer import SharedIndexInformer
+from nvinformers.cache import ResourceEventHandler, SharedIndexInformer, cluster_scoped_key_func
 from nvinformers.controller import Controller, Request, Result
 from nvinformers.workqueue import ItemExponentialFailureRateLimiter
 

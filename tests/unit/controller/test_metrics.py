@@ -8,7 +8,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, generate_latest
 
 from nvinformers.controller import Controller, Request, Result, TerminalError
-from nvinformers.controller.metrics import RECONCILE_TIME_BUCKETS
+from nvinformers.controller._metrics import RECONCILE_TIME_BUCKETS
 from tests.unit.cache.scripted import eventually
 
 from .conftest import WAIT, RecordingReconciler, sample

@@ -19,7 +19,7 @@ def test_every_exported_class_and_function_is_the_packages_own_and_documented() 
 
 
 def test_the_contract_names_are_the_reconcile_modules() -> None:
-    from nvinformers.controller import reconcile
+    from nvinformers.controller import _reconcile as reconcile
 
     assert controller.Request is reconcile.Request
     assert controller.Result is reconcile.Result

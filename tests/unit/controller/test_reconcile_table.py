@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nvinformers.controller.reconcile import Result, TerminalError, Verdict, judge
+from nvinformers.controller import Result, TerminalError
+from nvinformers.controller._reconcile import Verdict, judge
 
 
 class Panic(BaseException):

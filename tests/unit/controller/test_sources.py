@@ -12,8 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
-from nvinformers.cache import DeletedFinalStateUnknown, SharedIndexInformer, cluster_scoped_key_func
-from nvinformers.cache.backoff import BackoffConfig
+from nvinformers.cache import (
+    BackoffConfig,
+    DeletedFinalStateUnknown,
+    SharedIndexInformer,
+    cluster_scoped_key_func,
+)
 from nvinformers.controller import (
     Controller,
     EventHandlerFuncs,

@@ -10,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from nvinformers import errors
 from nvinformers.kube import error_from_api_exception, error_from_status
-from nvinformers.kube.status import unreachable
+from nvinformers.kube._status import unreachable
 
 
 def status(code: int, reason: str, message: str = "boom", **extra: Any) -> dict[str, Any]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from nvinformers import labels
-from nvinformers.api.device.v1alpha1.types import GPU
-from nvinformers.cache.index import NAMESPACE_INDEX, meta_namespace_index_func
-from nvinformers.cache.keys import cluster_scoped_key_func
-from nvinformers.cache.store import KeyedIndexer, new_indexer
+from nvinformers.api.device.v1alpha1 import GPU
+from nvinformers.cache import (
+    NAMESPACE_INDEX,
+    KeyedIndexer,
+    cluster_scoped_key_func,
+    meta_namespace_index_func,
+    new_indexer,
+)
 from nvinformers.errors import NotFoundError, is_not_found
 from nvinformers.listers import GPULister
 

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from nvinformers import labels
-from nvinformers.cache.index import NAMESPACE_INDEX, meta_namespace_index_func
-from nvinformers.cache.store import KeyedIndexer, new_indexer
+from nvinformers.cache import NAMESPACE_INDEX, KeyedIndexer, meta_namespace_index_func, new_indexer
 from nvinformers.errors import NotFoundError
 from nvinformers.listers import Lister
 

@@ -1,4 +1,4 @@
-"""nvinformers.testing.patch (merge / JSON patch on the JSON form) and faults.FailurePlan."""
+"""nvinformers.testing._patch (merge / JSON patch on the JSON form) and faults.FailurePlan."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
+from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU, Condition
 from nvinformers.errors import BadRequestError
-from nvinformers.testing.faults import FailurePlan
-from nvinformers.testing.patch import (
+from nvinformers.testing._faults import FailurePlan
+from nvinformers.testing._patch import (
     JSON,
     MERGE,
     apply_json_patch,

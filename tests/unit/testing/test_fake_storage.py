@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from nvinformers import labels
+from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.api.device.v1alpha1.types import GPU, Condition
 from nvinformers.errors import (
     AlreadyExistsError,
     BadRequestError,

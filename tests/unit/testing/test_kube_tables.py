@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from nvinformers.testing.kube_api.errors import FakeKubeAPIError
-from nvinformers.testing.kube_api.resources import RESOURCES
-from nvinformers.testing.kube_api.routing import parse_accept, route, verb_for
-from nvinformers.testing.kube_api.tables import human_duration, table
+from nvinformers.testing.kube_api import FakeKubeAPIError
+from nvinformers.testing.kube_api._resources import RESOURCES
+from nvinformers.testing.kube_api._routing import parse_accept, route, verb_for
+from nvinformers.testing.kube_api._tables import human_duration, table
 
 
 @pytest.mark.parametrize(

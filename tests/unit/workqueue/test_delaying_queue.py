@@ -31,7 +31,7 @@ def queued(q: DelayingQueue[str]) -> list[str]:
 
 
 def waiting_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("workqueue-delay-")]
+    return [t for t in threading.enumerate() if t.name.startswith("nvinformers-workqueue-delay-")]
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ class TestWaitingThread:
         assert set(waiting_threads()) == before
         q.add_after("b", 1.0)
         started = set(waiting_threads()) - before
-        assert [t.name for t in started] == ["workqueue-delay-lazy"]
+        assert [t.name for t in started] == ["nvinformers-workqueue-delay-lazy"]
         q.shut_down()
         assert not any(t.is_alive() for t in started)
 
@@ -186,7 +186,7 @@ class TestWaitingThread:
     def test_shut_down_joins_the_thread_and_drops_waiting_items(self, clock: FakeClock) -> None:
         q: DelayingQueue[str] = DelayingQueue("stop", clock=clock)
         q.add_after("a", 1.0)
-        (thread,) = [t for t in waiting_threads() if t.name == "workqueue-delay-stop"]
+        (thread,) = [t for t in waiting_threads() if t.name == "nvinformers-workqueue-delay-stop"]
         q.shut_down()
         assert not thread.is_alive()
         assert clock.waiters() == []
@@ -196,7 +196,7 @@ class TestWaitingThread:
     def test_shut_down_with_drain_joins_the_thread(self, clock: FakeClock) -> None:
         q: DelayingQueue[str] = DelayingQueue("drain", clock=clock)
         q.add_after("a", 1.0)
-        (thread,) = [t for t in waiting_threads() if t.name == "workqueue-delay-drain"]
+        (thread,) = [t for t in waiting_threads() if t.name == "nvinformers-workqueue-delay-drain"]
         q.shut_down_with_drain()
         assert not thread.is_alive()
 

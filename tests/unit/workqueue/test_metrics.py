@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from nvinformers.clock import FakeClock
 from nvinformers.workqueue import DelayingQueue, Queue
-from nvinformers.workqueue.metrics import DURATION_BUCKETS
+from nvinformers.workqueue._metrics import DURATION_BUCKETS
 
 from .conftest import GUARD
 

@@ -1,7 +1,7 @@
 """``device.nvidia.com/v1alpha1``: the GPU types, and (in ``gpu_pb2`` / ``gpu_pb2_grpc``) the
 generated protobuf and gRPC code of the wire contract."""
 
-from nvinformers.api.device.v1alpha1.types import (
+from nvinformers.api.device.v1alpha1._types import (
     API_VERSION,
     GPU,
     GROUP,

@@ -7,7 +7,7 @@ parses serialized ``Gpu`` bytes and turns a protobuf ``DecodeError`` into
 :class:`~nvinformers.errors.MalformedObjectError` (:func:`malformed_gpu`).
 
 Building GPU views from wire bytes (``gpu_from_wire``) stays with the views in
-:mod:`nvinformers.api.device.v1alpha1.types`: ``GPU.from_bytes`` is built on it, and this module
+:mod:`nvinformers.api.device.v1alpha1._types`: ``GPU.from_bytes`` is built on it, and this module
 must not import the views it serves.
 
 Thread-safety: pure functions; no shared state.

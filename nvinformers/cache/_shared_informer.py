@@ -1,0 +1,336 @@
+"""SharedIndexInformer: one list-watch, one indexed cache, many event handlers.
+
+The contract (client-go's ``SharedInformer`` doc comment, which this mirrors):
+
+* The cache is **eventually consistent** with the server. For each object, the sequence of states
+  in the cache is a subsequence of the server's states: states may be skipped, never reordered.
+  There is no ordering promise across objects.
+* Handlers are notified **after** the store and its indexes are updated; each handler's
+  notifications are sequential, and in order per object.
+* Identity is the key (``namespace/name``; the name alone for cluster-scoped objects), not the UID:
+  a delete and re-create under one name may surface as a single update.
+* A delete carries the object's last known state, or a :class:`DeletedFinalStateUnknown` tombstone
+  (``.key`` always set, ``.obj`` possibly stale) when the deletion was noticed only by a relist.
+* Updates that do not change the resource version (a server repeating its ADDED burst, an
+  unchanged object in a relist) are not delivered, except as resyncs.
+* An event older than the cached object (by the Device API's integer revisions) is dropped and
+  counted: no handler ever sees an object go back in time.
+* **Resync is not a relist**: it replays the cache from memory as ``on_update(obj, obj)`` at each
+  handler's period and never contacts the server. A relist (after an expired revision or a watch
+  error) asks the server for the full state and delivers only differences.
+* Objects handed out are shared by the cache, every handler and every lister. nvinformers never
+  mutates them; GPUs are immutable, so no caller can corrupt the cache.
+
+Threads (all named ``nvinformers-*``, all joined when :meth:`run` returns): ``run`` itself runs the
+reflector, which also applies each change to the store and hands the notifications to the
+handlers (the queue between them is drained inline, see :mod:`nvinformers.cache._fifo`: a wake-up
+of a separate processing thread per event costs more than the processing); one thread per
+handler; the reflector's watch supervisor and its stop thread (which cancels the list and watch
+in flight the moment ``stop`` is set); a resync timer when resync is on. Handlers always run on
+their own threads, so a slow handler never delays the store, the watch or another handler.
+
+Deltas: every one goes through one path, :mod:`nvinformers.cache._delta_path` (client-go's
+``processDeltas``). Handlers and their resync: :mod:`nvinformers.cache._handler_registry`. The
+health report: :mod:`nvinformers.cache._informer_health`.
+
+Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
+registered on a running informer (so a late handler sees a consistent snapshot followed by live
+events). ``_state_lock`` guards the started/stopped flags. No user code runs under either, except
+index functions (which must be pure and fast) and transforms (which run on the reflector thread).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from nvinformers.cache._backoff import DEFAULT_BACKOFF, BackoffConfig
+from nvinformers.cache._delta_path import DeltaPath
+from nvinformers.cache._fifo import RealFIFO, TransformFunc
+from nvinformers.cache._handler_registry import (
+    MINIMUM_RESYNC_PERIOD,
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
+)
+from nvinformers.cache._index import Indexers
+from nvinformers.cache._informer_health import InformerHealth, informer_health
+from nvinformers.cache._informer_metrics import register_informer, unregister_informer
+from nvinformers.cache._keys import meta_namespace_key_func
+from nvinformers.cache._listwatch import ListerWatcher
+from nvinformers.cache._reflector import (
+    DEFAULT_INITIAL_EVENTS_TIMEOUT,
+    DEFAULT_MIN_WATCH_TIMEOUT,
+    DEFAULT_WATCH_INACTIVITY_TIMEOUT,
+    Reflector,
+    WatchErrorHandler,
+)
+from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
+from nvinformers.cache._store import KeyedIndexer, new_indexer
+from nvinformers.cancel import Latch
+from nvinformers.clock import REAL_CLOCK, Clock
+
+__all__ = [
+    "SharedIndexInformer",
+    "ResourceEventHandlerRegistration",
+    "InformerHealth",
+    "InformerStoppedError",
+    "MINIMUM_RESYNC_PERIOD",
+    "DEFAULT_OUTAGE_GRACE",
+]
+
+T = TypeVar("T")
+
+log = logging.getLogger("nvinformers.cache.informer")
+
+
+class SharedIndexInformer(DeltaPath[T]):
+    """Lists and watches one resource into an indexed cache and notifies handlers.
+
+    See the module docstring for the guarantees. Build one directly over a
+    :class:`~nvinformers.cache._listwatch.ListerWatcher`, or get one from
+    :class:`nvinformers.informers.SharedInformerFactory`.
+
+    Args:
+        lw: the list-watch source.
+        name: bounded identity for logs, metrics and thread names (e.g. ``"gpus"``).
+        indexers: extra indexes (the ``namespace`` index is not added implicitly here; the
+            factory adds it).
+        key_func: the store key of an object (default ``namespace/name``).
+        resync_period: default resync period of handlers, seconds (0: no resync).
+        watch_inactivity_timeout: check progress with a relist when a watch has delivered
+            nothing (no event, no bookmark) for this long (None: never); see :meth:`health`.
+        min_watch_timeout: lower bound of the randomized server-side watch timeout.
+        backoff: delays between failed list/watch attempts.
+        use_watch_list: try the streaming list protocol first.
+        initial_events_timeout: seconds a streaming list may take to reach its
+            initial-events-end bookmark before a classic list replaces it (None: until the
+            watch's own timeout).
+        transform: applied to every object before it is cached (see :meth:`set_transform`).
+        outage_grace: seconds without a working watch before :meth:`health` turns unhealthy;
+            also how long a recovery must hold before the logs call it one (at least 2 s: a
+            quiet watch proves itself only after a second).
+        registry: Prometheus registry for the informer's metrics (None: the default registry).
+        clock: time source; tests inject a fake one.
+        rng: randomness for watch timeouts and jitter.
+    """
+
+    _names = itertools.count(1)
+
+    def __init__(
+        self,
+        lw: ListerWatcher[T],
+        *,
+        name: str = "",
+        indexers: Indexers | None = None,
+        key_func: Callable[[Any], str] = meta_namespace_key_func,
+        resync_period: float = 0.0,
+        watch_inactivity_timeout: float | None = DEFAULT_WATCH_INACTIVITY_TIMEOUT,
+        min_watch_timeout: float = DEFAULT_MIN_WATCH_TIMEOUT,
+        backoff: BackoffConfig = DEFAULT_BACKOFF,
+        use_watch_list: bool = False,
+        initial_events_timeout: float | None = DEFAULT_INITIAL_EVENTS_TIMEOUT,
+        transform: TransformFunc | None = None,
+        outage_grace: float = DEFAULT_OUTAGE_GRACE,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = REAL_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        if resync_period < 0:
+            raise ValueError(f"resync_period must be >= 0, got {resync_period}")
+        self.name = name or f"informer-{next(self._names)}"
+        self._key_func = key_func
+        self._indexer = new_indexer(key_func, dict(indexers or {}))
+        self._store = self._indexer.thread_safe_store
+        self._fifo = RealFIFO(transform=transform, process=self._process)
+        self._clock = clock
+        self._registry = registry
+        self.reflector: Reflector[T] = Reflector(
+            lw,
+            self._fifo,
+            name=self.name,
+            watch_inactivity_timeout=watch_inactivity_timeout,
+            min_watch_timeout=min_watch_timeout,
+            backoff=backoff,
+            use_watch_list=use_watch_list,
+            initial_events_timeout=initial_events_timeout,
+            outage_grace=outage_grace,
+            clock=clock,
+            rng=rng,
+        )
+        self._default_resync = self._clamp_resync(resync_period)
+        self._resync_check_period = self._default_resync
+        self._state_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._delivery_lock = threading.Lock()
+        self._listeners = ()
+        self._handler_names = itertools.count(1)
+        self._synced = False
+        self._last_store_rv = ""
+        self._sync_done = Latch()
+        self.applied = {"added": 0, "updated": 0, "deleted": 0}
+        self.stale_events_dropped = 0
+        self.unknown_deletes = 0
+        self.key_errors = 0
+
+    # ------------------------------------------------------------------------ configuration
+
+    def set_transform(self, transform: TransformFunc | None) -> None:
+        """Set the function applied to every object before it is cached.
+
+        It runs on the reflector thread for every object, must be idempotent and must not
+        mutate its argument (return a new object). If it raises, the error is logged and
+        counted and the object is cached untransformed.
+
+        Raises:
+            RuntimeError: the informer has already started.
+        """
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError(f"{self.name}: set_transform must be called before start")
+            self._fifo.set_transform(transform)
+
+    def set_watch_error_handler(self, handler: WatchErrorHandler | None) -> None:
+        """Call ``handler(informer_name, error)`` after every failed list/watch pass.
+
+        For visibility only: the informer retries regardless. The informer's own logging (one
+        line per state change) continues.
+
+        Raises:
+            RuntimeError: the informer has already started.
+        """
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError(
+                    f"{self.name}: set_watch_error_handler must be called before start"
+                )
+            self.reflector.set_watch_error_handler(handler)
+
+    def add_indexers(self, indexers: Indexers) -> None:
+        """Add indexes, also while running: existing objects are indexed immediately.
+
+        Raises:
+            InformerStoppedError: the informer has stopped.
+            IndexConflictError: an index of that name already exists.
+        """
+        if self.is_stopped():
+            raise InformerStoppedError(f"{self.name}: cannot add indexers after stop")
+        with self._delivery_lock:
+            self._indexer.add_indexers(indexers)
+
+    # ---------------------------------------------------------------------------- handlers
+
+    # ------------------------------------------------------------------------------- reads
+
+    def get_store(self) -> KeyedIndexer[T]:
+        """The informer's store (an indexer). Read it; do not write to it."""
+        return self._indexer
+
+    def get_indexer(self) -> KeyedIndexer[T]:
+        """The informer's indexer (for listers and index lookups)."""
+        return self._indexer
+
+    @property
+    def key_func(self) -> Callable[[Any], str]:
+        return self._key_func
+
+    def last_sync_resource_version(self) -> str:
+        """The last revision the reflector saw (not synchronised with the store)."""
+        return self.reflector.last_sync_resource_version()
+
+    def last_store_sync_resource_version(self) -> str:
+        """The revision the store is known to be current to (lists and bookmarks applied)."""
+        return self._last_store_rv
+
+    def is_stopped(self) -> bool:
+        """True once :meth:`run` has returned; a stopped informer never restarts."""
+        with self._state_lock:
+            return self._stopped
+
+    @property
+    def queue_depth(self) -> int:
+        """Deltas received but not yet applied to the store."""
+        return len(self._fifo)
+
+    @property
+    def transform_errors(self) -> int:
+        return self._fifo.transform_errors
+
+    def health(self) -> InformerHealth:
+        """Whether the cache is being kept current, and why not.
+
+        Unhealthy when: not synced yet; stopped; without a working watch for ``outage_grace``
+        seconds or more — counted from the moment the last working watch ended, whether or not
+        a list or re-watch is in flight (server down, a hung relist or progress check, errors);
+        or frozen: the watch delivered nothing (no event, no bookmark on any watch, however
+        often restarted) while the server changed objects, as a progress check found — the
+        silent hang that leaves other Python informers serving a frozen cache while still
+        reporting "synced". A watch silent for ``watch_inactivity_timeout`` is checked with a
+        relist: one that changes nothing in the cache shows an idle server (healthy, as on a
+        node where nothing happens and the server sends no bookmarks), one that changes
+        objects repairs the cache and keeps health false until the next event or bookmark. The
+        reason states the duration. The rules live in
+        :class:`~nvinformers.cache._reflector_health.ReflectorHealth`, which the metrics and the
+        log lines read too.
+
+        Thread-safety: callable from any thread; does not block.
+        """
+        return informer_health(
+            self.reflector.health.report(), synced=self._synced, stopped=self.is_stopped()
+        )
+
+    def healthy(self) -> bool:
+        """Shorthand for ``health().healthy``."""
+        return self.health().healthy
+
+    # ------------------------------------------------------------------------------- running
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, then stop every thread the informer started. Blocks.
+
+        Running an informer twice is a logged no-op; a stopped informer cannot run again.
+        """
+        with self._state_lock:
+            if self._stopped:
+                log.warning("%s: run() called on a stopped informer; ignoring", self.name)
+                return
+            if self._started:
+                log.warning("%s: run() called twice; ignoring", self.name)
+                return
+            self._started = True
+        register_informer(self, self._registry)
+        resync: threading.Thread | None = None
+        if self._resync_check_period > 0:
+            resync = threading.Thread(
+                target=self._resync_timer,
+                args=(stop,),
+                name=f"nvinformers-resync-{self.name}",
+                daemon=True,
+            )
+        with self._delivery_lock:
+            for listener in self._listeners:
+                listener.start()
+        if resync is not None:
+            resync.start()
+        try:
+            self.reflector.run(stop)
+        finally:
+            self._fifo.close()
+            if resync is not None:
+                resync.join()
+            with self._state_lock:
+                self._stopped = True
+            self._sync_done.set()  # if still unsynced: it never will be
+            with self._delivery_lock:
+                listeners = self._listeners
+            for listener in listeners:
+                listener.stop()
+            for listener in listeners:
+                listener.join()
+            unregister_informer(self, self._registry)

@@ -1,0 +1,100 @@
+"""The GPU informer: a shared informer over ``gpus`` keyed by name, and its lister."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nvinformers.api.device.v1alpha1 import GPU, RESOURCE, GPUList
+from nvinformers.cache import (
+    NAMESPACE_INDEX,
+    ListWatch,
+    SharedIndexInformer,
+    cluster_scoped_key_func,
+    meta_namespace_index_func,
+)
+from nvinformers.cancel import CancelToken
+from nvinformers.informers._interfaces import InformerFactory
+from nvinformers.listers import GPULister
+from nvinformers.options import ListOptions
+from nvinformers.watch import Interface as WatchInterface
+
+if TYPE_CHECKING:
+    from nvinformers.clientset import Interface as ClientsetInterface
+
+__all__ = ["GPUInformer", "new_gpu_informer"]
+
+
+def new_gpu_informer(
+    client: ClientsetInterface,
+    *,
+    resync_period: float = 0.0,
+    name: str = RESOURCE,
+    list_timeout: float | None = 60.0,
+    **options: Any,
+) -> SharedIndexInformer[GPU]:
+    """Build a standalone GPU informer (outside any factory).
+
+    GPUs are cluster-scoped, so the informer keys them by name even when a server stamps
+    namespace "default" on them (``lister.get("gpu-0")`` always works); the ``namespace`` index
+    is installed as client-go's generated informers do. ``list_timeout`` bounds each list, and a
+    streaming list's wait for its initial events (``initial_events_timeout``, unless given).
+    Extra keyword ``options`` are passed to
+    :class:`~nvinformers.cache._shared_informer.SharedIndexInformer` (``tweak_list_options`` is
+    applied by the list-watch).
+    """
+    gpus = client.device_v1alpha1().gpus()
+    tweak = options.pop("tweak_list_options", None)
+    # A streaming list is a list: it gets as long for its initial events.
+    options.setdefault("initial_events_timeout", list_timeout)
+
+    def list_gpus(opts: ListOptions, cancel: CancelToken) -> GPUList:
+        # The token is fired when the informer stops: a list the server never answers is
+        # cancelled at once instead of holding the shutdown until list_timeout.
+        return gpus.list(opts, timeout=list_timeout, cancel=cancel)
+
+    def watch_gpus(opts: ListOptions) -> WatchInterface[GPU]:
+        return gpus.watch(opts)
+
+    lw: ListWatch[GPU] = ListWatch(
+        list_with_cancel_func=list_gpus, watch_func=watch_gpus, tweak_list_options=tweak
+    )
+    indexers = {NAMESPACE_INDEX: meta_namespace_index_func, **options.pop("indexers", {})}
+    return SharedIndexInformer(
+        lw,
+        name=name,
+        key_func=cluster_scoped_key_func,
+        indexers=indexers,
+        resync_period=resync_period,
+        **options,
+    )
+
+
+class GPUInformer:
+    """Access to the factory's shared GPU informer and a lister over its cache."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: InformerFactory) -> None:
+        self._factory = factory
+
+    def informer(self) -> SharedIndexInformer[GPU]:
+        """The factory's one GPU informer (created on first use)."""
+        return self._factory.informer_for(RESOURCE, self._new)
+
+    def lister(self) -> GPULister:
+        """A lister reading the informer's cache (never the socket)."""
+        return GPULister(self.informer().get_indexer())
+
+    @staticmethod
+    def _new(factory: InformerFactory) -> SharedIndexInformer[Any]:
+        return new_gpu_informer(
+            factory.client,
+            resync_period=factory.resync_for(RESOURCE),
+            list_timeout=factory.list_timeout,
+            tweak_list_options=factory.tweak_list_options,
+            transform=factory.transform,
+            watch_inactivity_timeout=factory.watch_inactivity_timeout,
+            use_watch_list=factory.use_watch_list,
+            outage_grace=factory.outage_grace,
+            registry=factory.registry,
+        )
