@@ -1,6 +1,6 @@
 """The informer's one delta path: apply a batch of deltas to the store, notify the handlers.
 
-Every delta goes through :meth:`DeltaPath._process` (client-go's ``processDeltas``), and one
+Every delta goes through :meth:`DeltaPath.process` (client-go's ``processDeltas``), and one
 decision, :meth:`DeltaPath._decide`: add, update, skip a repeat of the cached revision, or drop an
 event older than the cache. The informer's queue calls it, on the thread that pushed into the
 queue, one batch at a time.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from nvinformers.cache._fifo import DeltaType, Replacement
 from nvinformers.cache._handler_registry import HandlerRegistry
@@ -18,6 +18,7 @@ from nvinformers.cache._keys import DeletedFinalStateUnknown, KeyFuncError, reso
 from nvinformers.cache._processor import ADD, DELETE, UPDATE, Notification
 from nvinformers.cache._revisions import revision_newer
 from nvinformers.cache._thread_safe_store import ThreadSafeStore
+from nvinformers.cancel import Latch
 from nvinformers.meta import header_accessors
 
 __all__ = ["DeltaPath"]
@@ -31,17 +32,37 @@ _ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELET
 _REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, DeltaType.SYNC
 
 
-class DeltaPath(HandlerRegistry[T]):
-    """client-go's ``processDeltas``, and the one decision behind it (:meth:`_decide`)."""
+class DeltaPath(Generic[T]):
+    """client-go's ``processDeltas``, and the one decision behind it (:meth:`_decide`).
 
-    _key_func: Callable[[Any], str]
-    _store: ThreadSafeStore[T]
-    _last_store_rv: str
-    # Statistics, written by the processing thread only.
-    applied: dict[str, int]
-    stale_events_dropped: int
-    unknown_deletes: int
-    key_errors: int
+    Owned by the informer, whose store it is the only writer of and whose handlers it hands
+    each notification to, under their ``lock``.
+
+    Thread-safety: :meth:`process` runs on the queue's drainer, one batch at a time; only it
+    writes the store and the fields below, which anyone reads without a lock.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        key_func: Callable[[Any], str],
+        store: ThreadSafeStore[T],
+        handlers: HandlerRegistry,
+    ) -> None:
+        self.name = name
+        self._key_func = key_func
+        self._store = store
+        self._handlers = handlers
+        self.synced = False  # the first full list is in the store (set under handlers.lock)
+        # Set once synced (or by the informer once stopped unsynced), outside every lock.
+        self.sync_done = Latch()
+        self.last_store_rv = ""  # the revision the store is current to (lists, bookmarks)
+        # Statistics.
+        self.applied = {"added": 0, "updated": 0, "deleted": 0}
+        self.stale_events_dropped = 0
+        self.unknown_deletes = 0
+        self.key_errors = 0
 
     def _key(self, obj: Any) -> str | None:
         try:
@@ -74,7 +95,7 @@ class DeltaPath(HandlerRegistry[T]):
         ====================================  ==========================================
 
         Revisions are compared only when both are decimal integers (see
-        :func:`~nvinformers.cache._reflector.revision_newer`): opaque ones are never stale. A
+        :func:`~nvinformers.cache._revisions.revision_newer`): opaque ones are never stale. A
         relisted object is never stale either: a relist asks for a state at least as new as
         anything seen, so an older object in it means the server's revisions went backwards (a
         restart that lost its store), and the list is the truth (the reflector logs it).
@@ -107,7 +128,7 @@ class DeltaPath(HandlerRegistry[T]):
         self.applied["updated"] += 1
         return (UPDATE, old, obj)
 
-    def _process(self, batch: list[tuple[DeltaType, Any]]) -> None:
+    def process(self, batch: list[tuple[DeltaType, Any]]) -> None:
         """Apply a batch of deltas to the store, then queue the notifications to every handler.
 
         The one delta path (client-go's ``processDeltas`` over a RealFIFO batch): every add,
@@ -139,14 +160,15 @@ class DeltaPath(HandlerRegistry[T]):
                 if note is None:
                     return
                 notes = (note,)
-                lock = self._delivery_lock
+                handlers = self._handlers
+                lock = handlers.lock
                 lock.acquire()
                 try:
                     if dtype is _DELETED:
                         store.delete(key)
                     else:
                         store.add(key, obj)
-                    for listener in self._listeners:
+                    for listener in handlers.listeners:
                         listener.add_many(notes)
                 finally:
                     lock.release()
@@ -177,7 +199,7 @@ class DeltaPath(HandlerRegistry[T]):
                 pending[okey] = value
                 changes.append((okey, value))
             elif dtype is _REPLACED_ALL:
-                first = not self._synced and not became_synced
+                first = not self.synced and not became_synced
                 before = len(notes_list)
                 n_initial = self._replace(obj, pending, changes, notes_list, first)
                 if first:
@@ -187,27 +209,28 @@ class DeltaPath(HandlerRegistry[T]):
                     # Every add, update and delete of the relist is one notification.
                     reports.append((obj.on_applied, len(notes_list) - before))
             elif dtype is _BOOKMARK:
-                self._last_store_rv = obj
+                self.last_store_rv = obj
             elif dtype is _SYNC:
                 resync = True
         if changes or notes_list or became_synced:
-            with self._delivery_lock:
+            handlers = self._handlers
+            with handlers.lock:
                 if changes:
                     store.apply(changes)
                 if notes_list:
-                    for listener in self._listeners:
+                    for listener in handlers.listeners:
                         listener.add_many(notes_list, initial)
                 if became_synced:
-                    self._synced = True
+                    self.synced = True
         if became_synced:
             self._signal_synced()
         for report, changed in reports:  # once applied, outside the lock
             report(changed)
         if resync:
-            self._resync_due_listeners()
+            self._handlers.resync_due()
 
     def _load(self, replacement: Replacement[Any]) -> None:
-        """:meth:`_process` for a list into an empty store (the initial sync), in bulk.
+        """:meth:`process` for a list into an empty store (the initial sync), in bulk.
 
         Every object is an add (:meth:`_decide` with nothing cached), the first one wins on a
         duplicate key, notifications go out in list order: the outcome of the general path, with
@@ -219,19 +242,20 @@ class DeltaPath(HandlerRegistry[T]):
             key = self._key(obj)
             if key is not None and key not in items:
                 items[key] = obj
-        initial = not self._synced
+        initial = not self.synced
         store = self._store
-        with self._delivery_lock:
+        handlers = self._handlers
+        with handlers.lock:
             store.replace(items)
-            listeners = self._listeners
+            listeners = handlers.listeners
             if listeners and items:
                 notes: list[Notification] = [(ADD, obj, initial) for obj in items.values()]
                 for listener in listeners:
                     listener.add_many(notes, len(notes) if initial else 0)
             self.applied["added"] += len(items)
-            self._last_store_rv = replacement.resource_version
+            self.last_store_rv = replacement.resource_version
             if initial:
-                self._synced = True
+                self.synced = True
         if initial:
             self._signal_synced()
         if replacement.on_applied is not None:
@@ -281,5 +305,10 @@ class DeltaPath(HandlerRegistry[T]):
                 changes.append((gone, None))
                 notes.append((DELETE, DeletedFinalStateUnknown(gone, old), None))
                 self.applied["deleted"] += 1
-        self._last_store_rv = replacement.resource_version
+        self.last_store_rv = replacement.resource_version
         return added if initial else 0
+
+    def _signal_synced(self) -> None:
+        """Announce the first sync; called after :attr:`synced` was set, outside the locks."""
+        self.sync_done.set()
+        self._handlers.check_synced()

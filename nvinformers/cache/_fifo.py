@@ -81,7 +81,7 @@ class Replacement(Generic[T]):
         on_applied: when set, ``process`` (the informer) calls it once the relist was applied,
             with the number of objects it added, updated or deleted (0: the store already held
             exactly this list). The reflector's progress check reads it; see
-            :meth:`nvinformers.cache._reflector.ReflectorStore.replace`.
+            :meth:`nvinformers.cache._reflector_store.ReflectorStore.replace`.
     """
 
     objects: Sequence[T]

@@ -1,43 +1,29 @@
-"""An informer's handlers: registering and removing them, their resync, the sync they wait for.
+"""An informer's handlers: registering and removing them, and their resync.
 
-client-go's ``sharedProcessor`` as the informer runs it: each handler is a
-:class:`~nvinformers.cache._processor.ProcessorListener` with its own thread; the informer hands
-every notification to each of them under ``_delivery_lock``, and a handler registered on a running
-informer first receives a snapshot of the cache under that lock.
+client-go's ``sharedProcessor``: each handler is a
+:class:`~nvinformers.cache._processor.ProcessorListener` with its own thread.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from nvinformers.cache._fifo import RealFIFO
 from nvinformers.cache._handlers import ResourceEventHandler
 from nvinformers.cache._processor import ADD, UPDATE, Notification, ProcessorListener
 from nvinformers.cache._store import KeyedIndexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import Clock
-from nvinformers.errors import NvInformersError
 
-__all__ = [
-    "HandlerRegistry",
-    "ResourceEventHandlerRegistration",
-    "InformerStoppedError",
-    "MINIMUM_RESYNC_PERIOD",
-]
-
-T = TypeVar("T")
+__all__ = ["HandlerRegistry", "ResourceEventHandlerRegistration", "MINIMUM_RESYNC_PERIOD"]
 
 log = logging.getLogger("nvinformers.cache.informer")
 
 #: client-go's ``minimumResyncPeriod``.
 MINIMUM_RESYNC_PERIOD = 1.0
-
-
-class InformerStoppedError(NvInformersError, RuntimeError):
-    """The informer has stopped; it cannot be restarted or take new handlers."""
 
 
 class ResourceEventHandlerRegistration:
@@ -72,25 +58,39 @@ class ResourceEventHandlerRegistration:
         return self._listener.errors
 
 
-class HandlerRegistry(Generic[T]):
-    """The informer's handlers and resync (the fields are set by :class:`SharedIndexInformer`)."""
+class HandlerRegistry:
+    """An informer's handlers and their resync (client-go's ``sharedProcessor``).
 
-    name: str
-    _clock: Clock
-    _indexer: KeyedIndexer[T]
-    _fifo: RealFIFO
-    _state_lock: threading.Lock
-    _started: bool  # guarded by _state_lock
-    _stopped: bool  # guarded by _state_lock
-    _delivery_lock: threading.Lock
-    _listeners: tuple[ProcessorListener, ...]  # replaced under _delivery_lock
-    _handler_names: Iterator[int]
-    # client-go: the default resync period doubles as the resync check period.
-    _default_resync: float
-    _resync_check_period: float
-    _synced: bool
-    # Set once synced, or once stopped unsynced (see sync_done); set outside every lock.
-    _sync_done: Latch
+    Owned by the informer: ``indexer`` is its cache (replayed to late handlers and on resync),
+    ``resync_period`` its default, ``informer_synced`` tells whether it has synced.
+
+    Thread-safety: every method may be called from any thread. :attr:`lock` is the informer's
+    delivery lock: it guards the replacement of :attr:`listeners`; the informer holds it while it
+    applies a batch to its store and hands out the notifications, and :meth:`add` while it
+    snapshots the cache for a late handler (so the handler sees a consistent snapshot followed
+    by live events). Readers without the lock see one consistent tuple.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        indexer: KeyedIndexer[Any],
+        clock: Clock,
+        resync_period: float,
+        informer_synced: Callable[[], bool],
+    ) -> None:
+        self.name = name
+        self._indexer = indexer
+        self._clock = clock
+        self._informer_synced = informer_synced
+        self.default_resync = self._clamp_resync(resync_period)
+        # client-go: the default resync period doubles as the resync check period. It shrinks
+        # only before the informer starts, under the informer's state lock (see resync_period).
+        self.resync_check_period = self.default_resync
+        self.lock = threading.Lock()
+        self.listeners: tuple[ProcessorListener, ...] = ()  # replaced under lock
+        self._names = itertools.count(1)
 
     @staticmethod
     def _clamp_resync(period: float) -> float:
@@ -98,128 +98,87 @@ class HandlerRegistry(Generic[T]):
             return 0.0
         return max(period, MINIMUM_RESYNC_PERIOD)
 
-    def add_event_handler(
-        self,
-        handler: ResourceEventHandler,
-        resync_period: float | None = None,
-        *,
-        name: str | None = None,
+    def resync_period(self, requested: float | None, started: bool) -> float:
+        """The resync period a new handler gets for ``requested`` (None: the default), by
+        client-go's rules (see ``SharedIndexInformer.add_event_handler``). Before the informer
+        starts, a shorter period shrinks the check period: call it under the informer's state
+        lock."""
+        period = self._clamp_resync(self.default_resync if requested is None else requested)
+        if period > 0:
+            if self.resync_check_period == 0:
+                log.warning(
+                    "%s: handler asked for resync every %.1f s, but the informer was "
+                    "built without resync; it will not be resynced",
+                    self.name,
+                    period,
+                )
+                period = 0.0
+            elif period < self.resync_check_period:
+                if started:
+                    period = self.resync_check_period
+                else:
+                    self.resync_check_period = period
+        return period
+
+    def add(
+        self, handler: ResourceEventHandler, period: float, name: str | None, started: bool
     ) -> ResourceEventHandlerRegistration:
-        """Register ``handler``; on a running informer it first receives every cached object.
-
-        A handler added after start gets an ``on_add(obj, is_in_initial_list=True)`` for every
-        object in the cache, then live events, with nothing missed or repeated in between; its
-        registration's ``has_synced()`` turns true once those adds were delivered.
-
-        Args:
-            handler: receives the notifications on its own thread.
-            resync_period: this handler's resync period in seconds (None: the informer's
-                default; 0: none). Periods under 1 s are raised to 1 s; on a running informer,
-                periods under its resync check period are raised to it; an informer built with
-                resync 0 resyncs nobody (client-go's rules).
-            name: metrics label and thread name (bounded: do not use per-object names).
-
-        Raises:
-            InformerStoppedError: the informer has stopped.
-        """
-        period = self._default_resync if resync_period is None else resync_period
-        period = self._clamp_resync(period)
-        with self._state_lock:
-            if self._stopped:
-                raise InformerStoppedError(f"{self.name}: cannot add a handler after stop")
-            started = self._started
-            if period > 0:
-                if self._resync_check_period == 0:
-                    log.warning(
-                        "%s: handler asked for resync every %.1f s, but the informer was "
-                        "built without resync; it will not be resynced",
-                        self.name,
-                        period,
-                    )
-                    period = 0.0
-                elif period < self._resync_check_period:
-                    if started:
-                        period = self._resync_check_period
-                    else:
-                        self._resync_check_period = period
+        """Register ``handler`` with resync ``period``; on a ``started`` informer it first gets
+        every cached object, then its thread starts."""
         listener = ProcessorListener(
             handler,
-            name=name or f"handler-{next(self._handler_names)}",
+            name=name or f"handler-{next(self._names)}",
             informer_name=self.name,
-            informer_synced=self.has_synced,
+            informer_synced=self._informer_synced,
             resync_period=period,
         )
         listener.next_resync = self._clock.now() + period
-        with self._delivery_lock:
+        with self.lock:
             if started:
                 objects = self._indexer.list()
                 listener.add_many([(ADD, obj, True) for obj in objects], initial=len(objects))
-            self._listeners = (*self._listeners, listener)
+            self.listeners = (*self.listeners, listener)
             if started:
                 listener.start()
         listener.check_synced()  # synced already, with nothing to replay
         return ResourceEventHandlerRegistration(listener)
 
-    def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
-        """Stop delivering to the handler. Idempotent; does not block.
-
-        Queued notifications are dropped; a call in progress finishes on the handler's thread.
-        Use :meth:`shut_down_event_handler` to also wait for it.
-        """
+    def remove(self, registration: ResourceEventHandlerRegistration) -> ProcessorListener:
+        """Stop delivering to the handler; return its listener (a call in progress finishes on
+        its thread). Does not block."""
         listener = registration._listener
-        with self._delivery_lock:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
+        with self.lock:
+            self.listeners = tuple(x for x in self.listeners if x is not listener)
         listener.stop()
+        return listener
 
-    def shut_down_event_handler(
-        self, registration: ResourceEventHandlerRegistration, timeout: float | None = None
-    ) -> bool:
-        """Remove the handler and wait until its thread has ended; True if it did in time.
+    def start(self) -> None:
+        """Start every handler's thread (the informer starts)."""
+        with self.lock:
+            for listener in self.listeners:
+                listener.start()
 
-        Must not be called from inside the handler itself (it cannot wait for itself).
-        """
-        self.remove_event_handler(registration)
-        return registration._listener.join(timeout)
+    def stop(self) -> None:
+        """Stop every handler and wait for its thread (the informer stopped). Blocks."""
+        with self.lock:
+            listeners = self.listeners
+        for listener in listeners:
+            listener.stop()
+        for listener in listeners:
+            listener.join()
 
-    def has_synced(self) -> bool:
-        """True once the first full list has been applied to the store (resync is unrelated)."""
-        return self._synced
-
-    def sync_done(self) -> Latch:
-        """Set once :meth:`has_synced` is True, or once the informer stopped before it synced.
-
-        client-go's ``HasSyncedChecker().Done()``: what :mod:`nvinformers.cache._wait` waits on.
-        """
-        return self._sync_done
-
-    def wait_for_sync(self, timeout: float | None = None) -> bool:
-        """Block until synced, stopped or ``timeout`` seconds passed; returns :meth:`has_synced`."""
-        self._sync_done.wait(timeout)
-        return self._synced
-
-    def handlers(self) -> tuple[ResourceEventHandlerRegistration, ...]:
-        """The registered handlers."""
-        return tuple(ResourceEventHandlerRegistration(x) for x in self._listeners)
-
-    def _signal_synced(self) -> None:
-        """Announce the first sync; called after ``_synced`` was set, outside the locks."""
-        self._sync_done.set()
-        for listener in self._listeners:
+    def check_synced(self) -> None:
+        """The informer synced: tell every handler (outside the lock)."""
+        for listener in self.listeners:
             listener.check_synced()
 
-    def _resync_timer(self, stop: threading.Event) -> None:
-        # client-go's reflector resync goroutine: every check period, ask the queue to resync;
-        # the processing thread then replays the cache to the handlers that are due.
-        period = self._resync_check_period
-        while not self._clock.wait(stop, period):
-            self._fifo.resync()
-
-    def _resync_due_listeners(self) -> None:
+    def resync_due(self) -> None:
+        """Replay the cache to the handlers due for a resync (on the informer's queue thread)."""
         now = self._clock.now()
-        due = [x for x in self._listeners if x.resync_period > 0 and now >= x.next_resync]
+        due = [x for x in self.listeners if x.resync_period > 0 and now >= x.next_resync]
         if not due:
             return
-        with self._delivery_lock:
+        with self.lock:
             objects = self._indexer.list()
             notes: list[Notification] = [(UPDATE, obj, obj) for obj in objects]
             for listener in due:

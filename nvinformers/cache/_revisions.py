@@ -1,24 +1,18 @@
 """Revision handling: decimal revisions compared, opaque ones kept as they are.
 
-The reflector tracks the last revision from lists, events and bookmarks. It never moves
-backwards when revisions are decimal integers, as the Device API's are, so a server that replays
-an ADDED burst of old objects cannot make the reflector re-watch from the past. Revisions that are
-not decimal integers are kept as opaque strings (and sent back as they are); since no event can
-then be recognised as older than the cache, one WARNING says that stale-event protection is off.
-The informer drops an event older than the cached object by the same comparison,
-:func:`revision_newer`.
+A reflector's :class:`RevisionTracker` never moves backwards when revisions are decimal integers,
+as the Device API's are, so a server that replays an ADDED burst of old objects cannot make the
+reflector re-watch from the past. Other revisions are kept as opaque strings (and sent back as
+they are); since no event can then be recognised as older than the cache, one WARNING says that
+stale-event protection is off. The informer drops an event older than the cached object by the
+same comparison, :func:`revision_newer`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
 
-from nvinformers.cache._reflector_state import ReflectorState
-
-__all__ = ["revision_newer", "RevisionTracking"]
-
-T = TypeVar("T")
+__all__ = ["revision_newer", "RevisionTracker"]
 
 log = logging.getLogger("nvinformers.cache._reflector")
 
@@ -39,33 +33,70 @@ def revision_newer(candidate: str, current: str) -> bool | None:
     return None
 
 
-class RevisionTracking(ReflectorState[T]):
-    """The reflector's revision rules: which revision a relist asks for, which one is newer."""
+class RevisionTracker:
+    """A reflector's last synced revision: which revision its next list and watch ask for.
 
-    def _relist_resource_version(self) -> str:
+    Thread-safety: written by the reflector's run thread only (its watch loop writes
+    :attr:`last` directly, once per newer event); read by anyone (a str attribute read is
+    atomic).
+    """
+
+    __slots__ = ("_name", "_opaque", "expired", "last")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        #: The last revision seen (list, event or bookmark); "" before the first list.
+        self.last = ""
+        #: The server said :attr:`last` expired: the next list reads fresh ("").
+        self.expired = False
+        self._opaque = False  # a revision that is not a decimal integer was seen
+
+    def relist_from(self) -> str:
+        """The revision a classic list asks for."""
         # client-go: "0" first (cheap, may be slightly stale), then the last synced revision so
         # time never goes backwards, and "" (a consistent read) once that revision expired.
-        if self._last_sync_rv_unavailable:
+        if self.expired:
             return ""
-        if not self._last_sync_rv:
+        if not self.last:
             return "0"
-        return self._last_sync_rv
+        return self.last
 
-    def _newer_revision(self, rv: str, current: str) -> bool:
+    def newer(self, rv: str, current: str) -> bool:
         """Whether ``rv`` should become the last synced revision (the uncommon comparisons)."""
-        self._check_revision(rv)
+        self.check(rv)
         return not current or revision_newer(rv, current) is not False
 
-    def _check_revision(self, rv: str) -> None:
+    def check(self, rv: str) -> None:
         """Warn, once, that revisions which are not decimal integers turn stale-event
         protection off."""
-        if rv and not self._opaque_revisions and not rv.isdigit():
-            self._opaque_revisions = True
+        if rv and not self._opaque and not rv.isdigit():
+            self._opaque = True
             log.warning(
                 "%s: the server's resource version %r is not a decimal integer: an event older "
                 "than the cached object cannot be recognised, so stale-event protection is off "
                 "for this informer (revisions are kept as opaque strings and sent back as they "
                 "are)",
-                self.name,
+                self._name,
                 rv,
             )
+
+    def check_list(self, rv: str) -> None:
+        """Before a full list at ``rv`` replaces the store: warn of what it tells (an opaque
+        revision; revisions that went backwards)."""
+        self.check(rv)
+        last = self.last
+        if last and revision_newer(last, rv) is True:
+            # A relist asks for a state at least as new as the last revision seen.
+            log.warning(
+                "%s: the list is at revision %s, older than the last revision seen (%s): the "
+                "server's revisions went backwards (a restart that lost its store?); the cache "
+                "takes the list as it is",
+                self._name,
+                rv,
+                last,
+            )
+
+    def listed(self, rv: str) -> None:
+        """A full list at ``rv`` replaced the store: it is the last synced revision now."""
+        self.expired = False
+        self.last = rv

@@ -29,14 +29,18 @@ handler; the reflector's watch supervisor and its stop thread (which cancels the
 in flight the moment ``stop`` is set); a resync timer when resync is on. Handlers always run on
 their own threads, so a slow handler never delays the store, the watch or another handler.
 
-Deltas: every one goes through one path, :mod:`nvinformers.cache._delta_path` (client-go's
-``processDeltas``). Handlers and their resync: :mod:`nvinformers.cache._handler_registry`. The
-health report: :mod:`nvinformers.cache._informer_health`.
+The informer owns its :class:`~nvinformers.cache._reflector.Reflector`, its queue (a
+:class:`~nvinformers.cache._fifo.RealFIFO`), its indexer, its handlers (a
+:class:`~nvinformers.cache._handler_registry.HandlerRegistry`, client-go's ``sharedProcessor``)
+and its one delta path (a :class:`~nvinformers.cache._delta_path.DeltaPath`, client-go's
+``processDeltas``), through which every delta goes. The health report:
+:mod:`nvinformers.cache._informer_health`.
 
-Locks: ``_delivery_lock`` is held while a batch is applied and distributed, and while a handler is
-registered on a running informer (so a late handler sees a consistent snapshot followed by live
-events). ``_state_lock`` guards the started/stopped flags. No user code runs under either, except
-index functions (which must be pure and fast) and transforms (which run on the reflector thread).
+Locks: the delivery lock (the registry's :attr:`~HandlerRegistry.lock`) is held while a batch is
+applied and distributed, and while a handler is registered on a running informer (so a late
+handler sees a consistent snapshot followed by live events). ``_state_lock`` guards the
+started/stopped flags. No user code runs under either, except index functions (which must be
+pure and fast) and transforms (which run on the reflector thread).
 """
 
 from __future__ import annotations
@@ -46,18 +50,15 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, BackoffConfig
 from nvinformers.cache._delta_path import DeltaPath
 from nvinformers.cache._fifo import RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import (
-    MINIMUM_RESYNC_PERIOD,
-    InformerStoppedError,
-    ResourceEventHandlerRegistration,
-)
+from nvinformers.cache._handler_registry import HandlerRegistry, ResourceEventHandlerRegistration
+from nvinformers.cache._handlers import ResourceEventHandler
 from nvinformers.cache._index import Indexers
 from nvinformers.cache._informer_health import InformerHealth, informer_health
 from nvinformers.cache._informer_metrics import register_informer, unregister_informer
@@ -68,28 +69,26 @@ from nvinformers.cache._reflector import (
     DEFAULT_MIN_WATCH_TIMEOUT,
     DEFAULT_WATCH_INACTIVITY_TIMEOUT,
     Reflector,
-    WatchErrorHandler,
 )
+from nvinformers.cache._reflector_errors import WatchErrorHandler
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache._store import KeyedIndexer, new_indexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
+from nvinformers.errors import NvInformersError
 
-__all__ = [
-    "SharedIndexInformer",
-    "ResourceEventHandlerRegistration",
-    "InformerHealth",
-    "InformerStoppedError",
-    "MINIMUM_RESYNC_PERIOD",
-    "DEFAULT_OUTAGE_GRACE",
-]
+__all__ = ["SharedIndexInformer", "InformerStoppedError"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.informer")
 
 
-class SharedIndexInformer(DeltaPath[T]):
+class InformerStoppedError(NvInformersError, RuntimeError):
+    """The informer has stopped; it cannot be restarted or take new handlers."""
+
+
+class SharedIndexInformer(Generic[T]):
     """Lists and watches one resource into an indexed cache and notifies handlers.
 
     See the module docstring for the guarantees. Build one directly over a
@@ -147,9 +146,22 @@ class SharedIndexInformer(DeltaPath[T]):
         self._key_func = key_func
         self._indexer = new_indexer(key_func, dict(indexers or {}))
         self._store = self._indexer.thread_safe_store
-        self._fifo = RealFIFO(transform=transform, process=self._process)
         self._clock = clock
         self._registry = registry
+        self._handlers = HandlerRegistry(
+            self.name,
+            indexer=self._indexer,
+            clock=clock,
+            resync_period=resync_period,
+            informer_synced=self.has_synced,
+        )
+        self._deltas: DeltaPath[T] = DeltaPath(
+            self.name,
+            key_func=key_func,
+            store=self._store,
+            handlers=self._handlers,
+        )
+        self._fifo = RealFIFO(transform=transform, process=self._deltas.process)
         self.reflector: Reflector[T] = Reflector(
             lw,
             self._fifo,
@@ -163,21 +175,9 @@ class SharedIndexInformer(DeltaPath[T]):
             clock=clock,
             rng=rng,
         )
-        self._default_resync = self._clamp_resync(resync_period)
-        self._resync_check_period = self._default_resync
         self._state_lock = threading.Lock()
-        self._started = False
-        self._stopped = False
-        self._delivery_lock = threading.Lock()
-        self._listeners = ()
-        self._handler_names = itertools.count(1)
-        self._synced = False
-        self._last_store_rv = ""
-        self._sync_done = Latch()
-        self.applied = {"added": 0, "updated": 0, "deleted": 0}
-        self.stale_events_dropped = 0
-        self.unknown_deletes = 0
-        self.key_errors = 0
+        self._started = False  # guarded by _state_lock
+        self._stopped = False  # guarded by _state_lock
 
     # ------------------------------------------------------------------------ configuration
 
@@ -221,10 +221,78 @@ class SharedIndexInformer(DeltaPath[T]):
         """
         if self.is_stopped():
             raise InformerStoppedError(f"{self.name}: cannot add indexers after stop")
-        with self._delivery_lock:
+        with self._handlers.lock:
             self._indexer.add_indexers(indexers)
 
     # ---------------------------------------------------------------------------- handlers
+
+    def add_event_handler(
+        self,
+        handler: ResourceEventHandler,
+        resync_period: float | None = None,
+        *,
+        name: str | None = None,
+    ) -> ResourceEventHandlerRegistration:
+        """Register ``handler``; on a running informer it first receives every cached object.
+
+        A handler added after start gets an ``on_add(obj, is_in_initial_list=True)`` for every
+        object in the cache, then live events, with nothing missed or repeated in between; its
+        registration's ``has_synced()`` turns true once those adds were delivered.
+
+        Args:
+            handler: receives the notifications on its own thread.
+            resync_period: this handler's resync period in seconds (None: the informer's
+                default; 0: none). Periods under 1 s are raised to 1 s; on a running informer,
+                periods under its resync check period are raised to it; an informer built with
+                resync 0 resyncs nobody (client-go's rules).
+            name: metrics label and thread name (bounded: do not use per-object names).
+
+        Raises:
+            InformerStoppedError: the informer has stopped.
+        """
+        with self._state_lock:
+            if self._stopped:
+                raise InformerStoppedError(f"{self.name}: cannot add a handler after stop")
+            started = self._started
+            period = self._handlers.resync_period(resync_period, started)
+        return self._handlers.add(handler, period, name, started)
+
+    def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
+        """Stop delivering to the handler. Idempotent; does not block.
+
+        Queued notifications are dropped; a call in progress finishes on the handler's thread.
+        Use :meth:`shut_down_event_handler` to also wait for it.
+        """
+        self._handlers.remove(registration)
+
+    def shut_down_event_handler(
+        self, registration: ResourceEventHandlerRegistration, timeout: float | None = None
+    ) -> bool:
+        """Remove the handler and wait until its thread has ended; True if it did in time.
+
+        Must not be called from inside the handler itself (it cannot wait for itself).
+        """
+        return self._handlers.remove(registration).join(timeout)
+
+    def handlers(self) -> tuple[ResourceEventHandlerRegistration, ...]:
+        """The registered handlers."""
+        return tuple(ResourceEventHandlerRegistration(x) for x in self._handlers.listeners)
+
+    def has_synced(self) -> bool:
+        """True once the first full list has been applied to the store (resync is unrelated)."""
+        return self._deltas.synced
+
+    def sync_done(self) -> Latch:
+        """Set once :meth:`has_synced` is True, or once the informer stopped before it synced.
+
+        client-go's ``HasSyncedChecker().Done()``: what :mod:`nvinformers.cache._wait` waits on.
+        """
+        return self._deltas.sync_done
+
+    def wait_for_sync(self, timeout: float | None = None) -> bool:
+        """Block until synced, stopped or ``timeout`` seconds passed; returns :meth:`has_synced`."""
+        self._deltas.sync_done.wait(timeout)
+        return self._deltas.synced
 
     # ------------------------------------------------------------------------------- reads
 
@@ -246,7 +314,7 @@ class SharedIndexInformer(DeltaPath[T]):
 
     def last_store_sync_resource_version(self) -> str:
         """The revision the store is known to be current to (lists and bookmarks applied)."""
-        return self._last_store_rv
+        return self._deltas.last_store_rv
 
     def is_stopped(self) -> bool:
         """True once :meth:`run` has returned; a stopped informer never restarts."""
@@ -261,6 +329,24 @@ class SharedIndexInformer(DeltaPath[T]):
     @property
     def transform_errors(self) -> int:
         return self._fifo.transform_errors
+
+    # Counters of the delta path: changes applied by kind, events older than the cache
+    # dropped, deletes of objects not cached, objects without a usable key.
+    @property
+    def applied(self) -> dict[str, int]:
+        return self._deltas.applied
+
+    @property
+    def stale_events_dropped(self) -> int:
+        return self._deltas.stale_events_dropped
+
+    @property
+    def unknown_deletes(self) -> int:
+        return self._deltas.unknown_deletes
+
+    @property
+    def key_errors(self) -> int:
+        return self._deltas.key_errors
 
     def health(self) -> InformerHealth:
         """Whether the cache is being kept current, and why not.
@@ -282,7 +368,7 @@ class SharedIndexInformer(DeltaPath[T]):
         Thread-safety: callable from any thread; does not block.
         """
         return informer_health(
-            self.reflector.health.report(), synced=self._synced, stopped=self.is_stopped()
+            self.reflector.health.report(), synced=self._deltas.synced, stopped=self.is_stopped()
         )
 
     def healthy(self) -> bool:
@@ -306,16 +392,14 @@ class SharedIndexInformer(DeltaPath[T]):
             self._started = True
         register_informer(self, self._registry)
         resync: threading.Thread | None = None
-        if self._resync_check_period > 0:
+        if self._handlers.resync_check_period > 0:
             resync = threading.Thread(
                 target=self._resync_timer,
                 args=(stop,),
                 name=f"nvinformers-resync-{self.name}",
                 daemon=True,
             )
-        with self._delivery_lock:
-            for listener in self._listeners:
-                listener.start()
+        self._handlers.start()
         if resync is not None:
             resync.start()
         try:
@@ -326,11 +410,13 @@ class SharedIndexInformer(DeltaPath[T]):
                 resync.join()
             with self._state_lock:
                 self._stopped = True
-            self._sync_done.set()  # if still unsynced: it never will be
-            with self._delivery_lock:
-                listeners = self._listeners
-            for listener in listeners:
-                listener.stop()
-            for listener in listeners:
-                listener.join()
+            self._deltas.sync_done.set()  # if still unsynced: it never will be
+            self._handlers.stop()
             unregister_informer(self, self._registry)
+
+    def _resync_timer(self, stop: threading.Event) -> None:
+        # client-go's reflector resync goroutine: every check period, ask the queue to resync;
+        # the processing thread then replays the cache to the handlers that are due.
+        period = self._handlers.resync_check_period
+        while not self._clock.wait(stop, period):
+            self._fifo.resync()

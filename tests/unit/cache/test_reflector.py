@@ -13,7 +13,8 @@ import pytest
 
 from nvinformers.api.device.v1alpha1 import GPUList, ListMeta
 from nvinformers.cache import BackoffConfig, Reflector, VeryShortWatchError
-from nvinformers.cache._reflector import ReplayedWatchError, classify, revision_newer
+from nvinformers.cache._reflector_errors import ReplayedWatchError, classify
+from nvinformers.cache._revisions import revision_newer
 from nvinformers.cancel import CancelToken
 from nvinformers.clock import FakeClock
 from nvinformers.errors import (

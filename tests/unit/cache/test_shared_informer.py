@@ -126,7 +126,7 @@ def _bare_informer() -> tuple[Any, _NoteRecorder]:
         registry=CollectorRegistry(),
     )
     recorder = _NoteRecorder()
-    informer._listeners = (recorder,)  # type: ignore[assignment]
+    informer._handlers.listeners = (recorder,)  # type: ignore[assignment]
     return informer, recorder
 
 
@@ -152,9 +152,9 @@ def test_a_single_event_and_a_batch_take_the_same_decisions() -> None:
     ]
     one_by_one, seen_singly = _bare_informer()
     for delta in deltas:
-        one_by_one._process([delta])
+        one_by_one._deltas.process([delta])
     batched, seen_batched = _bare_informer()
-    batched._process(list(deltas))
+    batched._deltas.process(list(deltas))
     for informer in (one_by_one, batched):
         assert informer._store.snapshot_items() == {"a": a6, "b": b9, "o": opaque0}
         assert informer.applied == {"added": 4, "updated": 2, "deleted": 1}
@@ -363,7 +363,7 @@ def test_resync_periods_follow_client_go_rules(make: Any) -> None:
     h2 = make(resync_period=60.0)
     reg2 = h2.informer.add_event_handler(RecordingHandler(), 0.2)
     assert reg2._listener.resync_period == 1.0  # minimum 1 s
-    assert h2.informer._resync_check_period == 1.0  # before start: the check period shrinks
+    assert h2.informer._handlers.resync_check_period == 1.0  # before start: the check period shrank
 
 
 def test_remove_event_handler_stops_delivery(make: Any) -> None:
