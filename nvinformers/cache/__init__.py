@@ -7,7 +7,10 @@ objects from the Kubernetes API.
 
 from nvinformers.cache._backoff import Backoff, BackoffConfig
 from nvinformers.cache._fifo import DeltaType, RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import ResourceEventHandlerRegistration
+from nvinformers.cache._handler_registry import (
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
+)
 from nvinformers.cache._handlers import (
     FilteringResourceEventHandler,
     ResourceEventHandler,
@@ -44,7 +47,7 @@ from nvinformers.cache._reflector import Reflector
 from nvinformers.cache._reflector_errors import VeryShortWatchError
 from nvinformers.cache._reflector_health import LinkReport, ReflectorHealth
 from nvinformers.cache._reflector_stats import ReflectorStats
-from nvinformers.cache._shared_informer import InformerStoppedError, SharedIndexInformer
+from nvinformers.cache._shared_informer import SharedIndexInformer
 from nvinformers.cache._store import Indexer, KeyedIndexer, Store, new_indexer, new_store
 from nvinformers.cache._thread_safe_store import ThreadSafeStore
 from nvinformers.cache._wait import wait_for_cache_sync

@@ -17,13 +17,23 @@ from nvinformers.cache._processor import ADD, UPDATE, Notification, ProcessorLis
 from nvinformers.cache._store import KeyedIndexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import Clock
+from nvinformers.errors import NvInformersError
 
-__all__ = ["HandlerRegistry", "ResourceEventHandlerRegistration", "MINIMUM_RESYNC_PERIOD"]
+__all__ = [
+    "HandlerRegistry",
+    "ResourceEventHandlerRegistration",
+    "InformerStoppedError",
+    "MINIMUM_RESYNC_PERIOD",
+]
 
 log = logging.getLogger("nvinformers.cache.informer")
 
 #: client-go's ``minimumResyncPeriod``.
 MINIMUM_RESYNC_PERIOD = 1.0
+
+
+class InformerStoppedError(NvInformersError, RuntimeError):
+    """The informer has stopped; it cannot be restarted or take new handlers."""
 
 
 class ResourceEventHandlerRegistration:
@@ -68,7 +78,10 @@ class HandlerRegistry:
     delivery lock: it guards the replacement of :attr:`listeners`; the informer holds it while it
     applies a batch to its store and hands out the notifications, and :meth:`add` while it
     snapshots the cache for a late handler (so the handler sees a consistent snapshot followed
-    by live events). Readers without the lock see one consistent tuple.
+    by live events). It also guards whether the handlers' threads were started and stopped, so
+    that a handler added while the informer starts or stops is started or refused, never left
+    without a thread (client-go's ``listenersStarted`` under ``listenersLock``). Readers without
+    the lock see one consistent tuple.
     """
 
     def __init__(
@@ -90,6 +103,8 @@ class HandlerRegistry:
         self.resync_check_period = self.default_resync
         self.lock = threading.Lock()
         self.listeners: tuple[ProcessorListener, ...] = ()  # replaced under lock
+        self._started = False  # guarded by lock: the handlers' threads run
+        self._stopped = False  # guarded by lock: they were stopped; no handler may join
         self._names = itertools.count(1)
 
     @staticmethod
@@ -121,10 +136,14 @@ class HandlerRegistry:
         return period
 
     def add(
-        self, handler: ResourceEventHandler, period: float, name: str | None, started: bool
+        self, handler: ResourceEventHandler, period: float, name: str | None
     ) -> ResourceEventHandlerRegistration:
-        """Register ``handler`` with resync ``period``; on a ``started`` informer it first gets
-        every cached object, then its thread starts."""
+        """Register ``handler`` with resync ``period``; once the handlers run it first gets
+        every cached object, then its thread starts.
+
+        Raises:
+            InformerStoppedError: the handlers were stopped (the informer stopped).
+        """
         listener = ProcessorListener(
             handler,
             name=name or f"handler-{next(self._names)}",
@@ -134,11 +153,13 @@ class HandlerRegistry:
         )
         listener.next_resync = self._clock.now() + period
         with self.lock:
-            if started:
+            if self._stopped:
+                raise InformerStoppedError(f"{self.name}: cannot add a handler after stop")
+            if self._started:
                 objects = self._indexer.list()
                 listener.add_many([(ADD, obj, True) for obj in objects], initial=len(objects))
             self.listeners = (*self.listeners, listener)
-            if started:
+            if self._started:
                 listener.start()
         listener.check_synced()  # synced already, with nothing to replay
         return ResourceEventHandlerRegistration(listener)
@@ -155,12 +176,14 @@ class HandlerRegistry:
     def start(self) -> None:
         """Start every handler's thread (the informer starts)."""
         with self.lock:
+            self._started = True
             for listener in self.listeners:
                 listener.start()
 
     def stop(self) -> None:
         """Stop every handler and wait for its thread (the informer stopped). Blocks."""
         with self.lock:
+            self._stopped = True
             listeners = self.listeners
         for listener in listeners:
             listener.stop()

@@ -57,7 +57,11 @@ from prometheus_client import CollectorRegistry
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, BackoffConfig
 from nvinformers.cache._delta_path import DeltaPath
 from nvinformers.cache._fifo import RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import HandlerRegistry, ResourceEventHandlerRegistration
+from nvinformers.cache._handler_registry import (
+    HandlerRegistry,
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
+)
 from nvinformers.cache._handlers import ResourceEventHandler
 from nvinformers.cache._index import Indexers
 from nvinformers.cache._informer_health import InformerHealth, informer_health
@@ -75,17 +79,12 @@ from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
 from nvinformers.cache._store import KeyedIndexer, new_indexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
-from nvinformers.errors import NvInformersError
 
-__all__ = ["SharedIndexInformer", "InformerStoppedError"]
+__all__ = ["SharedIndexInformer"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.informer")
-
-
-class InformerStoppedError(NvInformersError, RuntimeError):
-    """The informer has stopped; it cannot be restarted or take new handlers."""
 
 
 class SharedIndexInformer(Generic[T]):
@@ -253,9 +252,8 @@ class SharedIndexInformer(Generic[T]):
         with self._state_lock:
             if self._stopped:
                 raise InformerStoppedError(f"{self.name}: cannot add a handler after stop")
-            started = self._started
-            period = self._handlers.resync_period(resync_period, started)
-        return self._handlers.add(handler, period, name, started)
+            period = self._handlers.resync_period(resync_period, self._started)
+        return self._handlers.add(handler, period, name)
 
     def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
         """Stop delivering to the handler. Idempotent; does not block.

@@ -515,3 +515,76 @@ def test_an_initial_list_with_a_repeated_name_keeps_the_first_object(make: Any) 
     assert cached is not None
     assert cached.metadata.resource_version == "5"
     assert sorted(h.informer.get_indexer().list_keys()) == ["a", "b"]
+
+
+def _descheduled_add(
+    h: Harness, after: Callable[[], object]
+) -> tuple[RecordingHandler, list[object]]:
+    """Add a handler whose registration is descheduled between its check of the informer's state
+    and its entry into the registry until ``after`` (a start or a stop) has run: an interleaving
+    two threads can hit at any time, forced here so that the test is deterministic. Returns the
+    handler and what ``add_event_handler`` returned or raised."""
+    registry = h.informer._handlers
+    checked, resume = threading.Event(), threading.Event()
+    add = registry.add
+
+    def add_later(*args: Any) -> Any:
+        checked.set()
+        assert resume.wait(WAIT)
+        return add(*args)
+
+    late = RecordingHandler()
+    outcome: list[object] = []
+
+    def register() -> None:
+        try:
+            outcome.append(h.informer.add_event_handler(late, name="late"))
+        except Exception as exc:
+            outcome.append(exc)
+
+    registry.add = add_later  # type: ignore[method-assign,assignment]
+    thread = threading.Thread(target=register, name="test-add-handler")
+    thread.start()
+    assert checked.wait(WAIT)
+    after()
+    resume.set()
+    thread.join(WAIT)
+    return late, outcome
+
+
+def test_a_handler_added_while_the_informer_starts_is_started_and_gets_every_object(
+    make: Any,
+) -> None:
+    h = make()
+    # The registration checks "not started", then the informer starts and starts its handlers,
+    # then the registration lands: client-go's processor decides under its own lock, so must we.
+    started = threading.Event()
+    start_handlers = h.informer._handlers.start
+
+    def start_and_tell() -> None:
+        start_handlers()
+        started.set()
+
+    h.informer._handlers.start = start_and_tell
+    late, _ = _descheduled_add(h, lambda: (h.start(), started.wait(WAIT)))
+    assert h.informer.wait_for_sync(WAIT)
+    assert late.wait_for_count(2), "the late handler's thread never started"
+    assert sorted(late.snapshot()) == ["add a@5 initial", "add b@7 initial"]
+
+
+def test_a_handler_added_while_the_informer_stops_is_refused_and_leaves_no_thread(
+    make: Any,
+) -> None:
+    h = make()
+    h.start()
+    assert h.informer.wait_for_sync(WAIT)
+
+    def stop_informer() -> None:
+        h.stop.set()
+        assert h.thread is not None
+        h.thread.join(WAIT)  # run() has returned: every handler it knew of was stopped
+        assert not h.thread.is_alive()
+
+    _, (outcome,) = _descheduled_add(h, stop_informer)
+    assert isinstance(outcome, InformerStoppedError), outcome
+    assert not [t for t in threading.enumerate() if t.name.endswith("-late")]
