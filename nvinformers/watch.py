@@ -52,19 +52,27 @@ class Interface(Protocol[T_co]):
 
     Thread-safety: ``stop()`` is idempotent and may be called from any thread; it makes a blocked
     ``next()`` return promptly (iteration ends). Iterate from one thread only.
+
+    A class that subclasses it explicitly (the library's watches do) writes ``__next__`` and
+    ``stop`` and inherits the rest: iteration over itself, and ``with`` stopping it on exit.
     """
 
-    def __iter__(self) -> Iterator[Event[T_co]]: ...
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Event[T_co]]:
+        return self
 
     def __next__(self) -> Event[T_co]: ...
 
     def stop(self) -> None: ...
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> Self:
+        return self
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        self.stop()

@@ -40,8 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -54,6 +53,7 @@ from nvinformers.clientset._status import code_name, from_rpc_error
 from nvinformers.errors import InternalError, MalformedObjectError, StatusError, qualify
 from nvinformers.meta import header_accessors
 from nvinformers.watch import BOOKMARK, Event, EventType
+from nvinformers.watch import Interface as WatchInterface
 
 __all__ = ["GPUWatch", "StreamCall"]
 
@@ -90,7 +90,7 @@ class StreamCall(Protocol):
     def cancel(self) -> bool: ...
 
 
-class GPUWatch:
+class GPUWatch(WatchInterface[GPU]):
     """A running ``WatchGpus`` stream; iterate it for :class:`~nvinformers.watch.Event` of GPU.
 
     Semantics are in the module docstring. Built by
@@ -162,9 +162,6 @@ class GPUWatch:
         self._unknown_types: set[str] = set()
 
     # -- iteration -------------------------------------------------------------------------------
-
-    def __iter__(self) -> Self:
-        return self
 
     def __next__(self) -> Event[GPU]:
         if self._done:
@@ -311,17 +308,6 @@ class GPUWatch:
         self._done = True
         self._call.cancel()
         self._finish("CANCELLED")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- introspection ---------------------------------------------------------------------------
 

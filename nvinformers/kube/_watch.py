@@ -12,21 +12,21 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from nvinformers.errors import StatusError
 from nvinformers.kube._events import decode_event
 from nvinformers.kube._objects import KubeObject
 from nvinformers.kube._status import unreachable
 from nvinformers.watch import Event
+from nvinformers.watch import Interface as WatchInterface
 
 __all__ = ["KubeWatch"]
 
 log = logging.getLogger("nvinformers.kube")
 
 
-class KubeWatch:
+class KubeWatch(WatchInterface[KubeObject]):
     """A running watch over one HTTP response (implements :class:`nvinformers.watch.Interface`).
 
     Iteration yields :class:`~nvinformers.watch.Event` objects of
@@ -74,9 +74,6 @@ class KubeWatch:
         self._busy = False  # guarded by _lock: a __next__ is in progress
         self._closed = False  # guarded by _lock
         self._events = self._generate()
-
-    def __iter__(self) -> Self:
-        return self
 
     def __next__(self) -> Event[KubeObject]:
         lock = self._lock
@@ -174,17 +171,6 @@ class KubeWatch:
             resp.release_conn()
         except Exception:
             log.debug("error releasing a watch connection", exc_info=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "closed" if self._closed else "open"

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 from nvinformers import labels
 from nvinformers.api.device.v1alpha1 import GPU, GPUList, ListMeta
@@ -49,6 +47,7 @@ from nvinformers.testing.storage import (
     not_found,
 )
 from nvinformers.watch import Event, EventType
+from nvinformers.watch import Interface as WatchInterface
 
 __all__ = ["ObjectTracker", "FakeGPUWatch", "DEFAULT_HISTORY_LIMIT"]
 
@@ -244,7 +243,7 @@ def _start(opts: ListOptions) -> tuple[int | None, bool]:
         raise BadRequestError(str(exc), resource=qualify(RESOURCE)) from None
 
 
-class FakeGPUWatch:
+class FakeGPUWatch(WatchInterface[GPU]):
     """A watch on an :class:`ObjectTracker`; implements :class:`nvinformers.watch.Interface`.
 
     Iteration ends after ``stop()``, after ``timeout_seconds``, or after
@@ -269,9 +268,6 @@ class FakeGPUWatch:
         self._stopped = False
         self._rv = ""
 
-    def __iter__(self) -> Self:
-        return self
-
     def __next__(self) -> Event[GPU]:
         item = next(self._events, None)
         if isinstance(item, list):
@@ -293,17 +289,6 @@ class FakeGPUWatch:
         self._stopped = True
         if self._watcher is not None:
             self._tracker.unwatch(self._watcher)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def resource_version(self) -> str:
