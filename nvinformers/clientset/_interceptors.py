@@ -77,7 +77,6 @@ __all__ = [
     "LatencyLoggingInterceptor",
     "MetricsInterceptor",
     "ANSWER_CODES",
-    "AVAILABILITY_CODES",
 ]
 
 _Req = TypeVar("_Req")
@@ -95,10 +94,6 @@ ANSWER_CODES = frozenset(
         "ABORTED",
         "OUT_OF_RANGE",
     }
-)
-#: Availability failures: they start (or continue) a failure streak.
-AVAILABILITY_CODES = frozenset(
-    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "RESOURCE_EXHAUSTED"}
 )
 #: What a unary call and a stream's establishment log:
 #: (success, ended by its context, answered with an error, failure), and the end of a streak
