@@ -17,6 +17,7 @@ from nvinformers.api.device.v1alpha1 import GPU
 __all__ = [
     "OUTPUT_FORMATS",
     "ready_condition",
+    "human_duration",
     "render_table",
     "to_yaml",
     "print_gpus",
@@ -35,18 +36,40 @@ def ready_condition(gpu: GPU) -> tuple[str, str]:
     return condition.status, condition.reason
 
 
+def human_duration(seconds: float) -> str:
+    """apimachinery's ``HumanDuration``: about two significant figures."""
+    total = int(seconds)
+    if total < -1:
+        return "<invalid>"
+    if total < 0:
+        return "0s"
+    if total < 120:
+        return f"{total}s"
+    minutes = total // 60
+    if minutes < 10:
+        return f"{minutes}m{total % 60}s" if total % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = total // 3600
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        years, days = divmod(hours // 24, 365)
+        return f"{years}y{days}d" if days else f"{years}y"
+    return f"{hours // 24 // 365}y"
+
+
 def _age(since: datetime | None, now: datetime | None = None) -> str:
-    """kubectl's short human durations: 45s, 12m, 5h, 3d."""
+    """kubectl's AGE column: :func:`human_duration` since ``since``, ``<unknown>`` without it."""
     if since is None:
         return "<unknown>"
-    seconds = max(0, int(((now or datetime.now(UTC)) - since).total_seconds()))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 3 * 3600:
-        return f"{seconds // 60}m"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    return human_duration(((now or datetime.now(UTC)) - since).total_seconds())
 
 
 def render_table(gpus: Sequence[GPU], *, wide: bool = False) -> str:

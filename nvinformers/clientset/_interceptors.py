@@ -77,7 +77,6 @@ __all__ = [
     "LatencyLoggingInterceptor",
     "MetricsInterceptor",
     "ANSWER_CODES",
-    "AVAILABILITY_CODES",
 ]
 
 _Req = TypeVar("_Req")
@@ -96,24 +95,23 @@ ANSWER_CODES = frozenset(
         "OUT_OF_RANGE",
     }
 )
-#: Availability failures: they start (or continue) a failure streak.
-AVAILABILITY_CODES = frozenset(
-    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "RESOURCE_EXHAUSTED"}
-)
 #: What a unary call and a stream's establishment log:
-#: (success, ended by its context, answered with an error, failure).
+#: (success, ended by its context, answered with an error, failure), and the end of a streak
+#: (by a success, by an answer).
 _UNARY_MESSAGES = (
     "RPC succeeded",
     "RPC finished with context error",
     "RPC answered with an error",
     "RPC failed",
 )
+_UNARY_STREAK_ENDS = ("RPC succeeded", "RPC answered")
 _STREAM_MESSAGES = (
     "Stream started",
     "Stream establishment canceled",
     "Stream refused",
     "Stream establishment failed",
 )
+_STREAM_STREAK_ENDS = ("Stream started", "Stream refused")
 
 
 def _unary_code(outcome: object) -> str:
@@ -184,18 +182,24 @@ class LatencyLoggingInterceptor(
             self._failing[method] = [code, 0]
         return logging.ERROR
 
-    def _end_streak(self, details: grpc.ClientCallDetails, duration: float, code: str) -> None:
-        """The server answered (``code`` OK or an answer code): log the end of a streak."""
+    def _end_streak(
+        self, details: grpc.ClientCallDetails, duration: float, code: str, ended: tuple[str, str]
+    ) -> None:
+        """The server answered (``code`` OK or an answer code): log the end of a streak.
+
+        ``ended`` says it for a success and for an answer (``"RPC succeeded"``,
+        ``"RPC answered"`` / ``"Stream started"``, ``"Stream refused"``).
+        """
         if not self._failing:  # the common case: no lock, no work
             return
         method = _method_of(details)
         with self._lock:
             streak = self._failing.pop(method, None)
         if streak is not None:
-            how = "succeeded" if code == "OK" else f"answered ({code})"
+            how = ended[0] if code == "OK" else f"{ended[1]} ({code})"
             self._log(
                 logging.INFO,
-                f"RPC {how} again after {streak[1] + 1} failed attempt(s) ({streak[0]})",
+                f"{how} again after {streak[1] + 1} failed attempt(s) ({streak[0]})",
                 details=details,
                 duration=duration,
                 code=code,
@@ -216,9 +220,7 @@ class LatencyLoggingInterceptor(
     def _finish_unary(self, details: grpc.ClientCallDetails, start: float, outcome: Any) -> None:
         duration = self._now() - start
         code = _unary_code(outcome)
-        if code == "OK" or code in ANSWER_CODES:
-            self._end_streak(details, duration, code)
-        self._report(details, duration, code, outcome, _UNARY_MESSAGES)
+        self._report(details, duration, code, outcome, _UNARY_MESSAGES, _UNARY_STREAK_ENDS)
 
     def intercept_unary_stream(
         self,
@@ -248,7 +250,7 @@ class LatencyLoggingInterceptor(
             done = getattr(outcome, "done", None)
             if done is not None and done():
                 code = code_name(outcome)
-        self._report(details, duration, code, outcome, _STREAM_MESSAGES)
+        self._report(details, duration, code, outcome, _STREAM_MESSAGES, _STREAM_STREAK_ENDS)
 
     def _report(
         self,
@@ -257,10 +259,14 @@ class LatencyLoggingInterceptor(
         code: str,
         outcome: object,
         messages: tuple[str, str, str, str],
+        streak_ends: tuple[str, str],
     ) -> None:
         """Log one outcome: success, cancellation and answers at DEBUG, failures at the streak's
-        level (ERROR for the first, DEBUG for repeats)."""
+        level (ERROR for the first, DEBUG for repeats). A success or an answer ends the method's
+        streak, for unary calls and streams alike."""
         succeeded, ended_by_context, answered, failed = messages
+        if code == "OK" or code in ANSWER_CODES:
+            self._end_streak(details, duration, code, streak_ends)
         if code == "OK":
             # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
             if self._logger.isEnabledFor(logging.DEBUG):

@@ -325,7 +325,8 @@ class Storage:
         out = msg.object_meta
         out.ClearField("uid")
         out.generation = 1
-        out.creation_timestamp.FromDatetime(self._clock())
+        # A metav1.Time holds whole seconds: the device-apiserver sends no fraction.
+        out.creation_timestamp.FromDatetime(self._clock().replace(microsecond=0))
         if self._stamp_default_namespace and not out.namespace:
             out.namespace = "default"
 

@@ -24,6 +24,8 @@ def test_create_sets_the_server_managed_fields(writer: Writer) -> None:
     assert created.type_meta.api_version == "device.nvidia.com/v1alpha1"
     assert meta.uid and meta.resource_version and meta.generation == 1
     assert meta.HasField("creation_timestamp") and meta.creation_timestamp.seconds > 0
+    # A metav1.Time: whole seconds (what the device-apiserver stores and sends).
+    assert meta.creation_timestamp.nanos == 0
 
 
 def test_create_ignores_the_status(writer: Writer) -> None:

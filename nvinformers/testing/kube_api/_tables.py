@@ -30,10 +30,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from nvinformers._printers import human_duration
 from nvinformers.testing.kube_api._errors import bad_request
 from nvinformers.testing.kube_api._resources import Resource
 
-__all__ = ["table_version", "include_object", "table", "human_duration"]
+__all__ = ["table_version", "include_object", "table"]
 
 _GROUP: Final = "meta.k8s.io"
 _VERSIONS: Final = ("v1", "v1beta1")
@@ -70,35 +71,6 @@ def include_object(query: Mapping[str, str]) -> str:
             f"includeObject: Unsupported value: {value!r}: supported: None, Metadata, Object"
         )
     return value
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``HumanDuration``: about two significant figures."""
-    total = int(seconds)
-    if total < -1:
-        return "<invalid>"
-    if total < 0:
-        return "0s"
-    if total < 120:
-        return f"{total}s"
-    minutes = total // 60
-    if minutes < 10:
-        return f"{minutes}m{total % 60}s" if total % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = total // 3600
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        years, days = divmod(hours // 24, 365)
-        return f"{years}y{days}d" if days else f"{years}y"
-    return f"{hours // 24 // 365}y"
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -234,6 +234,26 @@ def test_stream_already_failed_at_establishment_logs_error(
     assert record.getMessage().startswith("Stream establishment failed")
 
 
+def test_a_stream_that_starts_ends_its_streak_so_the_next_outage_logs_error(
+    latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+
+    def stream(outcome: object) -> None:
+        latency.intercept_unary_stream(lambda d, r: outcome, Details(STREAM), object())
+
+    stream(FailedStreamError(grpc.StatusCode.UNAVAILABLE, "down"))
+    stream(FailedStreamError(grpc.StatusCode.UNAVAILABLE, "down"))
+    stream(RunningStream())  # the server is back: the watch starts
+    stream(FailedStreamError(grpc.StatusCode.UNAVAILABLE, "down"))  # a new outage
+    levels = [(r.levelno, r.getMessage().split(":")[0]) for r in records(caplog)]
+    assert levels == [
+        (logging.ERROR, "Stream establishment failed"),
+        (logging.INFO, "Stream started again after 2 failed attempt(s) (UNAVAILABLE)"),
+        (logging.ERROR, "Stream establishment failed"),
+    ]
+
+
 def test_stream_establishment_raising_is_logged_and_reraised(
     latency: LatencyLoggingInterceptor, caplog: pytest.LogCaptureFixture
 ) -> None:

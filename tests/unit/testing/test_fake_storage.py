@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -145,14 +146,17 @@ class TestRevisions:
                 storage.patch("gpu-0", change, status=False)
         assert storage.tracker.revision == 3
 
-    def test_server_manages_uid_generation_and_creation_time(self, storage: Storage) -> None:
+    def test_server_manages_uid_generation_and_creation_time(self) -> None:
+        now = datetime(2026, 3, 1, 12, 30, 45, 678901, tzinfo=UTC)
+        storage = new_storage(clock=lambda: now)
         msg = gpu("gpu-9")
         msg.object_meta.uid = "client-uid"
         msg.object_meta.generation = 42
         created = storage.create(msg).metadata
         assert created.uid.startswith("uid-")
         assert created.generation == 1
-        assert created.creation_timestamp is not None
+        # Whole seconds, as the device-apiserver stores a metav1.Time.
+        assert created.creation_timestamp == now.replace(microsecond=0)
 
     def test_generation_is_bumped_by_spec_changes_only(self, storage: Storage) -> None:
         with_labels(storage, "gpu-0", rack="z")
