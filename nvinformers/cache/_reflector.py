@@ -342,10 +342,7 @@ class Reflector(Generic[T]):
     ) -> None:
         """A full list (classic or streamed) arrived: replace the store with it."""
         self._revisions.check_list(resource_version)
-        if on_applied is None:
-            self._store.replace(items, resource_version)
-        else:
-            self._store.replace(items, resource_version, on_applied=on_applied)
+        self._store.replace(items, resource_version, on_applied=on_applied)
         self._revisions.listed(resource_version)
         self._first_list_done = True
 
