@@ -606,7 +606,8 @@ class Reflector(Generic[T]):
             obj = event.object
             cls = type(obj)
             if cls is not last_cls:
-                # Direct readers for types that allow it (GPUs): see cache.keys.
+                # Direct readers for types that register them (GPUs): see
+                # nvinformers.meta.register_header_accessors.
                 last_cls = cls
                 rv_of = header_accessors(cls).resource_version
             if etype is modified:
