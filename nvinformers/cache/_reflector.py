@@ -108,7 +108,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.cache._reflector")
+log = logging.getLogger("nvinformers.cache.reflector")
 
 #: Seconds of total silence (no event, no bookmark) on a watch after which the reflector checks
 #: progress with a relist. Longer than the Kubernetes bookmark interval (1 min) and than kine's

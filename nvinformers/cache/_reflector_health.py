@@ -60,7 +60,7 @@ __all__ = [
     "MIN_OUTAGE_GRACE",
 ]
 
-log = logging.getLogger("nvinformers.cache._reflector")
+log = logging.getLogger("nvinformers.cache.reflector")
 
 #: A watch that has stayed open this long without failing is working, even if nothing arrived.
 RECOVERED_AFTER = 1.0
