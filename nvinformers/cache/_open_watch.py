@@ -20,7 +20,7 @@ from nvinformers.watch import Interface as WatchInterface
 
 __all__ = ["OpenWatch", "SILENT", "NO_INITIAL_END"]
 
-log = logging.getLogger("nvinformers.cache._reflector")
+log = logging.getLogger("nvinformers.cache.reflector")
 
 #: Why the supervisor stopped the open watch.
 SILENT = "silent"  # silent for the inactivity timeout: a progress check follows

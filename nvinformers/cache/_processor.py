@@ -51,7 +51,7 @@ __all__ = [
     "DurationHistogram",
 ]
 
-log = logging.getLogger("nvinformers.cache._handlers")
+log = logging.getLogger("nvinformers.cache.handlers")
 
 #: Notification kinds. A notification is ``(kind, a, b)``: ADD → (obj, is_in_initial_list),
 #: UPDATE → (old, new), DELETE → (obj or tombstone, None).

@@ -108,7 +108,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.cache._reflector")
+log = logging.getLogger("nvinformers.cache.reflector")
 
 #: Seconds of total silence (no event, no bookmark) on a watch after which the reflector checks
 #: progress with a relist. Longer than the Kubernetes bookmark interval (1 min) and than kine's
@@ -342,10 +342,7 @@ class Reflector(Generic[T]):
     ) -> None:
         """A full list (classic or streamed) arrived: replace the store with it."""
         self._revisions.check_list(resource_version)
-        if on_applied is None:
-            self._store.replace(items, resource_version)
-        else:
-            self._store.replace(items, resource_version, on_applied=on_applied)
+        self._store.replace(items, resource_version, on_applied=on_applied)
         self._revisions.listed(resource_version)
         self._first_list_done = True
 
@@ -609,7 +606,8 @@ class Reflector(Generic[T]):
             obj = event.object
             cls = type(obj)
             if cls is not last_cls:
-                # Direct readers for types that allow it (GPUs): see cache.keys.
+                # Direct readers for types that register them (GPUs): see
+                # nvinformers.meta.register_header_accessors.
                 last_cls = cls
                 rv_of = header_accessors(cls).resource_version
             if etype is modified:

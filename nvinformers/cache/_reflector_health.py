@@ -60,7 +60,7 @@ __all__ = [
     "MIN_OUTAGE_GRACE",
 ]
 
-log = logging.getLogger("nvinformers.cache._reflector")
+log = logging.getLogger("nvinformers.cache.reflector")
 
 #: A watch that has stayed open this long without failing is working, even if nothing arrived.
 RECOVERED_AFTER = 1.0
@@ -137,7 +137,8 @@ class ReflectorHealth:
         self._failures = 0  # failed attempts in the logged outage
         self._good_since: float | None = None  # in an outage: the link has worked since
         self._check_due: float | None = None  # the supervisor stopped a silent watch for a check
-        self._frozen_at: float | None = None  # a check found changes then (no activity since)
+        # The last check that found changes; frozen while no activity came after it.
+        self._frozen_at: float | None = None
         self._frozen_changes = 0  # objects changed, found by the checks of this silence
 
     # -------------------------------------------------------------- what the run thread reports
@@ -328,18 +329,17 @@ class ReflectorHealth:
             return f"no working watch for {now - down_since:.1f} s ({detail})", down_since
         last = self.last_activity
         frozen = self._frozen_at
-        if frozen is not None:
-            if last is not None and last >= frozen:
-                self._frozen_at = None  # activity since the check: the stream moves again
-            else:
-                since = frozen if last is None else last
-                changed = self._frozen_changes
-                return (
-                    f"watch delivered nothing for {now - since:.1f} s while the server changed "
-                    f"{changed} object{'' if changed == 1 else 's'} (found by a relist, which "
-                    "repaired the cache)",
-                    since,
-                )
+        # Frozen until activity follows the last check that found changes (a pure read: a
+        # later check starts a new count by the same rule, in progress_checked).
+        if frozen is not None and (last is None or last < frozen):
+            since = frozen if last is None else last
+            changed = self._frozen_changes
+            return (
+                f"watch delivered nothing for {now - since:.1f} s while the server changed "
+                f"{changed} object{'' if changed == 1 else 's'} (found by a relist, which "
+                "repaired the cache)",
+                since,
+            )
         due = self._check_due
         if due is not None and now - due >= self._grace:
             since = due if last is None else last

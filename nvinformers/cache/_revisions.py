@@ -14,7 +14,7 @@ import logging
 
 __all__ = ["revision_newer", "RevisionTracker"]
 
-log = logging.getLogger("nvinformers.cache._reflector")
+log = logging.getLogger("nvinformers.cache.reflector")
 
 
 def revision_newer(candidate: str, current: str) -> bool | None:

@@ -78,7 +78,7 @@ def test_a_missing_socket_is_named_and_the_informer_syncs_once_the_server_appear
             # failure), however many retries.
             logged = nvinformers_records(caplog.records, logging.WARNING)
             assert sorted(r.name for r in logged) == [
-                "nvinformers.cache._reflector",
+                "nvinformers.cache.reflector",
                 "nvinformers.clientset",
             ]
             with FakeServer(socket_path=path, flip_interval=None, gpus=3) as server:
@@ -206,7 +206,7 @@ def test_a_server_that_does_not_implement_the_service_is_method_not_supported(
             # retries) and the reflector's warning: nothing per retry.
             logged = nvinformers_records(caplog.records, logging.WARNING)
             assert sorted(r.name for r in logged) == [
-                "nvinformers.cache._reflector",
+                "nvinformers.cache.reflector",
                 "nvinformers.clientset",
             ], [r.getMessage() for r in logged]
             run_informer.stop_all()
@@ -469,7 +469,7 @@ def test_a_raising_handler_is_counted_and_logged_at_a_bounded_rate(
         )
         == 48.0
     )
-    errors_logged = [r for r in caplog.records if r.name == "nvinformers.cache._handlers"]
+    errors_logged = [r for r in caplog.records if r.name == "nvinformers.cache.handlers"]
     assert len(errors_logged) == 1  # one traceback per 10 s, the rest counted
     assert cache_matches_server(informer, server) and informer.health().healthy
 

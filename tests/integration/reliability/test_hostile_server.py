@@ -243,7 +243,7 @@ def test_a_hung_relist_is_an_outage_counted_from_the_end_of_the_watch(
     # One warning, when the outage began; not one per deadline.
     assert eventually(lambda: len(nvinformers_records(caplog.records, logging.WARNING)) == 1)
     warning = nvinformers_records(caplog.records, logging.WARNING)[0]
-    assert warning.name == "nvinformers.cache._reflector"
+    assert warning.name == "nvinformers.cache.reflector"
     assert "no working watch" in warning.getMessage()
 
     server.hostile.release()
@@ -356,7 +356,7 @@ def test_a_garbage_list_response_is_named_and_logged_once_without_grpc_traceback
     assert [r.getMessage() for r in caplog.records if r.name.startswith("grpc")] == []
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
     warnings = nvinformers_records(caplog.records, logging.WARNING)
-    assert len(warnings) == 1 and warnings[0].name == "nvinformers.cache._reflector"
+    assert len(warnings) == 1 and warnings[0].name == "nvinformers.cache.reflector"
     assert "ListGpus" in warnings[0].getMessage()
 
 

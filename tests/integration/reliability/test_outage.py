@@ -393,7 +393,7 @@ def test_a_real_outage_logs_once_per_state_change_and_resyncs_once(
     assert eventually(lambda: not informer.health().healthy)
     assert informer.health().reason.startswith("no working watch")
     during = nvinformers_records(caplog.records, logging.WARNING)
-    assert [r.name for r in during] == ["nvinformers.cache._reflector"], during
+    assert [r.name for r in during] == ["nvinformers.cache.reflector"], during
 
     calls = server.calls
     server.start()

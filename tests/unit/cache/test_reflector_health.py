@@ -12,7 +12,7 @@ from nvinformers.cache._reflector_health import RECOVERED_AFTER
 from nvinformers.clock import FakeClock
 from nvinformers.errors import ExpiredError, ServiceUnavailableError
 
-LOGGER = "nvinformers.cache._reflector"
+LOGGER = "nvinformers.cache.reflector"
 
 
 @pytest.fixture

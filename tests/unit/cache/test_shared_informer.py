@@ -286,7 +286,7 @@ def test_a_raising_handler_keeps_receiving_and_does_not_disturb_others(
     good = RecordingHandler()
     bad_reg = h.informer.add_event_handler(bad, name="bad")
     h.informer.add_event_handler(good, name="good")
-    with caplog.at_level(logging.ERROR, logger="nvinformers.cache._handlers"):
+    with caplog.at_level(logging.ERROR, logger="nvinformers.cache.handlers"):
         h.start()
         w = h.lw.watch_at(0)
         w.push(Event(EventType.MODIFIED, gpu("a", 11)), Event(EventType.MODIFIED, gpu("b", 12)))
