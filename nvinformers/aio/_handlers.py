@@ -62,7 +62,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-log = logging.getLogger("nvinformers.aio._handlers")
+log = logging.getLogger("nvinformers.aio")
 
 #: The consumer yields to the event loop after this many deliveries without a suspension.
 YIELD_EVERY = 64

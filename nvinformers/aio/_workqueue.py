@@ -43,7 +43,7 @@ __all__ = ["AsyncQueue"]
 
 T = TypeVar("T", bound=Hashable)
 
-log = logging.getLogger("nvinformers.aio._workqueue")
+log = logging.getLogger("nvinformers.aio")
 
 _GetResult = tuple[T | None, bool]
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 from nvinformers.cache import DeletedFinalStateUnknown
 from nvinformers.cache._log_throttle import LogThrottle
 from nvinformers.cache._wait import SyncWait
-from nvinformers.clock import Clock, RealClock
+from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.controller._metrics import (
     RESULT_LABELS,
     ControllerMetrics,
@@ -123,7 +123,7 @@ class ControllerCore(Generic[R]):
         shutdown_timeout: seconds a stop waits for reconciles in progress.
         registry: the Prometheus registry for the metrics (default: the global one).
         clock: the workqueue's clock (delays of ``requeue_after`` and retries) and the clock that
-            times reconciles; tests pass a :class:`nvinformers.workqueue.FakeClock`.
+            times reconciles; tests pass a :class:`nvinformers.clock.FakeClock`.
         recover_panic: see "Panics" in :mod:`nvinformers.controller._reconcile`.
 
     Raises:
@@ -171,7 +171,7 @@ class ControllerCore(Generic[R]):
         self._cache_sync_timeout = float(cache_sync_timeout)
         self._shutdown_timeout = float(shutdown_timeout)
         self._recover_panic = recover_panic
-        self._clock: Clock = RealClock() if clock is None else clock
+        self._clock: Clock = REAL_CLOCK if clock is None else clock
         self._metrics: ControllerMetrics = new_controller_metrics(
             name, max_concurrent_reconciles=max_concurrent_reconciles, registry=registry
         )

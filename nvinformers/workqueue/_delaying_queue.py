@@ -21,7 +21,7 @@ __all__ = ["DelayingQueue"]
 
 T = TypeVar("T", bound=Hashable)
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("nvinformers.workqueue")
 
 
 class _Waiting(Generic[T]):

@@ -463,26 +463,3 @@ def test_fuzz_matching_agrees_with_the_reference_and_survives_str(
     reparsed = labels.parse(str(sel))
     assert reparsed == sel
     assert reparsed.matches(lbls) is expected
-
-
-PUBLIC = {
-    "Operator",
-    "Requirement",
-    "Selector",
-    "SelectorParseError",
-    "parse",
-    "everything",
-    "nothing",
-    "selector_from_set",
-    "selector_from_validated_set",
-    "validate_label_key",
-    "validate_label_value",
-}
-
-
-def test_the_public_names_are_exported_from_the_package() -> None:
-    assert set(labels.__all__) == PUBLIC
-    for name in PUBLIC:
-        namespace: dict[str, object] = {}
-        exec(f"from nvinformers.labels import {name}", namespace)  # ImportError if it is not
-        assert namespace[name] is getattr(labels, name)

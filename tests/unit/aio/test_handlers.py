@@ -202,7 +202,7 @@ def test_a_raising_handler_is_logged_counted_and_keeps_receiving(
         assert not bad.closed
         assert bad.delivered == 4
 
-    with caplog.at_level(logging.ERROR, logger="nvinformers.aio._handlers"):
+    with caplog.at_level(logging.ERROR, logger="nvinformers.aio"):
         run(main)
     assert "handler failing raised in on_update (it keeps receiving events)" in caplog.text
 
@@ -366,7 +366,7 @@ def test_a_loop_ending_without_aclose_detaches_the_handler(
         assert await reg.wait_synced()
         return reg  # asyncio.run cancels the consumer task on the way out
 
-    with caplog.at_level(logging.INFO, logger="nvinformers.aio._handlers"):
+    with caplog.at_level(logging.INFO, logger="nvinformers.aio"):
         reg = run(main)
     assert reg.closed
     assert "stopped with its event loop; removing it" in caplog.text
@@ -385,7 +385,7 @@ def test_a_closed_loop_drops_notifications_with_a_log_line_instead_of_raising(
     loop.close()
     inner = reg.informer_registration
     assert inner is not None
-    with caplog.at_level(logging.WARNING, logger="nvinformers.aio._handlers"):
+    with caplog.at_level(logging.WARNING, logger="nvinformers.aio"):
         h.start()
         assert h.informer.wait_for_sync(WAIT)
         assert thread_eventually(lambda: reg.dropped >= 1 and h.informer.handlers() == ())

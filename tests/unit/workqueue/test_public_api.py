@@ -10,21 +10,6 @@ import sys
 from nvinformers import workqueue
 
 
-def test_public_names() -> None:
-    assert set(workqueue.__all__) == {
-        "Queue",
-        "DelayingQueue",
-        "RateLimitingQueue",
-        "RateLimiter",
-        "ItemExponentialFailureRateLimiter",
-        "BucketRateLimiter",
-        "ItemFastSlowRateLimiter",
-        "MaxOfRateLimiter",
-        "WithMaxWaitRateLimiter",
-        "default_controller_rate_limiter",
-    }
-
-
 def test_every_public_name_is_defined_in_the_package_and_documented() -> None:
     for name in workqueue.__all__:
         obj = getattr(workqueue, name)

@@ -33,9 +33,9 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Generic, Self, TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from nvinformers._collector_pause import decode_all
 from nvinformers._frozen import Frozen
@@ -74,6 +74,8 @@ LIST_KIND = "GPUList"
 RESOURCE = "gpus"
 
 _EMPTY_MAP: Mapping[str, str] = {}
+
+M = TypeVar("M", bound=Message)
 
 
 #: Fills a slot of a frozen object (its own ``__setattr__`` raises).
@@ -120,6 +122,29 @@ class FrozenMap(Mapping[str, str], Frozen):
 
     def __repr__(self) -> str:
         return f"FrozenMap({dict(self.items())!r})"
+
+
+class _MessageView(Frozen, Generic[M]):
+    """A frozen view over one protobuf message it does not copy (``Condition``, ``GPUSpec``,
+    ``GPUStatus``): equal to a view of the same class over an equal message; unhashable, as
+    protobuf messages are."""
+
+    __slots__ = ("_msg",)
+    _msg: M
+    _mutable_copy = "to_proto()"
+
+    @classmethod
+    def _wrap(cls, msg: M) -> Self:
+        obj = cls.__new__(cls)
+        _init_slot(obj, "_msg", msg)
+        return obj
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._msg == other._msg
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class ObjectMeta(Frozen):
@@ -260,16 +285,14 @@ class ObjectMeta(Frozen):
         )
 
 
-class Condition(Frozen):
+class Condition(_MessageView[pb.Condition]):
     """A ``metav1.Condition`` over protobuf: implements :class:`nvinformers.meta.Condition`.
 
     type, status ("True"/"False"/"Unknown"), observed_generation, last_transition_time (an aware
     UTC ``datetime``, or None when unset), reason, message.
     """
 
-    __slots__ = ("_msg",)
-    _msg: pb.Condition
-    _mutable_copy = "to_proto()"
+    __slots__ = ()
 
     def __init__(
         self,
@@ -287,12 +310,6 @@ class Condition(Frozen):
         if last_transition_time is not None:
             set_ts(msg.last_transition_time, last_transition_time)
         _init_slot(self, "_msg", msg)
-
-    @classmethod
-    def _wrap(cls, msg: pb.Condition) -> Condition:
-        obj = cls.__new__(cls)
-        _init_slot(obj, "_msg", msg)
-        return obj
 
     @property
     def type(self) -> str:
@@ -339,13 +356,6 @@ class Condition(Frozen):
             out["message"] = self.message
         return out
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Condition):
-            return NotImplemented
-        return self._msg == other._msg
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return (
             f"Condition(type={self.type!r}, status={self.status!r}, reason={self.reason!r}, "
@@ -353,21 +363,13 @@ class Condition(Frozen):
         )
 
 
-class GPUSpec(Frozen):
+class GPUSpec(_MessageView[pb.GpuSpec]):
     """``GPUSpec``: ``uuid`` (format ``GPU-<hex uuid>``)."""
 
-    __slots__ = ("_msg",)
-    _msg: pb.GpuSpec
-    _mutable_copy = "to_proto()"
+    __slots__ = ()
 
     def __init__(self, *, uuid: str = "") -> None:
         _init_slot(self, "_msg", pb.GpuSpec(uuid=uuid))
-
-    @classmethod
-    def _wrap(cls, msg: pb.GpuSpec) -> GPUSpec:
-        obj = cls.__new__(cls)
-        _init_slot(obj, "_msg", msg)
-        return obj
 
     @property
     def uuid(self) -> str:
@@ -379,23 +381,14 @@ class GPUSpec(Frozen):
     def to_dict(self) -> dict[str, Any]:
         return {"uuid": self.uuid} if self.uuid else {}
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GPUSpec):
-            return NotImplemented
-        return self._msg == other._msg
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return f"GPUSpec(uuid={self.uuid!r})"
 
 
-class GPUStatus(Frozen):
+class GPUStatus(_MessageView[pb.GpuStatus]):
     """``GPUStatus``: ``conditions`` (a tuple of :class:`Condition`) and ``recommended_action``."""
 
-    __slots__ = ("_msg",)
-    _msg: pb.GpuStatus
-    _mutable_copy = "to_proto()"
+    __slots__ = ()
 
     def __init__(
         self, *, conditions: Iterable[Condition] = (), recommended_action: str | None = None
@@ -406,12 +399,6 @@ class GPUStatus(Frozen):
         if recommended_action is not None:
             msg.recommended_action = recommended_action
         _init_slot(self, "_msg", msg)
-
-    @classmethod
-    def _wrap(cls, msg: pb.GpuStatus) -> GPUStatus:
-        obj = cls.__new__(cls)
-        _init_slot(obj, "_msg", msg)
-        return obj
 
     @property
     def conditions(self) -> tuple[Condition, ...]:
@@ -434,13 +421,6 @@ class GPUStatus(Frozen):
         if self.recommended_action:
             out["recommendedAction"] = self.recommended_action
         return out
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GPUStatus):
-            return NotImplemented
-        return self._msg == other._msg
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (
