@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 __all__ = ["PeriodicJobs"]
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("nvinformers.testing.server")  # the fake server, whichever part logs
 
 
 class PeriodicJobs:

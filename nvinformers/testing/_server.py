@@ -117,7 +117,7 @@ __all__ = [
     "INITIAL_EVENTS_END_ANNOTATION",
 ]
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("nvinformers.testing.server")  # the fake server, whichever part logs
 
 #: Server threads by default: each open watch holds one, so this bounds concurrent watches.
 DEFAULT_MAX_WORKERS: Final = 1024

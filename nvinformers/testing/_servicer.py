@@ -37,7 +37,7 @@ from nvinformers.testing.tracker import Ended, Watcher
 
 __all__ = ["GpuServicer", "StreamEnd", "WatchSettings"]
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("nvinformers.testing.server")  # the fake server, whichever part logs
 
 # Status code for each error the storage raises.
 _STATUS_CODES: Final[tuple[tuple[type[StatusError], grpc.StatusCode], ...]] = (

@@ -29,7 +29,7 @@ __all__ = [
     "default_socket_path",
 ]
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("nvinformers.testing.server")  # the fake server, whichever part logs
 
 #: The Device API's default socket (``unix:///var/run/nvidia-device-api/device-api.sock``).
 DEFAULT_SOCKET_PATH: Final = "/var/run/nvidia-device-api/device-api.sock"

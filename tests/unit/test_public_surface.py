@@ -198,3 +198,24 @@ if __name__ == "__main__":
     SNAPSHOT.write_text("\n".join(_surface()) + "\n")
     print(f"{SNAPSHOT}: {len(SNAPSHOT.read_text().split())} exported names")
     pytest.main([__file__, "-q"])
+
+
+def test_loggers_are_named_after_public_modules() -> None:
+    """Users configure loggers by name: the private module layout must not leak into them."""
+    leaks = []
+    for name, path in _library_modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "getLogger"
+                and node.args
+            ):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                if _is_private(arg.value):
+                    leaks.append(f"{path.relative_to(REPO)}:{node.lineno}: {arg.value}")
+            elif isinstance(arg, ast.Name) and arg.id == "__name__" and _is_private(name):
+                leaks.append(f"{path.relative_to(REPO)}:{node.lineno}: __name__ is {name}")
+    assert not leaks, "\n".join(leaks)
