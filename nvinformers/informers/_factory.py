@@ -40,13 +40,12 @@ from nvinformers.cache import (
 )
 from nvinformers.cache._reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
-from nvinformers.informers._device import DeviceGroup
-from nvinformers.informers._interfaces import NewInformerFunc
+from nvinformers.informers._gpu import GPUInformer, InformerFactory, NewInformerFunc
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
 
-__all__ = ["SharedInformerFactory"]
+__all__ = ["SharedInformerFactory", "DeviceGroup", "DeviceV1alpha1"]
 
 log = logging.getLogger("nvinformers.informers")
 
@@ -220,3 +219,27 @@ class SharedInformerFactory:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+class DeviceGroup:
+    """Informers of the ``device.nvidia.com`` API group: ``factory.device()``."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: InformerFactory) -> None:
+        self._factory = factory
+
+    def v1alpha1(self) -> DeviceV1alpha1:
+        return DeviceV1alpha1(self._factory)
+
+
+class DeviceV1alpha1:
+    """Informers of ``device.nvidia.com/v1alpha1``: ``factory.device().v1alpha1()``."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: InformerFactory) -> None:
+        self._factory = factory
+
+    def gpus(self) -> GPUInformer:
+        return GPUInformer(self._factory)

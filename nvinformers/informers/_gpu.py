@@ -1,19 +1,29 @@
-"""The GPU informer: a shared informer over ``gpus`` keyed by name, and its lister."""
+"""The GPU informer: a shared informer over ``gpus`` keyed by name, and its lister.
+
+:class:`InformerFactory` is what a typed informer needs of its factory (client-go's
+``informers/internalinterfaces``): :class:`~nvinformers.informers.SharedInformerFactory`
+satisfies it, and the typed informer depends on this protocol only, so the factory can import it
+without an import cycle.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from prometheus_client import CollectorRegistry
 
 from nvinformers.api.device.v1alpha1 import GPU, RESOURCE, GPUList
 from nvinformers.cache import (
     NAMESPACE_INDEX,
     ListWatch,
     SharedIndexInformer,
+    TransformFunc,
+    TweakListOptionsFunc,
     cluster_scoped_key_func,
     meta_namespace_index_func,
 )
 from nvinformers.cancel import CancelToken
-from nvinformers.informers._interfaces import InformerFactory
 from nvinformers.listers import GPULister
 from nvinformers.options import ListOptions
 from nvinformers.watch import Interface as WatchInterface
@@ -21,7 +31,39 @@ from nvinformers.watch import Interface as WatchInterface
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
 
-__all__ = ["GPUInformer", "new_gpu_informer"]
+__all__ = ["GPUInformer", "new_gpu_informer", "InformerFactory", "NewInformerFunc"]
+
+NewInformerFunc = Callable[["InformerFactory"], "SharedIndexInformer[Any]"]
+"""Builds a resource's informer from the factory's settings (client-go's ``NewInformerFunc``)."""
+
+
+class InformerFactory(Protocol):
+    """The factory settings and the one-informer-per-resource registry a typed informer uses."""
+
+    @property
+    def client(self) -> ClientsetInterface: ...
+    @property
+    def tweak_list_options(self) -> TweakListOptionsFunc | None: ...
+    @property
+    def transform(self) -> TransformFunc | None: ...
+    @property
+    def watch_inactivity_timeout(self) -> float | None: ...
+    @property
+    def use_watch_list(self) -> bool: ...
+    @property
+    def list_timeout(self) -> float | None: ...
+    @property
+    def outage_grace(self) -> float: ...
+    @property
+    def registry(self) -> CollectorRegistry | None: ...
+
+    def resync_for(self, resource: str) -> float:
+        """The resync period for informers of ``resource``."""
+        ...
+
+    def informer_for(self, resource: str, new: NewInformerFunc) -> SharedIndexInformer[Any]:
+        """The factory's one informer for ``resource``, built with ``new`` the first time."""
+        ...
 
 
 def new_gpu_informer(
