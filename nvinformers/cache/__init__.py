@@ -18,14 +18,6 @@ from nvinformers.cache._handlers import (
     ResourceEventHandlerFuncs,
     deleted_key_and_object,
 )
-from nvinformers.cache._index import (
-    NAMESPACE_INDEX,
-    IndexConflictError,
-    Indexers,
-    IndexFunc,
-    meta_namespace_index_func,
-)
-from nvinformers.cache._informer_health import InformerHealth
 from nvinformers.cache._keys import (
     DeletedFinalStateUnknown,
     ExplicitKey,
@@ -43,13 +35,19 @@ from nvinformers.cache._listwatch import (
     ListWatch,
     TweakListOptionsFunc,
 )
-from nvinformers.cache._reflector import Reflector
+from nvinformers.cache._reflector import Reflector, ReflectorStats
 from nvinformers.cache._reflector_errors import VeryShortWatchError
-from nvinformers.cache._reflector_health import LinkReport, ReflectorHealth
-from nvinformers.cache._reflector_stats import ReflectorStats
+from nvinformers.cache._reflector_health import InformerHealth, LinkReport, ReflectorHealth
 from nvinformers.cache._shared_informer import SharedIndexInformer
 from nvinformers.cache._store import Indexer, KeyedIndexer, Store, new_indexer, new_store
-from nvinformers.cache._thread_safe_store import ThreadSafeStore
+from nvinformers.cache._thread_safe_store import (
+    NAMESPACE_INDEX,
+    IndexConflictError,
+    Indexers,
+    IndexFunc,
+    ThreadSafeStore,
+    meta_namespace_index_func,
+)
 from nvinformers.cache._wait import wait_for_cache_sync
 
 __all__ = [

@@ -55,8 +55,8 @@ from prometheus_client.core import (
 
 if TYPE_CHECKING:
     from nvinformers.cache._handler_registry import ResourceEventHandlerRegistration
-    from nvinformers.cache._informer_health import InformerHealth
     from nvinformers.cache._reflector import Reflector
+    from nvinformers.cache._reflector_health import InformerHealth
 
 __all__ = ["InformerCollector", "MeasuredInformer", "register_informer", "unregister_informer"]
 

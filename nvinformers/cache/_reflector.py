@@ -64,10 +64,11 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
-from nvinformers.cache._fifo import AppliedFunc
+from nvinformers.cache._fifo import AppliedFunc, ReflectorStore
 from nvinformers.cache._keys import resource_version_of
 from nvinformers.cache._listwatch import CancellableLister, ListerWatcher, ListResult
 from nvinformers.cache._open_watch import NO_INITIAL_END, SILENT, OpenWatch
@@ -78,8 +79,6 @@ from nvinformers.cache._reflector_errors import (
     classify,
 )
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
-from nvinformers.cache._reflector_stats import ReflectorStats
-from nvinformers.cache._reflector_store import ReflectorStore
 from nvinformers.cache._revisions import RevisionTracker, revision_newer
 from nvinformers.cancel import CancelToken
 from nvinformers.clock import REAL_CLOCK, Clock
@@ -101,6 +100,7 @@ from nvinformers.watch import Interface as WatchInterface
 
 __all__ = [
     "Reflector",
+    "ReflectorStats",
     "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
     "DEFAULT_MIN_WATCH_TIMEOUT",
     "DEFAULT_INITIAL_EVENTS_TIMEOUT",
@@ -123,6 +123,25 @@ DEFAULT_MIN_WATCH_TIMEOUT = 300.0
 _VERY_SHORT_WATCH = 1.0
 
 _EVENT_NAMES: dict[EventType, str] = {t: t.value for t in EventType}
+
+
+@dataclass
+class ReflectorStats:
+    """Counters of one reflector, for metrics (state lives in :class:`ReflectorHealth`).
+
+    Written by the reflector's run thread, except ``progress_checks["current"]`` and
+    ``["stale"]``, written by whichever thread applies a check's relist (the run thread, or the
+    resync timer's drain of the queue): relists are applied one at a time, so no key is ever
+    written by two threads at once. Read without a lock by metrics collectors (each read of an
+    int or of a dict copy is atomic).
+    """
+
+    lists: dict[str, int] = field(default_factory=dict)  # by reason
+    list_failures: int = 0
+    watch_restarts: dict[str, int] = field(default_factory=dict)  # by reason
+    watch_attempts: int = 0
+    events: dict[str, int] = field(default_factory=dict)  # by event type
+    progress_checks: dict[str, int] = field(default_factory=dict)  # current, stale, failed
 
 
 class Reflector(Generic[T]):

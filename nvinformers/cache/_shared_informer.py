@@ -34,7 +34,7 @@ The informer owns its :class:`~nvinformers.cache._reflector.Reflector`, its queu
 :class:`~nvinformers.cache._handler_registry.HandlerRegistry`, client-go's ``sharedProcessor``)
 and its one delta path (a :class:`~nvinformers.cache._delta_path.DeltaPath`, client-go's
 ``processDeltas``), through which every delta goes. The health report:
-:mod:`nvinformers.cache._informer_health`.
+:func:`nvinformers.cache._reflector_health.informer_health`.
 
 Locks: the delivery lock (the registry's :attr:`~HandlerRegistry.lock`) is held while a batch is
 applied and distributed, and while a handler is registered on a running informer (so a late
@@ -63,8 +63,6 @@ from nvinformers.cache._handler_registry import (
     ResourceEventHandlerRegistration,
 )
 from nvinformers.cache._handlers import ResourceEventHandler
-from nvinformers.cache._index import Indexers
-from nvinformers.cache._informer_health import InformerHealth, informer_health
 from nvinformers.cache._informer_metrics import register_informer, unregister_informer
 from nvinformers.cache._keys import meta_namespace_key_func
 from nvinformers.cache._listwatch import ListerWatcher
@@ -75,8 +73,13 @@ from nvinformers.cache._reflector import (
     Reflector,
 )
 from nvinformers.cache._reflector_errors import WatchErrorHandler
-from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
+from nvinformers.cache._reflector_health import (
+    DEFAULT_OUTAGE_GRACE,
+    InformerHealth,
+    informer_health,
+)
 from nvinformers.cache._store import KeyedIndexer, new_indexer
+from nvinformers.cache._thread_safe_store import Indexers
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
 

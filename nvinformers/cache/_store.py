@@ -21,9 +21,8 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
-from nvinformers.cache._index import Indexers, IndexFunc
 from nvinformers.cache._keys import DeletedFinalStateUnknown, KeyFunc, meta_namespace_key_func
-from nvinformers.cache._thread_safe_store import ThreadSafeStore
+from nvinformers.cache._thread_safe_store import Indexers, IndexFunc, ThreadSafeStore
 
 __all__ = ["Store", "Indexer", "KeyedIndexer", "new_store", "new_indexer"]
 
