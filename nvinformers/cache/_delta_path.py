@@ -148,11 +148,8 @@ class DeltaPath(Generic[T]):
         if len(batch) == 1:
             dtype, obj = batch[0]
             if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
-                try:
-                    key = self._key_func(obj)
-                except KeyFuncError as err:
-                    self.key_errors += 1
-                    log.error("%s: dropping an object without a usable key: %s", self.name, err)
+                key = self._key(obj)
+                if key is None:
                     return
                 # No store lock for this read: only this thread writes to the store (the queue
                 # has a single drainer), and a dict read is atomic.

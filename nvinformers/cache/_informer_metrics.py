@@ -178,18 +178,13 @@ class InformerCollector:
             depth.add_metric([name], float(informer.queue_depth))
             if health.seconds_since_last_event is not None:
                 age.add_metric([name], health.seconds_since_last_event)
-            for reason, n in sorted(dict(stats.lists).items()):
-                lists.add_metric([name, reason], float(n))
+            _add_counts(lists, name, stats.lists)
             list_failures.add_metric([name], float(stats.list_failures))
-            for result, n in sorted(dict(stats.progress_checks).items()):
-                checks.add_metric([name, result], float(n))
+            _add_counts(checks, name, stats.progress_checks)
             attempts.add_metric([name], float(stats.watch_attempts))
-            for reason, n in sorted(dict(stats.watch_restarts).items()):
-                restarts.add_metric([name, reason], float(n))
-            for etype, n in sorted(dict(stats.events).items()):
-                received.add_metric([name, etype], float(n))
-            for atype, n in sorted(dict(informer.applied).items()):
-                applied.add_metric([name, atype], float(n))
+            _add_counts(restarts, name, stats.watch_restarts)
+            _add_counts(received, name, stats.events)
+            _add_counts(applied, name, informer.applied)
             stale.add_metric([name], float(informer.stale_events_dropped))
             transform_errors.add_metric([name], float(informer.transform_errors))
             for registration in informer.handlers():
@@ -205,6 +200,12 @@ class InformerCollector:
             attempts, restarts, received, applied, stale, transform_errors, backlog, delivered,
             errors, durations,
         )  # fmt: skip
+
+
+def _add_counts(family: CounterMetricFamily, informer: str, counts: dict[str, int]) -> None:
+    """One sample per key of ``counts`` (a copy is read: its writer does not lock)."""
+    for label, n in sorted(dict(counts).items()):
+        family.add_metric([informer, label], float(n))
 
 
 _collectors: weakref.WeakKeyDictionary[CollectorRegistry, InformerCollector] = (

@@ -64,10 +64,6 @@ Notification = tuple[int, Any, Any]
 LINGER_MIN = 0.0001
 LINGER_MAX = 0.002
 
-#: Seconds between two logged handler errors with tracebacks; errors in between are counted and
-#: summarised in the next log line, so a handler failing on every event cannot flood the log.
-_ERROR_LOG_INTERVAL = 10.0
-
 
 class DurationHistogram:
     """A histogram written by one thread without locks and read at scrape time.
@@ -157,7 +153,9 @@ class ProcessorListener:
         self.delivered = 0
         self.errors = 0
         self.durations = DurationHistogram()
-        self._error_log = LogThrottle(_ERROR_LOG_INTERVAL)
+        # One traceback per 10 s; the errors in between are counted and summarised in the next
+        # log line, so a handler failing on every event cannot flood the log.
+        self._error_log = LogThrottle(10.0)
 
     # ------------------------------------------------------------------------- producer side
 

@@ -147,23 +147,30 @@ class ReflectorStats:
 class Reflector(Generic[T]):
     """Keeps a store in step with the server through list and watch (see the module docstring).
 
+    The one home of the list-watch options: :class:`SharedIndexInformer`, the informer factories
+    and ``new_gpu_informer`` pass them through and document only what they change.
+
     Args:
         lw: the list-watch source (a :class:`~nvinformers.cache._listwatch.CancellableLister`
             too, for lists that stopping can abort).
         store: where changes go, in order (the informer's queue).
         name: used in logs, metrics and thread names (e.g. ``"gpus"``).
-        watch_inactivity_timeout: seconds of silence on a watch after which progress is checked
-            with a relist (None: never).
+        watch_inactivity_timeout: seconds a watch may deliver nothing (no event, no bookmark)
+            before progress is checked with a relist: one that changes nothing shows an idle
+            server; one that changes objects shows a frozen stream, which health reports until
+            the next event or bookmark (None: never check).
         min_watch_timeout: lower bound of the randomized server-side watch timeout.
-        backoff: delays between failed attempts.
+        backoff: delays between failed list/watch attempts.
         use_watch_list: try the streaming list protocol before a classic list.
         initial_events_timeout: seconds a streaming list may take to reach its
             initial-events-end bookmark before a classic list replaces it (None: until the
             watch's own timeout).
-        outage_grace: seconds without a working watch before health reports it, at least 2 s
-            (see :class:`~nvinformers.cache._reflector_health.ReflectorHealth`).
+        outage_grace: seconds without a working watch before health turns unhealthy; also how
+            long a recovery must hold before the logs call it one (at least 2 s: a quiet watch
+            proves itself only after a second; see
+            :class:`~nvinformers.cache._reflector_health.ReflectorHealth`).
         clock: time source (tests inject a :class:`~nvinformers.clock.FakeClock`).
-        rng: randomness for timeouts and jitter (tests seed it).
+        rng: randomness for watch timeouts and jitter (tests seed it).
         watch_error_handler: called after every failed pass, in addition to the reflector's own
             logging (client-go's ``SetWatchErrorHandler``); exceptions it raises are logged.
 

@@ -97,28 +97,20 @@ class SharedIndexInformer(Generic[T]):
     :class:`~nvinformers.cache._listwatch.ListerWatcher`, or get one from
     :class:`nvinformers.informers.SharedInformerFactory`.
 
+    The list-watch options (``watch_inactivity_timeout``, ``min_watch_timeout``, ``backoff``,
+    ``use_watch_list``, ``initial_events_timeout``, ``outage_grace``, ``clock``, ``rng``) are
+    the :class:`~nvinformers.cache._reflector.Reflector`'s, documented there.
+
     Args:
         lw: the list-watch source.
         name: bounded identity for logs, metrics and thread names (e.g. ``"gpus"``).
         indexers: extra indexes (the ``namespace`` index is not added implicitly here; the
             factory adds it).
         key_func: the store key of an object (default ``namespace/name``).
-        resync_period: default resync period of handlers, seconds (0: no resync).
-        watch_inactivity_timeout: check progress with a relist when a watch has delivered
-            nothing (no event, no bookmark) for this long (None: never); see :meth:`health`.
-        min_watch_timeout: lower bound of the randomized server-side watch timeout.
-        backoff: delays between failed list/watch attempts.
-        use_watch_list: try the streaming list protocol first.
-        initial_events_timeout: seconds a streaming list may take to reach its
-            initial-events-end bookmark before a classic list replaces it (None: until the
-            watch's own timeout).
+        resync_period: default resync period of handlers, seconds (0: no resync). Resync
+            replays the cache from memory; it never calls the server.
         transform: applied to every object before it is cached (see :meth:`set_transform`).
-        outage_grace: seconds without a working watch before :meth:`health` turns unhealthy;
-            also how long a recovery must hold before the logs call it one (at least 2 s: a
-            quiet watch proves itself only after a second).
         registry: Prometheus registry for the informer's metrics (None: the default registry).
-        clock: time source; tests inject a fake one.
-        rng: randomness for watch timeouts and jitter.
     """
 
     _names = itertools.count(1)
@@ -353,16 +345,11 @@ class SharedIndexInformer(Generic[T]):
         """Whether the cache is being kept current, and why not.
 
         Unhealthy when: not synced yet; stopped; without a working watch for ``outage_grace``
-        seconds or more — counted from the moment the last working watch ended, whether or not
-        a list or re-watch is in flight (server down, a hung relist or progress check, errors);
-        or frozen: the watch delivered nothing (no event, no bookmark on any watch, however
-        often restarted) while the server changed objects, as a progress check found — the
-        silent hang that leaves other Python informers serving a frozen cache while still
-        reporting "synced". A watch silent for ``watch_inactivity_timeout`` is checked with a
-        relist: one that changes nothing in the cache shows an idle server (healthy, as on a
-        node where nothing happens and the server sends no bookmarks), one that changes
-        objects repairs the cache and keeps health false until the next event or bookmark. The
-        reason states the duration. The rules live in
+        seconds or more (server down, a hung relist or progress check, errors); or frozen: the
+        watch delivered nothing while the server changed objects, as a progress check found —
+        the silent hang that leaves other Python informers serving a frozen cache while still
+        reporting "synced". An idle server (a progress check that changed nothing) is healthy.
+        The reason states the duration. The rules live in
         :class:`~nvinformers.cache._reflector_health.ReflectorHealth`, which the metrics and the
         log lines read too.
 

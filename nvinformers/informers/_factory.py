@@ -58,26 +58,17 @@ class SharedInformerFactory:
     the option could only be silently ignored. A server that stamps namespace ``"default"`` on GPUs
     is tolerated: they are keyed and looked up by name.
 
+    ``resync_period``, ``transform`` and ``registry`` are given to every informer, as
+    documented on :class:`~nvinformers.cache.SharedIndexInformer`; ``watch_inactivity_timeout``,
+    ``use_watch_list`` and ``outage_grace`` likewise, as on :class:`~nvinformers.cache.Reflector`.
+
     Args:
         client: the clientset the informers list and watch through.
-        resync_period: default resync period of every informer's handlers (0: none). Resync
-            replays the cache from memory; it never calls the server.
         tweak_list_options: applied to the options of every list and watch (e.g. a label
             selector, which the server then applies).
-        transform: applied to every object before it is cached.
-        watch_inactivity_timeout: check progress with a relist when a watch has delivered
-            nothing (no event, no bookmark) for this long: a relist that changes nothing shows
-            an idle server; one that changes objects shows a frozen stream, which health
-            reports until the next event or bookmark (None: never check).
         custom_resync: per-resource resync periods (``{"gpus": 30.0}``).
-        use_watch_list: use the streaming list protocol, falling back to classic lists (also
-            when no initial-events-end bookmark arrives within ``list_timeout``).
-        list_timeout: deadline of each list call, and of a streaming list's initial events,
-            seconds (stopping cancels a list at once).
-        outage_grace: seconds without a working watch before an informer's ``health()`` turns
-            unhealthy; also how long a recovery must hold before the logs call it one (at least
-            2 s).
-        registry: Prometheus registry for the informers' metrics (None: the default).
+        list_timeout: deadline of each list call, and of a streaming list's initial events
+            (its ``initial_events_timeout``), seconds (stopping cancels a list at once).
 
     Thread-safety: all methods may be called from any thread.
     """

@@ -78,11 +78,9 @@ def new_gpu_informer(
 
     GPUs are cluster-scoped, so the informer keys them by name even when a server stamps
     namespace "default" on them (``lister.get("gpu-0")`` always works); the ``namespace`` index
-    is installed as client-go's generated informers do. ``list_timeout`` bounds each list, and a
-    streaming list's wait for its initial events (``initial_events_timeout``, unless given).
-    Extra keyword ``options`` are passed to
-    :class:`~nvinformers.cache._shared_informer.SharedIndexInformer` (``tweak_list_options`` is
-    applied by the list-watch).
+    is installed as client-go's generated informers do. ``list_timeout`` is the factory's. Extra
+    keyword ``options`` are passed to :class:`~nvinformers.cache.SharedIndexInformer`
+    (``tweak_list_options``, as for the factory, is applied by the list-watch).
     """
     gpus = client.device_v1alpha1().gpus()
     tweak = options.pop("tweak_list_options", None)
