@@ -11,6 +11,10 @@ client-go it would stay stopped until ``Start`` is called again, so a lister obt
 GPU that exists). Asking before ``start`` remains the usual order; after ``shutdown`` nothing
 starts.
 
+The factory's typed accessors live here too (client-go's generated ``interface.go`` files and the
+``Informer()``/``Lister()`` pair of ``gpu.go``): ``factory.device().v1alpha1().gpus()`` is a
+:class:`GPUInformer`. The informer itself is built by :func:`new_gpu_informer`.
+
 Example::
 
     factory = SharedInformerFactory(clientset, resync_period=0.0)
@@ -28,10 +32,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from nvinformers.api.device.v1alpha1 import GPU, RESOURCE
 from nvinformers.cache import (
     SharedIndexInformer,
     TransformFunc,
@@ -40,14 +46,24 @@ from nvinformers.cache import (
 )
 from nvinformers.cache._reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
-from nvinformers.informers._gpu import GPUInformer, InformerFactory, NewInformerFunc
+from nvinformers.informers._gpu import new_gpu_informer
+from nvinformers.listers import GPULister
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
 
-__all__ = ["SharedInformerFactory", "DeviceGroup", "DeviceV1alpha1"]
+__all__ = [
+    "SharedInformerFactory",
+    "NewInformerFunc",
+    "DeviceGroup",
+    "DeviceV1alpha1",
+    "GPUInformer",
+]
 
 log = logging.getLogger("nvinformers.informers")
+
+NewInformerFunc = Callable[["SharedInformerFactory"], SharedIndexInformer[Any]]
+"""Builds a resource's informer from the factory's settings (client-go's ``NewInformerFunc``)."""
 
 
 class SharedInformerFactory:
@@ -217,7 +233,7 @@ class DeviceGroup:
 
     __slots__ = ("_factory",)
 
-    def __init__(self, factory: InformerFactory) -> None:
+    def __init__(self, factory: SharedInformerFactory) -> None:
         self._factory = factory
 
     def v1alpha1(self) -> DeviceV1alpha1:
@@ -229,8 +245,39 @@ class DeviceV1alpha1:
 
     __slots__ = ("_factory",)
 
-    def __init__(self, factory: InformerFactory) -> None:
+    def __init__(self, factory: SharedInformerFactory) -> None:
         self._factory = factory
 
     def gpus(self) -> GPUInformer:
         return GPUInformer(self._factory)
+
+
+class GPUInformer:
+    """Access to the factory's shared GPU informer and a lister over its cache."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: SharedInformerFactory) -> None:
+        self._factory = factory
+
+    def informer(self) -> SharedIndexInformer[GPU]:
+        """The factory's one GPU informer (created on first use)."""
+        return self._factory.informer_for(RESOURCE, self._new)
+
+    def lister(self) -> GPULister:
+        """A lister reading the informer's cache (never the socket)."""
+        return GPULister(self.informer().get_indexer())
+
+    @staticmethod
+    def _new(factory: SharedInformerFactory) -> SharedIndexInformer[Any]:
+        return new_gpu_informer(
+            factory.client,
+            resync_period=factory.resync_for(RESOURCE),
+            list_timeout=factory.list_timeout,
+            tweak_list_options=factory.tweak_list_options,
+            transform=factory.transform,
+            watch_inactivity_timeout=factory.watch_inactivity_timeout,
+            use_watch_list=factory.use_watch_list,
+            outage_grace=factory.outage_grace,
+            registry=factory.registry,
+        )
