@@ -27,7 +27,6 @@ T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.informer")
 
-_rv_generic = resource_version_of
 _ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
 _REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, DeltaType.SYNC
 
@@ -116,7 +115,7 @@ class DeltaPath(Generic[T]):
         cls = type(obj)
         rv_of = header_accessors(cls).resource_version
         new_rv = rv_of(obj)
-        old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
+        old_rv = rv_of(old) if type(old) is cls else resource_version_of(old)
         if dtype is not _DELETED and old_rv == new_rv and new_rv:
             return None
         if not listed and revision_newer(old_rv, new_rv) is True:
