@@ -238,16 +238,14 @@ class ThreadSafeStore(Generic[T]):
     (client-go leak fix kubernetes#84959), and an update whose single indexed value is unchanged
     does not touch the index at all (client-go's fast path).
 
-    Objects are stored and returned as given, never copied: they are shared with every reader
-    and must not be mutated (GPUs are immutable; mutable objects such as Kubernetes client
-    models are the caller's responsibility).
+    Objects are stored and returned as given, never copied (the sharing contract of
+    :mod:`nvinformers.cache._store`).
 
     Thread-safety and blocking: one ``threading.Lock`` guards the items, the indices and the
     remembered index values, so they always change together. Reads take it briefly (a dict
-    lookup, or a copy of a list of references). Writes hold it while index functions run; index
-    functions are the only user code ever called under the lock and must be pure and fast (no
-    I/O, no locks, no calls back into the store). Logging of index failures happens after the
-    lock is released. The lock is not reentrant: index functions must not call the store.
+    lookup, or a copy of a list of references). Writes hold it while index functions run (the
+    only user code ever called under it: see the module docstring); it is not reentrant. Index
+    failures are logged after it is released.
 
     Attributes:
         index_errors: how many times an index function raised or returned something other than a
