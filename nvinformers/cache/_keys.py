@@ -1,16 +1,10 @@
 """Object keys: how the cache names an object, and the tombstone a missed delete turns into.
 
-Mirrors the key helpers of client-go ``tools/cache`` (``store.go``, ``controller.go``):
-
-* :func:`meta_namespace_key_func` — ``namespace/name``, or ``name`` when the namespace is empty
-  (``MetaNamespaceKeyFunc``).
-* :func:`deletion_handling_meta_namespace_key_func` — the same, but a
-  :class:`DeletedFinalStateUnknown` yields its recorded key
-  (``DeletionHandlingMetaNamespaceKeyFunc``).
-* :func:`cluster_scoped_key_func` — the name alone, whatever namespace the server stamped on the
-  object. GPUs are cluster-scoped, yet some servers stamp ``namespace: default`` on them; keying
-  them by name is what makes ``lister.get("gpu-0")`` always work.
-* :func:`split_meta_namespace_key` — the inverse of the above (``SplitMetaNamespaceKey``).
+Mirrors the key helpers of client-go ``tools/cache`` (``store.go``, ``controller.go``), each
+documented below: :func:`meta_namespace_key_func`,
+:func:`deletion_handling_meta_namespace_key_func`, :func:`cluster_scoped_key_func` (the name
+alone, for GPUs: some servers stamp ``namespace: default`` on them) and
+:func:`split_meta_namespace_key`.
 
 A key function is any ``Callable[[Any], str]`` that is pure, fast and deterministic: the same
 object must always produce the same key, or the store cannot find it again to update or delete it.

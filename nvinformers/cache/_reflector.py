@@ -42,12 +42,10 @@ Mirrors client-go's ``tools/cache/reflector.go``, and reads like it: :meth:`Refl
   from then on).
 
 The reflector owns its collaborators: a :class:`~nvinformers.cache._revisions.RevisionTracker`
-(the last revision from lists, events and bookmarks: it never moves backwards when revisions are
-decimal integers, opaque ones are kept as they are), an
-:class:`~nvinformers.cache._open_watch.OpenWatch` (the open watch, its lock, its supervisor),
-:attr:`Reflector.health` (a :class:`~nvinformers.cache._reflector_health.ReflectorHealth`, the one
-owner of activity, outage and recovery state, which logs one line per outage state change),
-a :class:`~nvinformers.cache._backoff.Backoff` and :attr:`Reflector.stats`.
+(the last revision), an :class:`~nvinformers.cache._open_watch.OpenWatch` (the open watch, its
+lock, its supervisor), :attr:`Reflector.health` (a
+:class:`~nvinformers.cache._reflector_health.ReflectorHealth`, the one owner of activity, outage
+and recovery state), a :class:`~nvinformers.cache._backoff.Backoff` and :attr:`Reflector.stats`.
 
 Threads: :meth:`Reflector.run` runs in the caller's thread and starts two more, both joined before
 it returns: ``nvinformers-stop-<name>`` waits for ``stop`` and fires the cancel token (Go's
