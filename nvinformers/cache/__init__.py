@@ -7,10 +7,6 @@ objects from the Kubernetes API.
 
 from nvinformers.cache._backoff import Backoff, BackoffConfig
 from nvinformers.cache._fifo import DeltaType, RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import (
-    InformerStoppedError,
-    ResourceEventHandlerRegistration,
-)
 from nvinformers.cache._handlers import (
     FilteringResourceEventHandler,
     ResourceEventHandler,
@@ -34,6 +30,10 @@ from nvinformers.cache._listwatch import (
     ListResult,
     ListWatch,
     TweakListOptionsFunc,
+)
+from nvinformers.cache._processor import (
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
 )
 from nvinformers.cache._reflector import Reflector, ReflectorStats
 from nvinformers.cache._reflector_errors import VeryShortWatchError

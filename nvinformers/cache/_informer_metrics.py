@@ -54,7 +54,7 @@ from prometheus_client.core import (
 )
 
 if TYPE_CHECKING:
-    from nvinformers.cache._handler_registry import ResourceEventHandlerRegistration
+    from nvinformers.cache._processor import ResourceEventHandlerRegistration
     from nvinformers.cache._reflector import Reflector
     from nvinformers.cache._reflector_health import InformerHealth
 

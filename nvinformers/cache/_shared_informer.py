@@ -31,7 +31,7 @@ their own threads, so a slow handler never delays the store, the watch or anothe
 
 The informer owns its :class:`~nvinformers.cache._reflector.Reflector`, its queue (a
 :class:`~nvinformers.cache._fifo.RealFIFO`), its indexer, its handlers (a
-:class:`~nvinformers.cache._handler_registry.HandlerRegistry`, client-go's ``sharedProcessor``)
+:class:`~nvinformers.cache._processor.HandlerRegistry`, client-go's ``sharedProcessor``)
 and its one delta path (a :class:`~nvinformers.cache._delta_path.DeltaPath`, client-go's
 ``processDeltas``), through which every delta goes. The health report:
 :func:`nvinformers.cache._reflector_health.informer_health`.
@@ -57,15 +57,15 @@ from prometheus_client import CollectorRegistry
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, BackoffConfig
 from nvinformers.cache._delta_path import DeltaPath
 from nvinformers.cache._fifo import RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import (
-    HandlerRegistry,
-    InformerStoppedError,
-    ResourceEventHandlerRegistration,
-)
 from nvinformers.cache._handlers import ResourceEventHandler
 from nvinformers.cache._informer_metrics import register_informer, unregister_informer
 from nvinformers.cache._keys import meta_namespace_key_func
 from nvinformers.cache._listwatch import ListerWatcher
+from nvinformers.cache._processor import (
+    HandlerRegistry,
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
+)
 from nvinformers.cache._reflector import (
     DEFAULT_INITIAL_EVENTS_TIMEOUT,
     DEFAULT_MIN_WATCH_TIMEOUT,
