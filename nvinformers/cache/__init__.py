@@ -14,16 +14,6 @@ from nvinformers.cache._handlers import (
     ResourceEventHandlerFuncs,
     deleted_key_and_object,
 )
-from nvinformers.cache._keys import (
-    DeletedFinalStateUnknown,
-    ExplicitKey,
-    KeyFunc,
-    KeyFuncError,
-    cluster_scoped_key_func,
-    deletion_handling_meta_namespace_key_func,
-    meta_namespace_key_func,
-    split_meta_namespace_key,
-)
 from nvinformers.cache._listwatch import (
     CancellableLister,
     ListerWatcher,
@@ -39,7 +29,21 @@ from nvinformers.cache._reflector import Reflector, ReflectorStats
 from nvinformers.cache._reflector_errors import VeryShortWatchError
 from nvinformers.cache._reflector_health import InformerHealth, LinkReport, ReflectorHealth
 from nvinformers.cache._shared_informer import SharedIndexInformer
-from nvinformers.cache._store import Indexer, KeyedIndexer, Store, new_indexer, new_store
+from nvinformers.cache._store import (
+    DeletedFinalStateUnknown,
+    ExplicitKey,
+    Indexer,
+    KeyedIndexer,
+    KeyFunc,
+    KeyFuncError,
+    Store,
+    cluster_scoped_key_func,
+    deletion_handling_meta_namespace_key_func,
+    meta_namespace_key_func,
+    new_indexer,
+    new_store,
+    split_meta_namespace_key,
+)
 from nvinformers.cache._thread_safe_store import (
     NAMESPACE_INDEX,
     IndexConflictError,

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from nvinformers.cache._fifo import DeltaType, Replacement
-from nvinformers.cache._keys import DeletedFinalStateUnknown, KeyFuncError, resource_version_of
 from nvinformers.cache._processor import ADD, DELETE, UPDATE, HandlerRegistry, Notification
 from nvinformers.cache._revisions import revision_newer
+from nvinformers.cache._store import DeletedFinalStateUnknown, KeyFuncError, resource_version_of
 from nvinformers.cache._thread_safe_store import ThreadSafeStore
 from nvinformers.cancel import Latch
 from nvinformers.meta import header_accessors

@@ -67,7 +67,6 @@ from typing import Any, Generic, TypeVar
 
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
 from nvinformers.cache._fifo import AppliedFunc, ReflectorStore
-from nvinformers.cache._keys import resource_version_of
 from nvinformers.cache._listwatch import CancellableLister, ListerWatcher, ListResult
 from nvinformers.cache._open_watch import NO_INITIAL_END, SILENT, OpenWatch
 from nvinformers.cache._reflector_errors import (
@@ -78,6 +77,7 @@ from nvinformers.cache._reflector_errors import (
 )
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
 from nvinformers.cache._revisions import RevisionTracker, revision_newer
+from nvinformers.cache._store import resource_version_of
 from nvinformers.cancel import CancelToken
 from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.errors import (

@@ -85,11 +85,9 @@ _BUG = Verdict("error", relist=True, failure=True, unexpected=True)
 def classify(err: BaseException) -> Verdict:
     """The one place that decides what an error ending a list or a watch means.
 
-    ``ServiceUnavailableError`` (the server went away, or cannot be reached): a failure, and a
-    watch it ends is re-opened from the last revision. ``ExpiredError``, a very short watch and a
-    replayed watch: routine, relist (client-go logs expiry at V(4)). A malformed object or any
-    other API error: a failure, relist. Anything else is a bug: a failure, relist, and its
-    traceback is logged.
+    The first entry of the table above the error is an instance of decides (the module
+    docstring's table says what follows); anything else is a bug: a failure, relist, and its
+    traceback is logged. client-go logs expiry at V(4): it is routine here too.
     """
     for cls, verdict in _VERDICTS:
         if isinstance(err, cls):

@@ -59,7 +59,6 @@ from nvinformers.cache._delta_path import DeltaPath
 from nvinformers.cache._fifo import RealFIFO, TransformFunc
 from nvinformers.cache._handlers import ResourceEventHandler
 from nvinformers.cache._informer_metrics import register_informer, unregister_informer
-from nvinformers.cache._keys import meta_namespace_key_func
 from nvinformers.cache._listwatch import ListerWatcher
 from nvinformers.cache._processor import (
     HandlerRegistry,
@@ -78,7 +77,7 @@ from nvinformers.cache._reflector_health import (
     InformerHealth,
     informer_health,
 )
-from nvinformers.cache._store import KeyedIndexer, new_indexer
+from nvinformers.cache._store import KeyedIndexer, meta_namespace_key_func, new_indexer
 from nvinformers.cache._thread_safe_store import Indexers
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock

@@ -83,9 +83,9 @@ class Lister(Generic[T]):
     """Read-only access to one resource in an indexer (client-go generic ``ResourceIndexer``).
 
     Keys: for cluster-scoped resources the indexer must key objects by name (for GPUs:
-    :func:`~nvinformers.cache._keys.cluster_scoped_key_func`, which the GPU informer uses); for
+    :func:`~nvinformers.cache._store.cluster_scoped_key_func`, which the GPU informer uses); for
     namespaced resources by ``namespace/name``
-    (:func:`~nvinformers.cache._keys.meta_namespace_key_func`).
+    (:func:`~nvinformers.cache._store.meta_namespace_key_func`).
 
     See the module docstring for sharing, blocking and freshness.
     """
