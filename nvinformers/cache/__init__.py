@@ -7,34 +7,12 @@ objects from the Kubernetes API.
 
 from nvinformers.cache._backoff import Backoff, BackoffConfig
 from nvinformers.cache._fifo import DeltaType, RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import (
-    InformerStoppedError,
-    ResourceEventHandlerRegistration,
-)
 from nvinformers.cache._handlers import (
     FilteringResourceEventHandler,
     ResourceEventHandler,
     ResourceEventHandlerDetailedFuncs,
     ResourceEventHandlerFuncs,
     deleted_key_and_object,
-)
-from nvinformers.cache._index import (
-    NAMESPACE_INDEX,
-    IndexConflictError,
-    Indexers,
-    IndexFunc,
-    meta_namespace_index_func,
-)
-from nvinformers.cache._informer_health import InformerHealth
-from nvinformers.cache._keys import (
-    DeletedFinalStateUnknown,
-    ExplicitKey,
-    KeyFunc,
-    KeyFuncError,
-    cluster_scoped_key_func,
-    deletion_handling_meta_namespace_key_func,
-    meta_namespace_key_func,
-    split_meta_namespace_key,
 )
 from nvinformers.cache._listwatch import (
     CancellableLister,
@@ -43,13 +21,37 @@ from nvinformers.cache._listwatch import (
     ListWatch,
     TweakListOptionsFunc,
 )
-from nvinformers.cache._reflector import Reflector
+from nvinformers.cache._processor import (
+    InformerStoppedError,
+    ResourceEventHandlerRegistration,
+)
+from nvinformers.cache._reflector import Reflector, ReflectorStats
 from nvinformers.cache._reflector_errors import VeryShortWatchError
-from nvinformers.cache._reflector_health import LinkReport, ReflectorHealth
-from nvinformers.cache._reflector_stats import ReflectorStats
+from nvinformers.cache._reflector_health import InformerHealth, LinkReport, ReflectorHealth
 from nvinformers.cache._shared_informer import SharedIndexInformer
-from nvinformers.cache._store import Indexer, KeyedIndexer, Store, new_indexer, new_store
-from nvinformers.cache._thread_safe_store import ThreadSafeStore
+from nvinformers.cache._store import (
+    DeletedFinalStateUnknown,
+    ExplicitKey,
+    Indexer,
+    KeyedIndexer,
+    KeyFunc,
+    KeyFuncError,
+    Store,
+    cluster_scoped_key_func,
+    deletion_handling_meta_namespace_key_func,
+    meta_namespace_key_func,
+    new_indexer,
+    new_store,
+    split_meta_namespace_key,
+)
+from nvinformers.cache._thread_safe_store import (
+    NAMESPACE_INDEX,
+    IndexConflictError,
+    Indexers,
+    IndexFunc,
+    ThreadSafeStore,
+    meta_namespace_index_func,
+)
 from nvinformers.cache._wait import wait_for_cache_sync
 
 __all__ = [

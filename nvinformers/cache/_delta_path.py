@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from nvinformers.cache._fifo import DeltaType, Replacement
-from nvinformers.cache._handler_registry import HandlerRegistry
-from nvinformers.cache._keys import DeletedFinalStateUnknown, KeyFuncError, resource_version_of
-from nvinformers.cache._processor import ADD, DELETE, UPDATE, Notification
+from nvinformers.cache._processor import ADD, DELETE, UPDATE, HandlerRegistry, Notification
 from nvinformers.cache._revisions import revision_newer
+from nvinformers.cache._store import DeletedFinalStateUnknown, KeyFuncError, resource_version_of
 from nvinformers.cache._thread_safe_store import ThreadSafeStore
 from nvinformers.cancel import Latch
 from nvinformers.meta import header_accessors
@@ -27,7 +26,6 @@ T = TypeVar("T")
 
 log = logging.getLogger("nvinformers.cache.informer")
 
-_rv_generic = resource_version_of
 _ADDED, _UPDATED, _DELETED = DeltaType.ADDED, DeltaType.UPDATED, DeltaType.DELETED
 _REPLACED_ALL, _BOOKMARK, _SYNC = DeltaType.REPLACED_ALL, DeltaType.BOOKMARK, DeltaType.SYNC
 
@@ -116,7 +114,7 @@ class DeltaPath(Generic[T]):
         cls = type(obj)
         rv_of = header_accessors(cls).resource_version
         new_rv = rv_of(obj)
-        old_rv = rv_of(old) if type(old) is cls else _rv_generic(old)
+        old_rv = rv_of(old) if type(old) is cls else resource_version_of(old)
         if dtype is not _DELETED and old_rv == new_rv and new_rv:
             return None
         if not listed and revision_newer(old_rv, new_rv) is True:
@@ -148,11 +146,8 @@ class DeltaPath(Generic[T]):
         if len(batch) == 1:
             dtype, obj = batch[0]
             if dtype is _UPDATED or dtype is _ADDED or dtype is _DELETED:
-                try:
-                    key = self._key_func(obj)
-                except KeyFuncError as err:
-                    self.key_errors += 1
-                    log.error("%s: dropping an object without a usable key: %s", self.name, err)
+                key = self._key(obj)
+                if key is None:
                     return
                 # No store lock for this read: only this thread writes to the store (the queue
                 # has a single drainer), and a dict read is atomic.

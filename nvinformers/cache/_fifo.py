@@ -16,8 +16,8 @@ applies events on the reflector's thread instead of paying a hand-off per event.
 no user code except index functions (user handlers run on their own threads), so the reflector is
 never blocked by a slow handler.
 
-Producers: the reflector thread (``add``/``update``/``delete``/``replace``/``bookmark``), and the
-resync timer (``resync``).
+Producers: the reflector thread (``add``/``update``/``delete``/``replace``/``bookmark``, the
+:class:`ReflectorStore` it writes to), and the resync timer (``resync``).
 
 Thread-safety: the deque is used lock-free (its ``append`` and ``popleft`` are atomic) and a drain
 lock, taken without blocking, elects the thread that drains. Queued deltas are plain
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from threading import Lock
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = [
     "DeltaType",
@@ -41,6 +41,7 @@ __all__ = [
     "TransformFunc",
     "ProcessFunc",
     "AppliedFunc",
+    "ReflectorStore",
     "DEFAULT_BATCH_SIZE",
 ]
 
@@ -81,12 +82,33 @@ class Replacement(Generic[T]):
         on_applied: when set, ``process`` (the informer) calls it once the relist was applied,
             with the number of objects it added, updated or deleted (0: the store already held
             exactly this list). The reflector's progress check reads it; see
-            :meth:`nvinformers.cache._reflector_store.ReflectorStore.replace`.
+            :meth:`ReflectorStore.replace`.
     """
 
     objects: Sequence[T]
     resource_version: str
     on_applied: AppliedFunc | None = None
+
+
+class ReflectorStore(Protocol):
+    """The narrow slice of a store the reflector writes to (the informer's :class:`RealFIFO`)."""
+
+    def add(self, obj: Any) -> None: ...
+
+    def update(self, obj: Any) -> None: ...
+
+    def delete(self, obj: Any) -> None: ...
+
+    def replace(
+        self, objects: list[Any], resource_version: str, *, on_applied: AppliedFunc | None = None
+    ) -> None:
+        """Replace the content with a full list. The reflector passes ``on_applied`` only for a
+        progress check; the store must then call it once the list was applied, with the number
+        of objects it added, updated or deleted (a store that never calls it leaves checks
+        without a result: they neither explain a silence nor report a frozen stream)."""
+        ...
+
+    def bookmark(self, resource_version: str) -> None: ...
 
 
 #: What ``process=`` receives: a batch of ``(DeltaType, obj)`` pairs, oldest first.

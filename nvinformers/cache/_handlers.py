@@ -8,7 +8,7 @@ Mirrors client-go's ``ResourceEventHandler`` family. A handler has three methods
 * ``on_update(old, new)``: a changed object. Also called with ``old is new`` (same resource
   version) for resyncs, which replay the cache from memory.
 * ``on_delete(obj)``: a removed object: its last known state, or a
-  :class:`~nvinformers.cache._keys.DeletedFinalStateUnknown` (``.key``, ``.obj``) when the deletion
+  :class:`~nvinformers.cache._store.DeletedFinalStateUnknown` (``.key``, ``.obj``) when the deletion
   was noticed only by a relist. Use :func:`deleted_key_and_object` to handle both without the
   type-assertion bugs that crash Go controllers.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from nvinformers.cache._keys import (
+from nvinformers.cache._store import (
     DeletedFinalStateUnknown,
     deletion_handling_meta_namespace_key_func,
 )

@@ -54,9 +54,9 @@ from prometheus_client.core import (
 )
 
 if TYPE_CHECKING:
-    from nvinformers.cache._handler_registry import ResourceEventHandlerRegistration
-    from nvinformers.cache._informer_health import InformerHealth
+    from nvinformers.cache._processor import ResourceEventHandlerRegistration
     from nvinformers.cache._reflector import Reflector
+    from nvinformers.cache._reflector_health import InformerHealth
 
 __all__ = ["InformerCollector", "MeasuredInformer", "register_informer", "unregister_informer"]
 
@@ -105,67 +105,36 @@ class InformerCollector:
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             informers = sorted(self._informers, key=lambda x: x.name)
-        lbl = ["informer"]
-        synced = GaugeMetricFamily(
-            _PREFIX + "synced", "1 once the first list is cached.", labels=lbl
-        )
-        healthy = GaugeMetricFamily(
-            _PREFIX + "healthy", "1 while the cache is being kept current.", labels=lbl
-        )
-        watching = GaugeMetricFamily(_PREFIX + "watching", "1 while a watch is open.", labels=lbl)
-        objects = GaugeMetricFamily(_PREFIX + "store_objects", "Objects in the cache.", labels=lbl)
-        depth = GaugeMetricFamily(
-            _PREFIX + "queue_depth", "Deltas received but not yet applied.", labels=lbl
-        )
-        age = GaugeMetricFamily(
-            _PREFIX + "seconds_since_last_event",
+        synced = _gauge("synced", "1 once the first list is cached.")
+        healthy = _gauge("healthy", "1 while the cache is being kept current.")
+        watching = _gauge("watching", "1 while a watch is open.")
+        objects = _gauge("store_objects", "Objects in the cache.")
+        depth = _gauge("queue_depth", "Deltas received but not yet applied.")
+        age = _gauge(
+            "seconds_since_last_event",
             "Seconds since the last watch event or bookmark, list, or current progress check.",
-            labels=lbl,
         )
-        lists = CounterMetricFamily(
-            _PREFIX + "lists", "Lists by reason.", labels=["informer", "reason"]
-        )
-        list_failures = CounterMetricFamily(_PREFIX + "list_failures", "Failed lists.", labels=lbl)
-        checks = CounterMetricFamily(
-            _PREFIX + "progress_checks",
+        lists = _counter("lists", "Lists by reason.", "reason")
+        list_failures = _counter("list_failures", "Failed lists.")
+        checks = _counter(
+            "progress_checks",
             "Relists of a silent watch by result: current (an idle server), stale (a frozen "
             "stream, the cache repaired), failed.",
-            labels=["informer", "result"],
+            "result",
         )
-        attempts = CounterMetricFamily(
-            _PREFIX + "watch_attempts", "Watch streams opened.", labels=lbl
-        )
-        restarts = CounterMetricFamily(
-            _PREFIX + "watch_restarts", "Ended watches by reason.", labels=["informer", "reason"]
-        )
-        received = CounterMetricFamily(
-            _PREFIX + "events_received", "Watch events by type.", labels=["informer", "type"]
-        )
-        applied = CounterMetricFamily(
-            _PREFIX + "events_applied", "Store changes by type.", labels=["informer", "type"]
-        )
-        stale = CounterMetricFamily(
-            _PREFIX + "stale_events_dropped",
-            "Events older than the cached object, dropped.",
-            labels=lbl,
-        )
-        transform_errors = CounterMetricFamily(
-            _PREFIX + "transform_errors", "Transform calls that raised.", labels=lbl
-        )
-        hlbl = ["informer", "handler"]
-        backlog = GaugeMetricFamily(
-            _PREFIX + "handler_backlog", "Notifications waiting for a handler.", labels=hlbl
-        )
-        delivered = CounterMetricFamily(
-            _PREFIX + "handler_notifications", "Notifications delivered.", labels=hlbl
-        )
-        errors = CounterMetricFamily(
-            _PREFIX + "handler_errors", "Notifications a handler raised on.", labels=hlbl
-        )
+        attempts = _counter("watch_attempts", "Watch streams opened.")
+        restarts = _counter("watch_restarts", "Ended watches by reason.", "reason")
+        received = _counter("events_received", "Watch events by type.", "type")
+        applied = _counter("events_applied", "Store changes by type.", "type")
+        stale = _counter("stale_events_dropped", "Events older than the cached object, dropped.")
+        transform_errors = _counter("transform_errors", "Transform calls that raised.")
+        backlog = _gauge("handler_backlog", "Notifications waiting for a handler.", "handler")
+        delivered = _counter("handler_notifications", "Notifications delivered.", "handler")
+        errors = _counter("handler_errors", "Notifications a handler raised on.", "handler")
         durations = HistogramMetricFamily(
             _PREFIX + "handler_duration_seconds",
             "Seconds spent in a handler per notification.",
-            labels=hlbl,
+            labels=["informer", "handler"],
         )
         for informer in informers:
             name = informer.name
@@ -178,18 +147,13 @@ class InformerCollector:
             depth.add_metric([name], float(informer.queue_depth))
             if health.seconds_since_last_event is not None:
                 age.add_metric([name], health.seconds_since_last_event)
-            for reason, n in sorted(dict(stats.lists).items()):
-                lists.add_metric([name, reason], float(n))
+            _add_counts(lists, name, stats.lists)
             list_failures.add_metric([name], float(stats.list_failures))
-            for result, n in sorted(dict(stats.progress_checks).items()):
-                checks.add_metric([name, result], float(n))
+            _add_counts(checks, name, stats.progress_checks)
             attempts.add_metric([name], float(stats.watch_attempts))
-            for reason, n in sorted(dict(stats.watch_restarts).items()):
-                restarts.add_metric([name, reason], float(n))
-            for etype, n in sorted(dict(stats.events).items()):
-                received.add_metric([name, etype], float(n))
-            for atype, n in sorted(dict(informer.applied).items()):
-                applied.add_metric([name, atype], float(n))
+            _add_counts(restarts, name, stats.watch_restarts)
+            _add_counts(received, name, stats.events)
+            _add_counts(applied, name, informer.applied)
             stale.add_metric([name], float(informer.stale_events_dropped))
             transform_errors.add_metric([name], float(informer.transform_errors))
             for registration in informer.handlers():
@@ -205,6 +169,20 @@ class InformerCollector:
             attempts, restarts, received, applied, stale, transform_errors, backlog, delivered,
             errors, durations,
         )  # fmt: skip
+
+
+def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(_PREFIX + name, documentation, labels=["informer", *labels])
+
+
+def _counter(name: str, documentation: str, *labels: str) -> CounterMetricFamily:
+    return CounterMetricFamily(_PREFIX + name, documentation, labels=["informer", *labels])
+
+
+def _add_counts(family: CounterMetricFamily, informer: str, counts: dict[str, int]) -> None:
+    """One sample per key of ``counts`` (a copy is read: its writer does not lock)."""
+    for label, n in sorted(dict(counts).items()):
+        family.add_metric([informer, label], float(n))
 
 
 _collectors: weakref.WeakKeyDictionary[CollectorRegistry, InformerCollector] = (

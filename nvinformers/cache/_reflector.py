@@ -42,12 +42,10 @@ Mirrors client-go's ``tools/cache/reflector.go``, and reads like it: :meth:`Refl
   from then on).
 
 The reflector owns its collaborators: a :class:`~nvinformers.cache._revisions.RevisionTracker`
-(the last revision from lists, events and bookmarks: it never moves backwards when revisions are
-decimal integers, opaque ones are kept as they are), an
-:class:`~nvinformers.cache._open_watch.OpenWatch` (the open watch, its lock, its supervisor),
-:attr:`Reflector.health` (a :class:`~nvinformers.cache._reflector_health.ReflectorHealth`, the one
-owner of activity, outage and recovery state, which logs one line per outage state change),
-a :class:`~nvinformers.cache._backoff.Backoff` and :attr:`Reflector.stats`.
+(the last revision), an :class:`~nvinformers.cache._open_watch.OpenWatch` (the open watch, its
+lock, its supervisor), :attr:`Reflector.health` (a
+:class:`~nvinformers.cache._reflector_health.ReflectorHealth`, the one owner of activity, outage
+and recovery state), a :class:`~nvinformers.cache._backoff.Backoff` and :attr:`Reflector.stats`.
 
 Threads: :meth:`Reflector.run` runs in the caller's thread and starts two more, both joined before
 it returns: ``nvinformers-stop-<name>`` waits for ``stop`` and fires the cancel token (Go's
@@ -64,11 +62,11 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, Backoff, BackoffConfig
-from nvinformers.cache._fifo import AppliedFunc
-from nvinformers.cache._keys import resource_version_of
+from nvinformers.cache._fifo import AppliedFunc, ReflectorStore
 from nvinformers.cache._listwatch import CancellableLister, ListerWatcher, ListResult
 from nvinformers.cache._open_watch import NO_INITIAL_END, SILENT, OpenWatch
 from nvinformers.cache._reflector_errors import (
@@ -78,9 +76,8 @@ from nvinformers.cache._reflector_errors import (
     classify,
 )
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE, ReflectorHealth
-from nvinformers.cache._reflector_stats import ReflectorStats
-from nvinformers.cache._reflector_store import ReflectorStore
 from nvinformers.cache._revisions import RevisionTracker, revision_newer
+from nvinformers.cache._store import resource_version_of
 from nvinformers.cancel import CancelToken
 from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.errors import (
@@ -101,6 +98,7 @@ from nvinformers.watch import Interface as WatchInterface
 
 __all__ = [
     "Reflector",
+    "ReflectorStats",
     "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
     "DEFAULT_MIN_WATCH_TIMEOUT",
     "DEFAULT_INITIAL_EVENTS_TIMEOUT",
@@ -125,26 +123,52 @@ _VERY_SHORT_WATCH = 1.0
 _EVENT_NAMES: dict[EventType, str] = {t: t.value for t in EventType}
 
 
+@dataclass
+class ReflectorStats:
+    """Counters of one reflector, for metrics (state lives in :class:`ReflectorHealth`).
+
+    Written by the reflector's run thread, except ``progress_checks["current"]`` and
+    ``["stale"]``, written by whichever thread applies a check's relist (the run thread, or the
+    resync timer's drain of the queue): relists are applied one at a time, so no key is ever
+    written by two threads at once. Read without a lock by metrics collectors (each read of an
+    int or of a dict copy is atomic).
+    """
+
+    lists: dict[str, int] = field(default_factory=dict)  # by reason
+    list_failures: int = 0
+    watch_restarts: dict[str, int] = field(default_factory=dict)  # by reason
+    watch_attempts: int = 0
+    events: dict[str, int] = field(default_factory=dict)  # by event type
+    progress_checks: dict[str, int] = field(default_factory=dict)  # current, stale, failed
+
+
 class Reflector(Generic[T]):
     """Keeps a store in step with the server through list and watch (see the module docstring).
+
+    The one home of the list-watch options: :class:`SharedIndexInformer`, the informer factories
+    and ``new_gpu_informer`` pass them through and document only what they change.
 
     Args:
         lw: the list-watch source (a :class:`~nvinformers.cache._listwatch.CancellableLister`
             too, for lists that stopping can abort).
         store: where changes go, in order (the informer's queue).
         name: used in logs, metrics and thread names (e.g. ``"gpus"``).
-        watch_inactivity_timeout: seconds of silence on a watch after which progress is checked
-            with a relist (None: never).
+        watch_inactivity_timeout: seconds a watch may deliver nothing (no event, no bookmark)
+            before progress is checked with a relist: one that changes nothing shows an idle
+            server; one that changes objects shows a frozen stream, which health reports until
+            the next event or bookmark (None: never check).
         min_watch_timeout: lower bound of the randomized server-side watch timeout.
-        backoff: delays between failed attempts.
+        backoff: delays between failed list/watch attempts.
         use_watch_list: try the streaming list protocol before a classic list.
         initial_events_timeout: seconds a streaming list may take to reach its
             initial-events-end bookmark before a classic list replaces it (None: until the
             watch's own timeout).
-        outage_grace: seconds without a working watch before health reports it, at least 2 s
-            (see :class:`~nvinformers.cache._reflector_health.ReflectorHealth`).
+        outage_grace: seconds without a working watch before health turns unhealthy; also how
+            long a recovery must hold before the logs call it one (at least 2 s: a quiet watch
+            proves itself only after a second; see
+            :class:`~nvinformers.cache._reflector_health.ReflectorHealth`).
         clock: time source (tests inject a :class:`~nvinformers.clock.FakeClock`).
-        rng: randomness for timeouts and jitter (tests seed it).
+        rng: randomness for watch timeouts and jitter (tests seed it).
         watch_error_handler: called after every failed pass, in addition to the reflector's own
             logging (client-go's ``SetWatchErrorHandler``); exceptions it raises are logged.
 

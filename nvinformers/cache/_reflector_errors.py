@@ -70,34 +70,26 @@ class Verdict:
     unexpected: bool = False
 
 
-_UNAVAILABLE = Verdict("unavailable", relist=False, failure=True)
-_EXPIRED = Verdict("expired", relist=True, failure=False)
-_VERY_SHORT = Verdict("very_short", relist=True, failure=False)
-_REPLAYED = Verdict("replayed", relist=True, failure=False)
-_MALFORMED = Verdict("malformed", relist=True, failure=True)
-_ERROR = Verdict("error", relist=True, failure=True)
+#: The table, in the order it is read: the first class the error is an instance of decides.
+_VERDICTS: tuple[tuple[type[BaseException], Verdict], ...] = (
+    (ServiceUnavailableError, Verdict("unavailable", relist=False, failure=True)),
+    (ExpiredError, Verdict("expired", relist=True, failure=False)),
+    (VeryShortWatchError, Verdict("very_short", relist=True, failure=False)),
+    (ReplayedWatchError, Verdict("replayed", relist=True, failure=False)),
+    (MalformedObjectError, Verdict("malformed", relist=True, failure=True)),
+    (StatusError, Verdict("error", relist=True, failure=True)),
+)
 _BUG = Verdict("error", relist=True, failure=True, unexpected=True)
 
 
 def classify(err: BaseException) -> Verdict:
     """The one place that decides what an error ending a list or a watch means.
 
-    ``ServiceUnavailableError`` (the server went away, or cannot be reached): a failure, and a
-    watch it ends is re-opened from the last revision. ``ExpiredError``, a very short watch and a
-    replayed watch: routine, relist (client-go logs expiry at V(4)). A malformed object or any
-    other API error: a failure, relist. Anything else is a bug: a failure, relist, and its
-    traceback is logged.
+    The first entry of the table above the error is an instance of decides (the module
+    docstring's table says what follows); anything else is a bug: a failure, relist, and its
+    traceback is logged. client-go logs expiry at V(4): it is routine here too.
     """
-    if isinstance(err, ServiceUnavailableError):
-        return _UNAVAILABLE
-    if isinstance(err, ExpiredError):
-        return _EXPIRED
-    if isinstance(err, VeryShortWatchError):
-        return _VERY_SHORT
-    if isinstance(err, ReplayedWatchError):
-        return _REPLAYED
-    if isinstance(err, MalformedObjectError):
-        return _MALFORMED
-    if isinstance(err, StatusError):
-        return _ERROR
+    for cls, verdict in _VERDICTS:
+        if isinstance(err, cls):
+            return verdict
     return _BUG

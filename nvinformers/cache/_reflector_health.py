@@ -1,5 +1,8 @@
 """The health of a reflector's link to its server: activity, outage and recovery, in one place.
 
+An informer's health report (:func:`informer_health`) is the link report plus what the informer
+alone knows: synced and stopped.
+
 :class:`ReflectorHealth` is the single owner of that state. The reflector's run thread reports
 what happens (a list starts or ends, a watch opens, delivers, ends, an attempt fails); its
 supervisor thread calls :meth:`ReflectorHealth.check` at the deadlines this object hands out;
@@ -55,6 +58,8 @@ from nvinformers.clock import REAL_CLOCK, Clock
 __all__ = [
     "ReflectorHealth",
     "LinkReport",
+    "InformerHealth",
+    "informer_health",
     "RECOVERED_AFTER",
     "DEFAULT_OUTAGE_GRACE",
     "MIN_OUTAGE_GRACE",
@@ -80,8 +85,9 @@ class LinkReport:
         problem: why the cache is not being kept current ("no working watch for 6.0 s (...)",
             "watch delivered nothing for 12.3 s while the server changed 2 objects"), or None.
         watching: a watch stream is open.
-        seconds_since_last_event: silence: seconds since the last event, bookmark, list or
-            progress check that found the cache current (None before the first).
+        seconds_since_last_event: silence: seconds since the last event or bookmark on any
+            watch, the last list, or the last progress check that found the cache current
+            (None before the first).
         seconds_down: seconds without a working watch (None while one works).
         last_error: the last error a list or watch ended with ("" before any).
         failures: failed attempts in the current outage (0 outside one).
@@ -93,6 +99,49 @@ class LinkReport:
     seconds_down: float | None
     last_error: str
     failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class InformerHealth:
+    """A point-in-time health report (see :meth:`SharedIndexInformer.health`).
+
+    Attributes:
+        healthy: ``reason == "ok"``.
+        reason: "ok", "not synced", "stopped", "no working watch for 6.1 s (...)", "watch
+            delivered nothing for 400.2 s while the server changed 3 objects (...)", or "watch
+            silent for 400.2 s (...), and the progress check due 5.0 s ago has not started".
+        synced: the first list is in the cache.
+        watching, seconds_since_last_event, seconds_down, last_error: the reflector's, as in
+            :class:`LinkReport` (a watch stream that is open may not be working yet).
+    """
+
+    healthy: bool
+    reason: str
+    synced: bool
+    watching: bool
+    seconds_since_last_event: float | None
+    seconds_down: float | None
+    last_error: str
+
+
+def informer_health(link: LinkReport, *, synced: bool, stopped: bool) -> InformerHealth:
+    """The report of an informer whose reflector reported ``link``."""
+    reason = "ok"
+    if stopped:
+        reason = "stopped"
+    elif not synced:
+        reason = "not synced"
+    elif link.problem is not None:
+        reason = link.problem
+    return InformerHealth(
+        healthy=reason == "ok",
+        reason=reason,
+        synced=synced,
+        watching=link.watching,
+        seconds_since_last_event=link.seconds_since_last_event,
+        seconds_down=link.seconds_down,
+        last_error=link.last_error,
+    )
 
 
 class ReflectorHealth:

@@ -31,10 +31,10 @@ their own threads, so a slow handler never delays the store, the watch or anothe
 
 The informer owns its :class:`~nvinformers.cache._reflector.Reflector`, its queue (a
 :class:`~nvinformers.cache._fifo.RealFIFO`), its indexer, its handlers (a
-:class:`~nvinformers.cache._handler_registry.HandlerRegistry`, client-go's ``sharedProcessor``)
+:class:`~nvinformers.cache._processor.HandlerRegistry`, client-go's ``sharedProcessor``)
 and its one delta path (a :class:`~nvinformers.cache._delta_path.DeltaPath`, client-go's
 ``processDeltas``), through which every delta goes. The health report:
-:mod:`nvinformers.cache._informer_health`.
+:func:`nvinformers.cache._reflector_health.informer_health`.
 
 Locks: the delivery lock (the registry's :attr:`~HandlerRegistry.lock`) is held while a batch is
 applied and distributed, and while a handler is registered on a running informer (so a late
@@ -57,17 +57,14 @@ from prometheus_client import CollectorRegistry
 from nvinformers.cache._backoff import DEFAULT_BACKOFF, BackoffConfig
 from nvinformers.cache._delta_path import DeltaPath
 from nvinformers.cache._fifo import RealFIFO, TransformFunc
-from nvinformers.cache._handler_registry import (
+from nvinformers.cache._handlers import ResourceEventHandler
+from nvinformers.cache._informer_metrics import register_informer, unregister_informer
+from nvinformers.cache._listwatch import ListerWatcher
+from nvinformers.cache._processor import (
     HandlerRegistry,
     InformerStoppedError,
     ResourceEventHandlerRegistration,
 )
-from nvinformers.cache._handlers import ResourceEventHandler
-from nvinformers.cache._index import Indexers
-from nvinformers.cache._informer_health import InformerHealth, informer_health
-from nvinformers.cache._informer_metrics import register_informer, unregister_informer
-from nvinformers.cache._keys import meta_namespace_key_func
-from nvinformers.cache._listwatch import ListerWatcher
 from nvinformers.cache._reflector import (
     DEFAULT_INITIAL_EVENTS_TIMEOUT,
     DEFAULT_MIN_WATCH_TIMEOUT,
@@ -75,8 +72,13 @@ from nvinformers.cache._reflector import (
     Reflector,
 )
 from nvinformers.cache._reflector_errors import WatchErrorHandler
-from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
-from nvinformers.cache._store import KeyedIndexer, new_indexer
+from nvinformers.cache._reflector_health import (
+    DEFAULT_OUTAGE_GRACE,
+    InformerHealth,
+    informer_health,
+)
+from nvinformers.cache._store import KeyedIndexer, meta_namespace_key_func, new_indexer
+from nvinformers.cache._thread_safe_store import Indexers
 from nvinformers.cancel import Latch
 from nvinformers.clock import REAL_CLOCK, Clock
 
@@ -94,28 +96,20 @@ class SharedIndexInformer(Generic[T]):
     :class:`~nvinformers.cache._listwatch.ListerWatcher`, or get one from
     :class:`nvinformers.informers.SharedInformerFactory`.
 
+    The list-watch options (``watch_inactivity_timeout``, ``min_watch_timeout``, ``backoff``,
+    ``use_watch_list``, ``initial_events_timeout``, ``outage_grace``, ``clock``, ``rng``) are
+    the :class:`~nvinformers.cache._reflector.Reflector`'s, documented there.
+
     Args:
         lw: the list-watch source.
         name: bounded identity for logs, metrics and thread names (e.g. ``"gpus"``).
         indexers: extra indexes (the ``namespace`` index is not added implicitly here; the
             factory adds it).
         key_func: the store key of an object (default ``namespace/name``).
-        resync_period: default resync period of handlers, seconds (0: no resync).
-        watch_inactivity_timeout: check progress with a relist when a watch has delivered
-            nothing (no event, no bookmark) for this long (None: never); see :meth:`health`.
-        min_watch_timeout: lower bound of the randomized server-side watch timeout.
-        backoff: delays between failed list/watch attempts.
-        use_watch_list: try the streaming list protocol first.
-        initial_events_timeout: seconds a streaming list may take to reach its
-            initial-events-end bookmark before a classic list replaces it (None: until the
-            watch's own timeout).
+        resync_period: default resync period of handlers, seconds (0: no resync). Resync
+            replays the cache from memory; it never calls the server.
         transform: applied to every object before it is cached (see :meth:`set_transform`).
-        outage_grace: seconds without a working watch before :meth:`health` turns unhealthy;
-            also how long a recovery must hold before the logs call it one (at least 2 s: a
-            quiet watch proves itself only after a second).
         registry: Prometheus registry for the informer's metrics (None: the default registry).
-        clock: time source; tests inject a fake one.
-        rng: randomness for watch timeouts and jitter.
     """
 
     _names = itertools.count(1)
@@ -350,16 +344,11 @@ class SharedIndexInformer(Generic[T]):
         """Whether the cache is being kept current, and why not.
 
         Unhealthy when: not synced yet; stopped; without a working watch for ``outage_grace``
-        seconds or more — counted from the moment the last working watch ended, whether or not
-        a list or re-watch is in flight (server down, a hung relist or progress check, errors);
-        or frozen: the watch delivered nothing (no event, no bookmark on any watch, however
-        often restarted) while the server changed objects, as a progress check found — the
-        silent hang that leaves other Python informers serving a frozen cache while still
-        reporting "synced". A watch silent for ``watch_inactivity_timeout`` is checked with a
-        relist: one that changes nothing in the cache shows an idle server (healthy, as on a
-        node where nothing happens and the server sends no bookmarks), one that changes
-        objects repairs the cache and keeps health false until the next event or bookmark. The
-        reason states the duration. The rules live in
+        seconds or more (server down, a hung relist or progress check, errors); or frozen: the
+        watch delivered nothing while the server changed objects, as a progress check found —
+        the silent hang that leaves other Python informers serving a frozen cache while still
+        reporting "synced". An idle server (a progress check that changed nothing) is healthy.
+        The reason states the duration. The rules live in
         :class:`~nvinformers.cache._reflector_health.ReflectorHealth`, which the metrics and the
         log lines read too.
 

@@ -1,4 +1,4 @@
-"""A thread-safe, key-based object store with secondary indices.
+"""A thread-safe, key-based object store with secondary indices, and index functions.
 
 Mirrors client-go ``tools/cache/thread_safe_store.go`` (``threadSafeMap`` and its
 ``storeIndex``): items by key, plus per-index maps from indexed value to the set of keys carrying
@@ -19,6 +19,15 @@ Beyond client-go:
 * The values each key is indexed under are remembered, so updates and deletes never call the
   index function on the old object: no double-logged failures, and an impure index function
   cannot leave stale index entries behind.
+
+Index functions (client-go ``tools/cache/index.go``): an *index function* maps an object to the
+values it is indexed under (for example its namespace, its node, a label's value); each index
+maps every value to the set of keys of the objects carrying it, so that
+``by_index("namespace", "team-a")`` costs one dict lookup instead of a scan of the whole cache
+(client-go measured -69 % to -97 % controller time from switching full lists to an index,
+kubernetes#135551). They run under the store's lock on every write: they must be **pure and
+fast** (read the object, compute, return; no I/O, no locks, no calls into the store or the
+informer, no mutation of the object).
 """
 
 from __future__ import annotations
@@ -26,16 +35,69 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Generic, TypeVar
 
-from nvinformers.cache._index import IndexConflictError, Indexers, IndexFunc, Indices
+from nvinformers.errors import NvInformersError
+from nvinformers.meta import header_accessors
 
-__all__ = ["ThreadSafeStore"]
+__all__ = [
+    "ThreadSafeStore",
+    "IndexFunc",
+    "Indexers",
+    "Index",
+    "Indices",
+    "NAMESPACE_INDEX",
+    "meta_namespace_index_func",
+    "IndexConflictError",
+]
 
 _LOG = logging.getLogger("nvinformers.cache")
 
 T = TypeVar("T")
+
+#: Maps an object to the values it is indexed under: a list (or any iterable) of ``str``. Return
+#: an empty list to leave the object out of the index. A bare ``str`` is rejected (it would
+#: otherwise be indexed under each of its characters).
+IndexFunc = Callable[[Any], Iterable[str]]
+
+#: Index name → index function.
+Indexers = dict[str, IndexFunc]
+
+#: One index: indexed value → keys of the objects indexed under it.
+Index = dict[str, set[str]]
+
+#: Index name → index.
+Indices = dict[str, Index]
+
+#: The name of the built-in namespace index (client-go ``cache.NamespaceIndex``). Namespaced
+#: listers use it when present and fall back to a scan otherwise.
+NAMESPACE_INDEX = "namespace"
+
+
+class IndexConflictError(NvInformersError, ValueError):
+    """An index of that name already exists (raised by ``add_indexers``; the store is unchanged)."""
+
+
+def meta_namespace_index_func(obj: Any) -> list[str]:
+    """Index an object by its namespace (``""`` for cluster-scoped objects).
+
+    client-go ``MetaNamespaceIndexFunc``: the function behind :data:`NAMESPACE_INDEX`. A namespace
+    of None (as Kubernetes client models have for cluster-scoped objects) is indexed as ``""``.
+
+    Thread-safety: pure; safe from any thread.
+
+    Args:
+        obj: an object with ``metadata.namespace``.
+
+    Returns:
+        ``[namespace]``.
+
+    Raises:
+        AttributeError: ``obj`` has no ``metadata`` (the store logs, counts and survives it).
+    """
+    return [header_accessors(type(obj)).namespace(obj) or ""]
+
 
 _EMPTY: Final[tuple[str, ...]] = ()
 _MISSING: Final = object()
@@ -98,17 +160,6 @@ def _normalize(values: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
-def _index_values(
-    index_name: str, func: IndexFunc, key: str, obj: Any, failures: list[_IndexFailure]
-) -> tuple[str, ...]:
-    """Call ``func`` on ``obj``; on failure record it and index the object under no values."""
-    try:
-        return _normalize(func(obj))
-    except Exception as exc:  # the user's index function: log, count, survive (see module doc)
-        failures.append(_IndexFailure(index_name, key, exc))
-        return _EMPTY
-
-
 def _build_indices(
     indexers: Mapping[str, IndexFunc], items: Mapping[str, Any], failures: list[_IndexFailure]
 ) -> tuple[Indices, _IndexedValues]:
@@ -120,8 +171,8 @@ def _build_indices(
         by_key: dict[str, tuple[str, ...]] = {}
         singles: dict[str, list[str]] = {}  # value → keys, for the usual one-value case
         for key, obj in items.items():
-            # _index_values, inlined with its one-value fast path: this runs once per object
-            # of a relist (100,000 GPUs in a large one).
+            # The index function, with its one-value fast path inlined: this runs once per
+            # object of a relist (100,000 GPUs in a large one).
             try:
                 values = func(obj)
             except Exception as exc:
@@ -187,16 +238,14 @@ class ThreadSafeStore(Generic[T]):
     (client-go leak fix kubernetes#84959), and an update whose single indexed value is unchanged
     does not touch the index at all (client-go's fast path).
 
-    Objects are stored and returned as given, never copied: they are shared with every reader
-    and must not be mutated (GPUs are immutable; mutable objects such as Kubernetes client
-    models are the caller's responsibility).
+    Objects are stored and returned as given, never copied (the sharing contract of
+    :mod:`nvinformers.cache._store`).
 
     Thread-safety and blocking: one ``threading.Lock`` guards the items, the indices and the
     remembered index values, so they always change together. Reads take it briefly (a dict
-    lookup, or a copy of a list of references). Writes hold it while index functions run; index
-    functions are the only user code ever called under the lock and must be pure and fast (no
-    I/O, no locks, no calls back into the store). Logging of index failures happens after the
-    lock is released. The lock is not reentrant: index functions must not call the store.
+    lookup, or a copy of a list of references). Writes hold it while index functions run (the
+    only user code ever called under it: see the module docstring); it is not reentrant. Index
+    failures are logged after it is released.
 
     Attributes:
         index_errors: how many times an index function raised or returned something other than a
@@ -481,7 +530,7 @@ class ThreadSafeStore(Generic[T]):
     def _upsert_locked(self, key: str, obj: T, failures: builtins.list[_IndexFailure]) -> None:
         self._items[key] = obj
         for name, func in self._indexers.items():
-            # _index_values, inlined with its one-value fast path (once per write per index).
+            # The index function, with its one-value fast path inlined (once per write per index).
             try:
                 values = func(obj)
             except Exception as exc:  # the user's index function: see the module docstring

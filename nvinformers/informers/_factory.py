@@ -11,6 +11,10 @@ client-go it would stay stopped until ``Start`` is called again, so a lister obt
 GPU that exists). Asking before ``start`` remains the usual order; after ``shutdown`` nothing
 starts.
 
+The factory's typed accessors live here too (client-go's generated ``interface.go`` files and the
+``Informer()``/``Lister()`` pair of ``gpu.go``): ``factory.device().v1alpha1().gpus()`` is a
+:class:`GPUInformer`. The informer itself is built by :func:`new_gpu_informer`.
+
 Example::
 
     factory = SharedInformerFactory(clientset, resync_period=0.0)
@@ -28,10 +32,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from nvinformers.api.device.v1alpha1 import GPU, RESOURCE
 from nvinformers.cache import (
     SharedIndexInformer,
     TransformFunc,
@@ -40,15 +46,24 @@ from nvinformers.cache import (
 )
 from nvinformers.cache._reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
-from nvinformers.informers._device import DeviceGroup
-from nvinformers.informers._interfaces import NewInformerFunc
+from nvinformers.informers._gpu import new_gpu_informer
+from nvinformers.listers import GPULister
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
 
-__all__ = ["SharedInformerFactory"]
+__all__ = [
+    "SharedInformerFactory",
+    "NewInformerFunc",
+    "DeviceGroup",
+    "DeviceV1alpha1",
+    "GPUInformer",
+]
 
 log = logging.getLogger("nvinformers.informers")
+
+NewInformerFunc = Callable[["SharedInformerFactory"], SharedIndexInformer[Any]]
+"""Builds a resource's informer from the factory's settings (client-go's ``NewInformerFunc``)."""
 
 
 class SharedInformerFactory:
@@ -59,26 +74,17 @@ class SharedInformerFactory:
     the option could only be silently ignored. A server that stamps namespace ``"default"`` on GPUs
     is tolerated: they are keyed and looked up by name.
 
+    ``resync_period``, ``transform`` and ``registry`` are given to every informer, as
+    documented on :class:`~nvinformers.cache.SharedIndexInformer`; ``watch_inactivity_timeout``,
+    ``use_watch_list`` and ``outage_grace`` likewise, as on :class:`~nvinformers.cache.Reflector`.
+
     Args:
         client: the clientset the informers list and watch through.
-        resync_period: default resync period of every informer's handlers (0: none). Resync
-            replays the cache from memory; it never calls the server.
         tweak_list_options: applied to the options of every list and watch (e.g. a label
             selector, which the server then applies).
-        transform: applied to every object before it is cached.
-        watch_inactivity_timeout: check progress with a relist when a watch has delivered
-            nothing (no event, no bookmark) for this long: a relist that changes nothing shows
-            an idle server; one that changes objects shows a frozen stream, which health
-            reports until the next event or bookmark (None: never check).
         custom_resync: per-resource resync periods (``{"gpus": 30.0}``).
-        use_watch_list: use the streaming list protocol, falling back to classic lists (also
-            when no initial-events-end bookmark arrives within ``list_timeout``).
-        list_timeout: deadline of each list call, and of a streaming list's initial events,
-            seconds (stopping cancels a list at once).
-        outage_grace: seconds without a working watch before an informer's ``health()`` turns
-            unhealthy; also how long a recovery must hold before the logs call it one (at least
-            2 s).
-        registry: Prometheus registry for the informers' metrics (None: the default).
+        list_timeout: deadline of each list call, and of a streaming list's initial events
+            (its ``initial_events_timeout``), seconds (stopping cancels a list at once).
 
     Thread-safety: all methods may be called from any thread.
     """
@@ -220,3 +226,58 @@ class SharedInformerFactory:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+class DeviceGroup:
+    """Informers of the ``device.nvidia.com`` API group: ``factory.device()``."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: SharedInformerFactory) -> None:
+        self._factory = factory
+
+    def v1alpha1(self) -> DeviceV1alpha1:
+        return DeviceV1alpha1(self._factory)
+
+
+class DeviceV1alpha1:
+    """Informers of ``device.nvidia.com/v1alpha1``: ``factory.device().v1alpha1()``."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: SharedInformerFactory) -> None:
+        self._factory = factory
+
+    def gpus(self) -> GPUInformer:
+        return GPUInformer(self._factory)
+
+
+class GPUInformer:
+    """Access to the factory's shared GPU informer and a lister over its cache."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: SharedInformerFactory) -> None:
+        self._factory = factory
+
+    def informer(self) -> SharedIndexInformer[GPU]:
+        """The factory's one GPU informer (created on first use)."""
+        return self._factory.informer_for(RESOURCE, self._new)
+
+    def lister(self) -> GPULister:
+        """A lister reading the informer's cache (never the socket)."""
+        return GPULister(self.informer().get_indexer())
+
+    @staticmethod
+    def _new(factory: SharedInformerFactory) -> SharedIndexInformer[Any]:
+        return new_gpu_informer(
+            factory.client,
+            resync_period=factory.resync_for(RESOURCE),
+            list_timeout=factory.list_timeout,
+            tweak_list_options=factory.tweak_list_options,
+            transform=factory.transform,
+            watch_inactivity_timeout=factory.watch_inactivity_timeout,
+            use_watch_list=factory.use_watch_list,
+            outage_grace=factory.outage_grace,
+            registry=factory.registry,
+        )

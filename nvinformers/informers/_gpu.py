@@ -1,4 +1,5 @@
-"""The GPU informer: a shared informer over ``gpus`` keyed by name, and its lister."""
+"""The GPU informer: a shared informer over ``gpus`` keyed by name (client-go's
+``NewGPUInformer``); the factory hands out the shared one (:class:`GPUInformer`)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,13 @@ from nvinformers.cache import (
     meta_namespace_index_func,
 )
 from nvinformers.cancel import CancelToken
-from nvinformers.informers._interfaces import InformerFactory
-from nvinformers.listers import GPULister
 from nvinformers.options import ListOptions
 from nvinformers.watch import Interface as WatchInterface
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
 
-__all__ = ["GPUInformer", "new_gpu_informer"]
+__all__ = ["new_gpu_informer"]
 
 
 def new_gpu_informer(
@@ -36,11 +35,9 @@ def new_gpu_informer(
 
     GPUs are cluster-scoped, so the informer keys them by name even when a server stamps
     namespace "default" on them (``lister.get("gpu-0")`` always works); the ``namespace`` index
-    is installed as client-go's generated informers do. ``list_timeout`` bounds each list, and a
-    streaming list's wait for its initial events (``initial_events_timeout``, unless given).
-    Extra keyword ``options`` are passed to
-    :class:`~nvinformers.cache._shared_informer.SharedIndexInformer` (``tweak_list_options`` is
-    applied by the list-watch).
+    is installed as client-go's generated informers do. ``list_timeout`` is the factory's. Extra
+    keyword ``options`` are passed to :class:`~nvinformers.cache.SharedIndexInformer`
+    (``tweak_list_options``, as for the factory, is applied by the list-watch).
     """
     gpus = client.device_v1alpha1().gpus()
     tweak = options.pop("tweak_list_options", None)
@@ -67,34 +64,3 @@ def new_gpu_informer(
         resync_period=resync_period,
         **options,
     )
-
-
-class GPUInformer:
-    """Access to the factory's shared GPU informer and a lister over its cache."""
-
-    __slots__ = ("_factory",)
-
-    def __init__(self, factory: InformerFactory) -> None:
-        self._factory = factory
-
-    def informer(self) -> SharedIndexInformer[GPU]:
-        """The factory's one GPU informer (created on first use)."""
-        return self._factory.informer_for(RESOURCE, self._new)
-
-    def lister(self) -> GPULister:
-        """A lister reading the informer's cache (never the socket)."""
-        return GPULister(self.informer().get_indexer())
-
-    @staticmethod
-    def _new(factory: InformerFactory) -> SharedIndexInformer[Any]:
-        return new_gpu_informer(
-            factory.client,
-            resync_period=factory.resync_for(RESOURCE),
-            list_timeout=factory.list_timeout,
-            tweak_list_options=factory.tweak_list_options,
-            transform=factory.transform,
-            watch_inactivity_timeout=factory.watch_inactivity_timeout,
-            use_watch_list=factory.use_watch_list,
-            outage_grace=factory.outage_grace,
-            registry=factory.registry,
-        )

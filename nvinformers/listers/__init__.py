@@ -4,7 +4,6 @@
 metadata. Objects returned are shared with the cache: never mutate them.
 """
 
-from nvinformers.listers._gpu import GPULister
-from nvinformers.listers._lister import Lister, NamespaceLister, SelectorLike
+from nvinformers.listers._lister import GPULister, Lister, NamespaceLister, SelectorLike
 
 __all__ = ["GPULister", "Lister", "NamespaceLister", "SelectorLike"]

@@ -1,7 +1,13 @@
-"""Generic listers: read-only, selector-aware views of an informer's indexer.
+"""Listers: read-only, selector-aware views of an informer's indexer; the GPU lister.
 
-Mirrors client-go ``tools/cache/listers.go`` (``ListAll``, ``ListAllByNamespace``) and the generic
-``listers.ResourceIndexer[T]``: a lister answers ``get``/``list`` from the local cache, never from
+Mirrors client-go ``tools/cache/listers.go`` (``ListAll``, ``ListAllByNamespace``), the generic
+``listers.ResourceIndexer[T]`` and, for GPUs, a generated lister::
+
+    lister = factory.device().v1alpha1().gpus().lister()
+    gpu = lister.get("gpu-0")                       # NotFoundError if not cached
+    ready_rack_a = lister.list("rack=a")            # or labels.parse("rack=a")
+
+A lister answers ``get``/``list`` from the local cache, never from
 the server, and reports a missing object with the very error the clientset raises
 (``NotFoundError``: ``gpus.device.nvidia.com "gpu-9" not found``), so code can switch between a
 live client and a lister without changing its error handling.
@@ -25,11 +31,12 @@ from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from nvinformers import labels
+from nvinformers.api.device.v1alpha1 import GPU, RESOURCE
 from nvinformers.cache import NAMESPACE_INDEX, Indexer, KeyedIndexer, split_meta_namespace_key
 from nvinformers.errors import GROUP, NotFoundError
 from nvinformers.meta import Object
 
-__all__ = ["Lister", "NamespaceLister", "SelectorLike"]
+__all__ = ["Lister", "NamespaceLister", "SelectorLike", "GPULister"]
 
 _LOG = logging.getLogger("nvinformers.listers")
 
@@ -76,9 +83,9 @@ class Lister(Generic[T]):
     """Read-only access to one resource in an indexer (client-go generic ``ResourceIndexer``).
 
     Keys: for cluster-scoped resources the indexer must key objects by name (for GPUs:
-    :func:`~nvinformers.cache._keys.cluster_scoped_key_func`, which the GPU informer uses); for
+    :func:`~nvinformers.cache._store.cluster_scoped_key_func`, which the GPU informer uses); for
     namespaced resources by ``namespace/name``
-    (:func:`~nvinformers.cache._keys.meta_namespace_key_func`).
+    (:func:`~nvinformers.cache._store.meta_namespace_key_func`).
 
     See the module docstring for sharing, blocking and freshness.
     """
@@ -278,3 +285,20 @@ class NamespaceLister(Generic[T]):
             f"{type(self).__name__}(resource={self._lister.resource!r}, "
             f"namespace={self._namespace!r})"
         )
+
+
+class GPULister(Lister[GPU]):
+    """Read-only access to the GPUs in an informer's cache (cluster-scoped, keyed by name).
+
+    ``get(name) -> GPU`` raises :class:`nvinformers.errors.NotFoundError`
+    (``gpus.device.nvidia.com "gpu-9" not found``) exactly like the clientset;
+    ``list(selector=None) -> list[GPU]`` filters by labels. See :class:`Lister` for the rest, and
+    for the key function: keyed by name alone, a GPU a server stamped with ``namespace: default``
+    is still found by ``get("gpu-0")``.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, indexer: Indexer[GPU]) -> None:
+        """Create a GPU lister over ``indexer`` (``informer.get_indexer()``)."""
+        super().__init__(indexer, resource=RESOURCE, namespaced=False)

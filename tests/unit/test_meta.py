@@ -25,7 +25,7 @@ from nvinformers.cache import (
     meta_namespace_index_func,
     meta_namespace_key_func,
 )
-from nvinformers.cache._keys import resource_version_of
+from nvinformers.cache._store import resource_version_of
 from nvinformers.kube import KubeObject, Labels
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -22,7 +22,7 @@ from nvinformers.cache import (
     meta_namespace_key_func,
     split_meta_namespace_key,
 )
-from nvinformers.cache._keys import resource_version_of
+from nvinformers.cache._store import resource_version_of
 from nvinformers.meta import header_accessors
 from tests.unit.cache.scripted import ClientModel, gpu
 
