@@ -10,14 +10,13 @@ from the Device API serve Kubernetes objects fetched with the official ``kuberne
     lister_for(informer).list("node-role.kubernetes.io/gpu")
 
 * :mod:`~nvinformers.kube._objects` — :class:`KubeObject`, an immutable view over an object's JSON
-  bytes (the cache's memory-lean object type); :mod:`~nvinformers.kube._labels` — :class:`Labels`;
-  :mod:`~nvinformers.kube._lists` — :class:`KubeList`, :func:`parse_list`;
-  :mod:`~nvinformers.kube._managed_fields` — :func:`strip_managed_fields`.
+  bytes (the cache's memory-lean object type), :class:`KubeList`, :func:`parse_list`,
+  :func:`strip_managed_fields`; :mod:`~nvinformers.kube._labels` — :class:`Labels`.
 * :mod:`~nvinformers.kube._listwatch` — :class:`KubeListWatch`: list and watch through an
   official-client list function, bypassing its model deserialization;
-  :mod:`~nvinformers.kube._watch` — :class:`KubeWatch`; :mod:`~nvinformers.kube._events` —
-  :func:`decode_event`; :mod:`~nvinformers.kube._status` — HTTP failures as
-  :mod:`nvinformers.errors` (the one place they are mapped).
+  :mod:`~nvinformers.kube._watch` — :class:`KubeWatch`, :func:`decode_event`;
+  :mod:`~nvinformers.kube._status` — HTTP failures as :mod:`nvinformers.errors` (the one place
+  they are mapped).
 * :mod:`~nvinformers.kube._informers` — :func:`new_informer`, :func:`new_node_informer`,
   :func:`new_pod_informer`, :func:`lister_for`.
 
@@ -32,7 +31,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "nvinformers.kube needs the official Kubernetes client: pip install 'nvinformers[kube]'"
     ) from exc
 
-from nvinformers.kube._events import decode_event
 from nvinformers.kube._informers import (
     KubeLister,
     KubeNamespaceLister,
@@ -43,12 +41,18 @@ from nvinformers.kube._informers import (
     not_found,
 )
 from nvinformers.kube._labels import EMPTY_LABELS, Labels
-from nvinformers.kube._lists import KubeList, ListMeta, parse_list
 from nvinformers.kube._listwatch import KubeListWatch
-from nvinformers.kube._managed_fields import strip_managed_fields
-from nvinformers.kube._objects import Condition, KubeObject, ObjectMeta
+from nvinformers.kube._objects import (
+    Condition,
+    KubeList,
+    KubeObject,
+    ListMeta,
+    ObjectMeta,
+    parse_list,
+    strip_managed_fields,
+)
 from nvinformers.kube._status import error_from_api_exception, error_from_status
-from nvinformers.kube._watch import KubeWatch
+from nvinformers.kube._watch import KubeWatch, decode_event
 
 __all__ = [
     # objects

@@ -9,7 +9,7 @@ backoff, inactivity timeout) that the official client's own informer lacks.
 
 Every call passes ``_preload_content=False`` and gets the raw ``urllib3`` response, bypassing the
 client's model deserialization: a list body is decoded by
-:func:`~nvinformers.kube._lists.parse_list`, a watch is read by
+:func:`~nvinformers.kube._objects.parse_list`, a watch is read by
 :class:`~nvinformers.kube._watch.KubeWatch`. Failures are raised as :mod:`nvinformers.errors`,
 translated by :mod:`nvinformers.kube._status` (the cause is chained).
 
@@ -27,7 +27,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from nvinformers.cache import TweakListOptionsFunc
-from nvinformers.kube._lists import KubeList, parse_list
+from nvinformers.kube._objects import KubeList, parse_list
 from nvinformers.kube._status import error_from_api_exception, unreachable
 from nvinformers.kube._watch import KubeWatch
 from nvinformers.options import ListOptions
