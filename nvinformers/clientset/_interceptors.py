@@ -203,7 +203,6 @@ class LatencyLoggingInterceptor(
                 details=details,
                 duration=duration,
                 code=code,
-                error="",
             )
 
     def intercept_unary_unary(
@@ -268,26 +267,11 @@ class LatencyLoggingInterceptor(
         if code == "OK" or code in ANSWER_CODES:
             self._end_streak(details, duration, code, streak_ends)
         if code == "OK":
-            # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._log(
-                    logging.DEBUG,
-                    succeeded,
-                    details=details,
-                    duration=duration,
-                    code=code,
-                    error="",
-                )
-        elif code in _CONTEXT_CODES or code in ANSWER_CODES:
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._log(
-                    logging.DEBUG,
-                    ended_by_context if code in _CONTEXT_CODES else answered,
-                    details=details,
-                    duration=duration,
-                    code=code,
-                    error=_details_of(outcome),
-                )
+            message = succeeded
+        elif code in _CONTEXT_CODES:
+            message = ended_by_context
+        elif code in ANSWER_CODES:
+            message = answered
         else:
             self._log(
                 self._failure_level(details, code),
@@ -296,6 +280,13 @@ class LatencyLoggingInterceptor(
                 duration=duration,
                 code=code,
                 error=_details_of(outcome),
+            )
+            return
+        # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
+        if self._logger.isEnabledFor(logging.DEBUG):
+            error = "" if code == "OK" else _details_of(outcome)
+            self._log(
+                logging.DEBUG, message, details=details, duration=duration, code=code, error=error
             )
 
     def _log(
@@ -306,7 +297,7 @@ class LatencyLoggingInterceptor(
         details: grpc.ClientCallDetails,
         duration: float,
         code: str,
-        error: str,
+        error: str = "",
     ) -> None:
         method = _method_of(details)
         extra: dict[str, object] = {
@@ -315,30 +306,13 @@ class LatencyLoggingInterceptor(
             "code": code,
             "target": self._target,
         }
+        fmt = "%s: method=%s code=%s duration=%.6fs target=%s"
+        args: list[object] = [message, method, code, duration, self._target]
         if error:
             extra["error"] = error
-            self._logger.log(
-                level,
-                "%s: method=%s code=%s duration=%.6fs target=%s error=%r",
-                message,
-                method,
-                code,
-                duration,
-                self._target,
-                error,
-                extra=extra,
-            )
-        else:
-            self._logger.log(
-                level,
-                "%s: method=%s code=%s duration=%.6fs target=%s",
-                message,
-                method,
-                code,
-                duration,
-                self._target,
-                extra=extra,
-            )
+            fmt += " error=%r"
+            args.append(error)
+        self._logger.log(level, fmt, *args, extra=extra)
 
 
 class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
