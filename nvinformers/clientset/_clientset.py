@@ -26,12 +26,11 @@ Constructors (as in the Go SDK):
 from __future__ import annotations
 
 import threading
-from types import TracebackType
 from typing import Protocol, Self
 
 import grpc
 
-from nvinformers.clientset._channel import channel_options, intercept
+from nvinformers.clientset._channel import intercept, new_channel
 from nvinformers.clientset._config import Config
 from nvinformers.clientset._gpus import ClientState, GPUClient, GPUInterface
 from nvinformers.clientset._metrics import ClientMetrics, client_metrics
@@ -184,12 +183,7 @@ class Clientset:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -221,19 +215,14 @@ def new_for_config(config: Config | None = None) -> Clientset:
         ValueError: the configuration or the resolved target is invalid.
     """
     config = _check_config(config)
-    target = config.resolved_target()
-    logger = config.resolved_logger()
-    metrics = client_metrics(config.metrics_registry)
-    raw = grpc.insecure_channel(target, options=channel_options(config, logger=logger))
-    channel = intercept(
-        raw,
-        logger=logger,
-        target=target,
-        metrics=metrics,
-        unary_interceptors=config.unary_interceptors,
-        stream_interceptors=config.stream_interceptors,
+    channel = new_channel(config)  # closing it closes the channel it intercepts
+    return Clientset(
+        config,
+        channel,
+        target=config.resolved_target(),
+        metrics=client_metrics(config.metrics_registry),
+        close_channel=channel,
     )
-    return Clientset(config, channel, target=target, metrics=metrics, close_channel=raw)
 
 
 def new_for_config_or_die(config: Config | None = None) -> Clientset:
