@@ -149,9 +149,53 @@ def _details_of(outcome: object) -> str:
     return details if isinstance(details, str) else ""
 
 
-class LatencyLoggingInterceptor(
-    grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor
-):
+class _TimingInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """What both built-in interceptors do with a call: time a unary call to its end (see
+    :func:`_when_done`) and a stream to its establishment, then hand the outcome to
+    :meth:`_unary_done` or :meth:`_stream_started`."""
+
+    _now: Callable[[], float]
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = self._now()
+        outcome = continuation(client_call_details, request)
+        _when_done(
+            outcome,
+            lambda done: self._unary_done(client_call_details, self._now() - start, done),
+        )
+        return outcome
+
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = self._now()
+        try:
+            call = continuation(client_call_details, request)
+        except grpc.RpcError as err:
+            self._stream_started(client_call_details, self._now() - start, err, raised=True)
+            raise
+        self._stream_started(client_call_details, self._now() - start, call, raised=False)
+        return call
+
+    def _unary_done(self, details: grpc.ClientCallDetails, duration: float, outcome: Any) -> None:
+        """The unary call is over: ``outcome`` is its result or its ``RpcError``."""
+
+    def _stream_started(
+        self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
+    ) -> None:
+        """The stream is established (``outcome`` is the call) or failed to start (``raised``:
+        ``outcome`` is the ``RpcError``)."""
+
+
+class LatencyLoggingInterceptor(_TimingInterceptor):
     """Logs every RPC's method, duration and status code (see the module docstring).
 
     Thread-safety: stateless after construction; safe for concurrent calls.
@@ -205,38 +249,11 @@ class LatencyLoggingInterceptor(
                 code=code,
             )
 
-    def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        outcome = continuation(client_call_details, request)
-        _when_done(outcome, lambda done: self._finish_unary(client_call_details, start, done))
-        return outcome
-
-    def _finish_unary(self, details: grpc.ClientCallDetails, start: float, outcome: Any) -> None:
-        duration = self._now() - start
+    def _unary_done(self, details: grpc.ClientCallDetails, duration: float, outcome: Any) -> None:
         code = _unary_code(outcome)
         self._report(details, duration, code, outcome, _UNARY_MESSAGES, _UNARY_STREAK_ENDS)
 
-    def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        try:
-            call = continuation(client_call_details, request)
-        except grpc.RpcError as err:
-            self._log_stream(client_call_details, self._now() - start, err, raised=True)
-            raise
-        self._log_stream(client_call_details, self._now() - start, call, raised=False)
-        return call
-
-    def _log_stream(
+    def _stream_started(
         self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
     ) -> None:
         code = "OK"
@@ -315,7 +332,7 @@ class LatencyLoggingInterceptor(
         self._logger.log(level, fmt, *args, extra=extra)
 
 
-class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+class MetricsInterceptor(_TimingInterceptor):
     """Counts and times unary calls; times stream establishment (see :mod:`.metrics`).
 
     A stream's final code is counted by the watch adapter when the stream ends; a stream that
@@ -352,32 +369,11 @@ class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
                 )
             counter.inc()
 
-    def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        outcome = continuation(client_call_details, request)
-        method = _method_of(client_call_details)
-        _when_done(
-            outcome,
-            lambda done: self._record(method, _unary_code(done), self._now() - start),
-        )
-        return outcome
+    def _unary_done(self, details: grpc.ClientCallDetails, duration: float, outcome: Any) -> None:
+        self._record(_method_of(details), _unary_code(outcome), duration)
 
-    def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        try:
-            call = continuation(client_call_details, request)
-        except grpc.RpcError as err:
-            self._record(_method_of(client_call_details), code_name(err), self._now() - start)
-            raise
-        self._record(_method_of(client_call_details), None, self._now() - start)
-        return call
+    def _stream_started(
+        self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
+    ) -> None:
+        # A stream's final code is counted by the watch adapter; only a failed start is here.
+        self._record(_method_of(details), code_name(outcome) if raised else None, duration)
