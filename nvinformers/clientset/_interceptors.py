@@ -70,7 +70,7 @@ from typing import Any, TypeVar
 import grpc
 
 from nvinformers.clientset._metrics import ClientMetrics, short_method
-from nvinformers.clientset._status import code_name
+from nvinformers.clientset._status import code_name, details_of
 from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = [
@@ -136,17 +136,6 @@ def _when_done(outcome: object, finish: Callable[[Any], None]) -> None:
 def _method_of(details: grpc.ClientCallDetails) -> str:
     method: str | bytes = details.method
     return method.decode("utf-8", "replace") if isinstance(method, bytes) else method
-
-
-def _details_of(outcome: object) -> str:
-    details_fn = getattr(outcome, "details", None)
-    if details_fn is None:
-        return ""
-    try:
-        details = details_fn()
-    except Exception:  # a stream still running, or a foreign outcome object: no details
-        return ""
-    return details if isinstance(details, str) else ""
 
 
 class _TimingInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
@@ -296,12 +285,12 @@ class LatencyLoggingInterceptor(_TimingInterceptor):
                 details=details,
                 duration=duration,
                 code=code,
-                error=_details_of(outcome),
+                error=details_of(outcome),
             )
             return
         # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
         if self._logger.isEnabledFor(logging.DEBUG):
-            error = "" if code == "OK" else _details_of(outcome)
+            error = "" if code == "OK" else details_of(outcome)
             self._log(
                 logging.DEBUG, message, details=details, duration=duration, code=code, error=error
             )
