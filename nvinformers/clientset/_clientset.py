@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from typing import Any, Protocol, Self
 
 import grpc
@@ -300,14 +299,7 @@ def new_for_config_and_channel(
         raise ValueError(f"channel must be a grpc.Channel, got {type(channel).__name__}")
     name = target or config.target or "caller-supplied channel"
     metrics = client_metrics(config.metrics_registry)
-    intercepted = intercept(
-        channel,
-        logger=config.resolved_logger(),
-        target=name,
-        metrics=metrics,
-        unary_interceptors=config.unary_interceptors,
-        stream_interceptors=config.stream_interceptors,
-    )
+    intercepted = intercept(channel, config, target=name, metrics=metrics)
     return Clientset(config, intercepted, target=name, metrics=metrics, close_channel=None)
 
 
@@ -355,25 +347,21 @@ def channel_options(
 
 
 def intercept(
-    channel: grpc.Channel,
-    *,
-    logger: logging.Logger,
-    target: str,
-    metrics: ClientMetrics,
-    unary_interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
-    stream_interceptors: Sequence[grpc.UnaryStreamClientInterceptor] = (),
+    channel: grpc.Channel, config: Config, *, target: str, metrics: ClientMetrics
 ) -> grpc.Channel:
     """Wrap ``channel`` in the clientset's interceptor chain.
 
-    Order, outermost first: latency logging, metrics, then ``unary_interceptors`` and
-    ``stream_interceptors`` in order (an object given in both lists is applied once).
+    Order, outermost first: latency logging (to the config's logger, naming ``target``), metrics,
+    then the config's ``unary_interceptors`` and ``stream_interceptors`` in order (an object given
+    in both lists is applied once).
 
     Returns:
         The intercepted channel. Closing it closes ``channel``.
     """
-    chain: list[Any] = [LatencyLoggingInterceptor(logger, target), MetricsInterceptor(metrics)]
+    latency = LatencyLoggingInterceptor(config.resolved_logger(), target)
+    chain: list[Any] = [latency, MetricsInterceptor(metrics)]
     seen: set[int] = set()
-    for interceptor in (*unary_interceptors, *stream_interceptors):
+    for interceptor in (*config.unary_interceptors, *config.stream_interceptors):
         if id(interceptor) not in seen:
             seen.add(id(interceptor))
             chain.append(interceptor)
@@ -398,11 +386,4 @@ def new_channel(config: Config | None = None) -> grpc.Channel:
     target = config.resolved_target()
     logger = config.resolved_logger()
     raw = grpc.insecure_channel(target, options=channel_options(config, logger=logger))
-    return intercept(
-        raw,
-        logger=logger,
-        target=target,
-        metrics=client_metrics(config.metrics_registry),
-        unary_interceptors=config.unary_interceptors,
-        stream_interceptors=config.stream_interceptors,
-    )
+    return intercept(raw, config, target=target, metrics=client_metrics(config.metrics_registry))
