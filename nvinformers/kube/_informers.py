@@ -109,13 +109,9 @@ def new_informer(
             for names, logs and errors.
         namespaced: whether the resource is namespaced (for :func:`lister_for`).
         name: the informer's name in logs, metrics and thread names (default: ``resource``).
-        namespace: passed to ``list_func`` as ``namespace=`` when not empty.
-        field_selector: sent with every list and watch.
-        tweak_list_options: applied to every list and watch (label selectors, ...).
+        namespace, field_selector, tweak_list_options, request_timeout, connect_timeout,
+            strip_managed_fields: as for :class:`~nvinformers.kube.KubeListWatch`.
         indexers: extra indexes; the ``namespace`` index is always added.
-        request_timeout: list read timeout, seconds.
-        connect_timeout: connection timeout, seconds.
-        strip_managed_fields: drop ``metadata.managedFields`` at ingest.
         **informer_options: passed to :class:`SharedIndexInformer` (``resync_period``,
             ``watch_inactivity_timeout``, ``backoff``, ``transform``, ``registry``...).
 
