@@ -11,7 +11,7 @@ from the Device API serve Kubernetes objects fetched with the official ``kuberne
 
 * :mod:`~nvinformers.kube._objects` — :class:`KubeObject`, an immutable view over an object's JSON
   bytes (the cache's memory-lean object type), :class:`KubeList`, :func:`parse_list`,
-  :func:`strip_managed_fields`; :mod:`~nvinformers.kube._labels` — :class:`Labels`.
+  :func:`strip_managed_fields`; :mod:`~nvinformers.kube._label_tables` — :class:`Labels`.
 * :mod:`~nvinformers.kube._listwatch` — :class:`KubeListWatch`: list and watch through an
   official-client list function, bypassing its model deserialization;
   :mod:`~nvinformers.kube._watch` — :class:`KubeWatch`, :func:`decode_event`;
@@ -40,7 +40,7 @@ from nvinformers.kube._informers import (
     new_pod_informer,
     not_found,
 )
-from nvinformers.kube._labels import EMPTY_LABELS, Labels
+from nvinformers.kube._label_tables import EMPTY_LABELS, Labels
 from nvinformers.kube._listwatch import KubeListWatch
 from nvinformers.kube._objects import (
     Condition,

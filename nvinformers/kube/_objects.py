@@ -9,9 +9,9 @@ the far larger official ``V1Node`` model.
 
 * ``obj.metadata`` is a plain attribute (no decoding, no allocation): ``name``, ``namespace``
   (``""`` for cluster-scoped objects), ``resource_version``, ``uid`` and ``labels`` (a read-only
-  :class:`~nvinformers.kube._labels.Labels` mapping) are stored; ``annotations``, ``generation``,
-  ``creation_timestamp``, ``deletion_timestamp``, ``finalizers`` and ``owner_references`` are
-  decoded on each read.
+  :class:`~nvinformers.kube._label_tables.Labels` mapping) are stored; ``annotations``,
+  ``generation``, ``creation_timestamp``, ``deletion_timestamp``, ``finalizers`` and
+  ``owner_references`` are decoded on each read.
 * ``obj.get("status", "conditions")`` decodes the bytes and returns the value at that path (dict
   keys and list indexes), a fresh copy the caller owns; ``obj.to_dict()`` returns the whole object
   the same way, with ``kind`` and ``apiVersion`` filled in. Bind what you read to a name when
@@ -48,7 +48,7 @@ from typing import Any, Final, NoReturn
 
 from nvinformers._frozen import Frozen
 from nvinformers.errors import MalformedObjectError
-from nvinformers.kube._labels import Labels
+from nvinformers.kube._label_tables import Labels
 from nvinformers.kube._managed_fields_cut import object_bytes
 from nvinformers.meta import ListMeta
 
