@@ -74,6 +74,10 @@ _name_of = header_accessors(GPU).name
 _M = TypeVar("_M", bound=Message)
 
 
+def _malformed(message: str, *, name: str = "") -> MalformedObjectError:
+    return MalformedObjectError(message, resource=qualify(RESOURCE), name=name)
+
+
 def decode_response(cls: type[_M], data: bytes, *, method: str, target: str) -> _M:
     """Parse the bytes of a ``method`` response from ``target`` as ``cls``.
 
@@ -84,10 +88,9 @@ def decode_response(cls: type[_M], data: bytes, *, method: str, target: str) -> 
     try:
         return cls.FromString(data)
     except DecodeError as exc:
-        raise MalformedObjectError(
+        raise _malformed(
             f"the {method} response from the Device API at {target} is not a valid "
-            f"{method}Response ({len(data)} bytes): {exc}",
-            resource=qualify(RESOURCE),
+            f"{method}Response ({len(data)} bytes): {exc}"
         ) from exc
 
 
@@ -325,34 +328,28 @@ class GPUClient(ReadOnlyVerbs):
             target=self._target,
         )
         if not response.HasField("gpu"):
-            raise MalformedObjectError(
-                f"GetGpu response for {name!r} from {self._target} carries no gpu",
-                resource=qualify(RESOURCE),
-                name=name,
+            raise _malformed(
+                f"GetGpu response for {name!r} from {self._target} carries no gpu", name=name
             )
         try:
             gpu = gpu_from_wire(response.gpu)
         except MalformedObjectError as exc:
-            raise MalformedObjectError(
-                f"GetGpu response for {name!r} from {self._target}: {exc}",
-                resource=qualify(RESOURCE),
-                name=name,
+            raise _malformed(
+                f"GetGpu response for {name!r} from {self._target}: {exc}", name=name
             ) from exc
         meta = gpu.metadata
         if not meta.name:
-            raise MalformedObjectError(
+            raise _malformed(
                 f"GetGpu response for {name!r} from {self._target} carries a GPU without "
                 "metadata.name",
-                resource=qualify(RESOURCE),
                 name=name,
             )
         if meta.name != name:
             # What a server of an older, wire-incompatible generation of the API looks like
             # through this proto (January's Gpu has its spec where ours has object_meta).
-            raise MalformedObjectError(
+            raise _malformed(
                 f"GetGpu for {name!r} from {self._target} returned a GPU named {meta.name!r}; "
                 f"{_OTHER_GENERATION}",
-                resource=qualify(RESOURCE),
                 name=name,
             )
         if self._logger.isEnabledFor(logging.DEBUG):
@@ -405,31 +402,24 @@ class GPUClient(ReadOnlyVerbs):
             target=self._target,
         )
         if not response.HasField("gpu_list"):
-            raise MalformedObjectError(
-                f"ListGpus response from {self._target} carries no gpu_list",
-                resource=qualify(RESOURCE),
-            )
+            raise _malformed(f"ListGpus response from {self._target} carries no gpu_list")
         gpu_list = response.gpu_list
         # The per-item loops run in C (map, the name's attrgetter): a list may hold 100,000 GPUs.
         try:
             items = gpus_from_wire(gpu_list.items)
         except MalformedObjectError as exc:
-            raise MalformedObjectError(
-                f"ListGpus response from {self._target}: {exc}", resource=qualify(RESOURCE)
-            ) from exc
+            raise _malformed(f"ListGpus response from {self._target}: {exc}") from exc
         if not all(map(_name_of, items)):
             index = next(i for i, item in enumerate(items) if not _name_of(item))
-            raise MalformedObjectError(
-                f"ListGpus response from {self._target}: item {index} has no metadata.name",
-                resource=qualify(RESOURCE),
+            raise _malformed(
+                f"ListGpus response from {self._target}: item {index} has no metadata.name"
             )
         list_rv = gpu_list.list_meta.resource_version
         if not list_rv.isprintable():
             # An older, wire-incompatible generation's items land in list_meta.
-            raise MalformedObjectError(
+            raise _malformed(
                 f"ListGpus response from {self._target} carries an unreadable resource version "
-                f"{list_rv[:32]!r}; {_OTHER_GENERATION}",
-                resource=qualify(RESOURCE),
+                f"{list_rv[:32]!r}; {_OTHER_GENERATION}"
             )
         result = GPUList(items=items, metadata=ListMeta(resource_version=list_rv))
         if self._logger.isEnabledFor(logging.DEBUG):
