@@ -107,10 +107,6 @@ def parse_duration(text: str) -> float | None:
     return seconds or None
 
 
-def _format_seconds(seconds: float) -> str:
-    return f"{seconds:g}s"
-
-
 # ----------------------------------------------------------------------------------- commands
 
 
@@ -374,7 +370,7 @@ def _error_line(err: StatusError, *, target: str, timeout: float | None) -> str:
             except Exception:  # a foreign RpcError: no details to quote
                 details = ""
         if err.grpc_code == "DEADLINE_EXCEEDED":
-            within = f" within {_format_seconds(timeout)}" if timeout else ""
+            within = f" within {timeout:g}s" if timeout else ""
             return f"The Device API at {target} did not answer{within} (--request-timeout)"
         if "Permission denied" in details:
             return (
