@@ -358,17 +358,11 @@ def _error_line(err: StatusError, *, target: str, timeout: float | None) -> str:
         target: the target the command dialled.
         timeout: the ``--request-timeout`` in force (None: none).
     """
+    from nvinformers.clientset._status import details_of
     from nvinformers.errors import ServiceUnavailableError
 
     if isinstance(err, ServiceUnavailableError):
-        cause = err.__cause__
-        details = ""
-        details_fn = getattr(cause, "details", None)
-        if callable(details_fn):
-            try:
-                details = str(details_fn() or "")
-            except Exception:  # a foreign RpcError: no details to quote
-                details = ""
+        details = details_of(err.__cause__)
         if err.grpc_code == "DEADLINE_EXCEEDED":
             within = f" within {timeout:g}s" if timeout else ""
             return f"The Device API at {target} did not answer{within} (--request-timeout)"
