@@ -80,7 +80,6 @@ __all__ = [
 ]
 
 _Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
 
 #: The caller ended the call: DEBUG.
 _CONTEXT_CODES = frozenset({"CANCELLED"})
