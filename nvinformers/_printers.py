@@ -200,9 +200,8 @@ def print_watch_event(event_type: str, gpu: GPU, output: str | None, out: IO[str
         out.write(line + "\n")
     elif output == "name":
         out.write(f"gpu/{gpu.metadata.name}\n")
-    elif output == "yaml":
-        out.write("---\n")
-        _print_data(gpu.to_dict(), output, out)
     else:
+        if output == "yaml":
+            out.write("---\n")  # one YAML document per event
         _print_data(gpu.to_dict(), output, out)
     out.flush()

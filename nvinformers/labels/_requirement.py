@@ -48,7 +48,6 @@ _SINGLE_VALUE_OPS = frozenset(
         Operator.LESS_THAN,
     }
 )
-_NO_VALUE_OPS = frozenset({Operator.EXISTS, Operator.DOES_NOT_EXIST})
 INT_OPS = frozenset({Operator.GREATER_THAN, Operator.LESS_THAN})
 
 # How Requirement.__str__ spells each operator between key and value(s).
