@@ -147,7 +147,12 @@ class KubeListWatch:
     def server(self) -> str:
         return self._server
 
-    def _common(self, options: ListOptions, kwargs: dict[str, Any]) -> None:
+    def _kwargs(self, options: ListOptions, read_timeout: float) -> dict[str, Any]:
+        """What every list and watch passes: a raw response, the timeouts, the options set."""
+        kwargs: dict[str, Any] = {
+            "_preload_content": False,
+            "_request_timeout": (self._connect_timeout, read_timeout),
+        }
         if options.resource_version:
             kwargs["resource_version"] = options.resource_version
         if options.resource_version_match:
@@ -158,6 +163,7 @@ class KubeListWatch:
             kwargs["field_selector"] = self._field_selector
         if self._namespace:
             kwargs["namespace"] = self._namespace
+        return kwargs
 
     def _call(self, kwargs: dict[str, Any]) -> Any:
         try:
@@ -178,12 +184,7 @@ class KubeListWatch:
         """
         if self._tweak is not None:
             options = self._tweak(options)
-        kwargs: dict[str, Any] = {
-            "_preload_content": False,
-            "_request_timeout": (self._connect_timeout, self._list_timeout),
-        }
-        self._common(options, kwargs)
-        resp = self._call(kwargs)
+        resp = self._call(self._kwargs(options, self._list_timeout))
         try:
             body = resp.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -207,12 +208,8 @@ class KubeListWatch:
             options = self._tweak(options)
         timeout = options.timeout_seconds
         read_timeout = timeout + _WATCH_READ_SLACK if timeout else _IDLE_WATCH_READ_TIMEOUT
-        kwargs: dict[str, Any] = {
-            "watch": True,
-            "_preload_content": False,
-            "_request_timeout": (self._connect_timeout, read_timeout),
-        }
-        self._common(options, kwargs)
+        kwargs = self._kwargs(options, read_timeout)
+        kwargs["watch"] = True
         if options.allow_watch_bookmarks:
             kwargs["allow_watch_bookmarks"] = True
         if timeout is not None:
