@@ -45,9 +45,7 @@ def decode_event(
 
     Args:
         line: one line of the stream (a trailing newline is allowed).
-        strip: drop ``metadata.managedFields``.
-        kind: the kind to assume for objects without one.
-        api_version: the API version to assume for objects without one.
+        strip, kind, api_version: as for :func:`~nvinformers.kube._objects.from_decoded`.
 
     Returns:
         The event; BOOKMARK objects carry only ``metadata.resource_version`` (and annotations).
