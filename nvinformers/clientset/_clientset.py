@@ -55,7 +55,7 @@ from typing import Any, Protocol, Self
 import grpc
 
 from nvinformers.clientset._config import Config
-from nvinformers.clientset._gpus import ClientState, GPUClient, GPUInterface
+from nvinformers.clientset._gpus import GPUClient, GPUInterface
 from nvinformers.clientset._interceptors import LatencyLoggingInterceptor, MetricsInterceptor
 from nvinformers.clientset._metrics import ClientMetrics, client_metrics
 
@@ -126,11 +126,11 @@ class Clientset:
     __slots__ = (
         "_channel",
         "_close_channel",
+        "_closed",
         "_config",
         "_device",
         "_lock",
         "_metrics",
-        "_state",
         "_target",
     )
 
@@ -158,13 +158,13 @@ class Clientset:
         self._metrics = metrics
         self._close_channel = close_channel
         self._lock = threading.Lock()
-        self._state = ClientState()
+        self._closed = threading.Event()  # set once, under _lock
         gpus = GPUClient(
             channel,
             target=target,
             logger=config.resolved_logger(),
             metrics=metrics,
-            state=self._state,
+            closed=self._closed,
         )
         self._device = DeviceV1alpha1Client(gpus)
 
@@ -198,7 +198,7 @@ class Clientset:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
-        return self._state.closed
+        return self._closed.is_set()
 
     def close(self) -> None:
         """Close the clientset. Idempotent; callable from any thread.
@@ -208,9 +208,9 @@ class Clientset:
         call through this clientset or its typed clients raises :class:`ClientsetClosedError`.
         """
         with self._lock:
-            if self._state.closed:
+            if self._closed.is_set():
                 return
-            self._state.closed = True
+            self._closed.set()
         if self._close_channel is not None:
             self._close_channel.close()
 

@@ -25,6 +25,7 @@ The SDK is read-only, as the Go SDK is: ``create``, ``update``, ``update_status`
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
 import grpc
@@ -220,15 +221,6 @@ class ReadOnlyVerbs:
         self._read_only("patch")
 
 
-class ClientState:
-    """Mutable state shared by a clientset and its typed clients (set once, on close)."""
-
-    __slots__ = ("closed",)
-
-    def __init__(self) -> None:
-        self.closed = False
-
-
 class GPUClient(ReadOnlyVerbs):
     """Typed client for ``gpus.device.nvidia.com``: get, list and watch over gRPC.
 
@@ -242,7 +234,7 @@ class GPUClient(ReadOnlyVerbs):
     opened and its first failure, if any, is raised by the first ``next()``).
     """
 
-    __slots__ = ("_get", "_list", "_logger", "_metrics", "_state", "_target", "_watch")
+    __slots__ = ("_closed", "_get", "_list", "_logger", "_metrics", "_target", "_watch")
 
     def __init__(
         self,
@@ -251,12 +243,13 @@ class GPUClient(ReadOnlyVerbs):
         target: str,
         logger: logging.Logger,
         metrics: ClientMetrics,
-        state: ClientState | None = None,
+        closed: threading.Event | None = None,
     ) -> None:
         self._target = target
         self._logger = logger
         self._metrics = metrics
-        self._state = ClientState() if state is None else state
+        # Set once, by the clientset's close(), which shares it with its typed clients.
+        self._closed = threading.Event() if closed is None else closed
         # No response deserializer: responses arrive as bytes and are decoded here (see the
         # module docstring).
         self._get: grpc.UnaryUnaryMultiCallable[pb.GetGpuRequest, bytes] = channel.unary_unary(
@@ -272,7 +265,7 @@ class GPUClient(ReadOnlyVerbs):
         )
 
     def _check_open(self) -> None:
-        if self._state.closed:
+        if self._closed.is_set():
             raise ClientsetClosedError(
                 f"the clientset for {self._target} is closed; build a new one with new_for_config()"
             )
@@ -518,7 +511,7 @@ class GPUClient(ReadOnlyVerbs):
 
     def _raise_if_closed(self, exc: ValueError) -> None:
         # gRPC raises ValueError("Cannot invoke RPC on closed channel!") if close() raced the call.
-        if self._state.closed:
+        if self._closed.is_set():
             raise ClientsetClosedError(f"the clientset for {self._target} is closed") from exc
 
     def __repr__(self) -> str:
