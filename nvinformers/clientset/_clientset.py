@@ -1,13 +1,5 @@
-"""The clientset: the entry point of the Device API client (client-go's ``versioned.Clientset``).
-
-Example::
-
-    from nvinformers.clientset import new_for_config_or_die
-
-    # Target: NVIDIA_DEVICE_API_TARGET, else the default socket.
-    with new_for_config_or_die() as cs:
-        for gpu in cs.device_v1alpha1().gpus().list().items:
-            print(gpu.metadata.name)
+"""The clientset: the entry point of the Device API client (client-go's ``versioned.Clientset``;
+an example is in :mod:`nvinformers.clientset`).
 
 Constructors (as in the Go SDK):
 
