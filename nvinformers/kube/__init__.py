@@ -3,11 +3,13 @@
 The same :class:`~nvinformers.cache.SharedIndexInformer`, listers and controllers that serve GPUs
 from the Device API serve Kubernetes objects fetched with the official ``kubernetes`` client::
 
-    from nvinformers.kube import new_node_informer, lister_for
-
-    informer = new_node_informer(kubernetes.client.ApiClient())
-    ...
-    lister_for(informer).list("node-role.kubernetes.io/gpu")
+    kubernetes.config.load_kube_config()          # or load_incluster_config()
+    api = kubernetes.client.ApiClient()
+    nodes = new_node_informer(api, tweak_list_options=lambda o: replace(o, label_selector="gpu"))
+    nodes.add_event_handler(ResourceEventHandlerFuncs(on_update=lambda old, new: ...))
+    threading.Thread(target=nodes.run, args=(stop,), name="nodes-informer").start()
+    nodes.wait_for_sync(30)
+    node = lister_for(nodes).get("node-1")          # KubeObject; NotFoundError if absent
 
 * :mod:`~nvinformers.kube._objects` — :class:`KubeObject`, an immutable view over an object's JSON
   bytes (the cache's memory-lean object type), :class:`KubeList`, :func:`parse_list`,

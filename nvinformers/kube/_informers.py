@@ -1,14 +1,5 @@
-"""Shared informers and listers of Kubernetes API objects (Nodes, Pods, any list function).
-
-::
-
-    kubernetes.config.load_kube_config()          # or load_incluster_config()
-    api = kubernetes.client.ApiClient()
-    nodes = new_node_informer(api, tweak_list_options=lambda o: replace(o, label_selector="gpu"))
-    nodes.add_event_handler(ResourceEventHandlerFuncs(on_update=lambda old, new: ...))
-    threading.Thread(target=nodes.run, args=(stop,), name="nodes-informer").start()
-    nodes.wait_for_sync(30)
-    node = lister_for(nodes).get("node-1")          # KubeObject; NotFoundError if absent
+"""Shared informers and listers of Kubernetes API objects (Nodes, Pods, any list function; an
+example is in :mod:`nvinformers.kube`).
 
 The informers are :class:`nvinformers.cache.SharedIndexInformer` over a
 :class:`~nvinformers.kube._listwatch.KubeListWatch`: objects are keyed ``namespace/name`` (the
