@@ -35,7 +35,7 @@ from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.api.device.v1alpha1 import gpu_pb2_grpc
 from nvinformers.cache import ResourceEventHandlerFuncs
 from nvinformers.clientset import Config, new_for_config
-from nvinformers.clientset._channel import single_threaded_stream_option
+from nvinformers.clientset._clientset import single_threaded_stream_option
 from nvinformers.informers import SharedInformerFactory
 
 WAIT = 120.0

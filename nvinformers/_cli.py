@@ -107,10 +107,6 @@ def parse_duration(text: str) -> float | None:
     return seconds or None
 
 
-def _format_seconds(seconds: float) -> str:
-    return f"{seconds:g}s"
-
-
 # ----------------------------------------------------------------------------------- commands
 
 
@@ -362,19 +358,13 @@ def _error_line(err: StatusError, *, target: str, timeout: float | None) -> str:
         target: the target the command dialled.
         timeout: the ``--request-timeout`` in force (None: none).
     """
+    from nvinformers.clientset._status import details_of
     from nvinformers.errors import ServiceUnavailableError
 
     if isinstance(err, ServiceUnavailableError):
-        cause = err.__cause__
-        details = ""
-        details_fn = getattr(cause, "details", None)
-        if callable(details_fn):
-            try:
-                details = str(details_fn() or "")
-            except Exception:  # a foreign RpcError: no details to quote
-                details = ""
+        details = details_of(err.__cause__)
         if err.grpc_code == "DEADLINE_EXCEEDED":
-            within = f" within {_format_seconds(timeout)}" if timeout else ""
+            within = f" within {timeout:g}s" if timeout else ""
             return f"The Device API at {target} did not answer{within} (--request-timeout)"
         if "Permission denied" in details:
             return (

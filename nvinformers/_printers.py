@@ -124,31 +124,22 @@ def _yaml_scalar(value: Any) -> str:
 def to_yaml(value: Any, indent: int = 0) -> str:
     """Block-style YAML for JSON-like data (dicts, lists, str, numbers, bools, None)."""
     pad = "  " * indent
+    if not isinstance(value, dict | list):
+        return pad + _yaml_scalar(value)
+    if not value:
+        return pad + ("{}" if isinstance(value, dict) else "[]")
+    is_dict = isinstance(value, dict)
     lines: list[str] = []
-    if isinstance(value, dict):
-        if not value:
-            return pad + "{}"
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}{_yaml_scalar(key)}:")
-                lines.append(to_yaml(item, indent + 1))
-            else:
-                rendered = to_yaml(item, 0) if isinstance(item, dict | list) else _yaml_scalar(item)
-                lines.append(f"{pad}{_yaml_scalar(key)}: {rendered}")
-        return "\n".join(lines)
-    if isinstance(value, list):
-        if not value:
-            return pad + "[]"
-        for item in value:
-            if isinstance(item, dict | list) and item:
-                nested = to_yaml(item, indent + 1).split("\n")
-                lines.append(f"{pad}- {nested[0].lstrip()}")
-                lines.extend(nested[1:])
-            else:
-                rendered = to_yaml(item, 0) if isinstance(item, dict | list) else _yaml_scalar(item)
-                lines.append(f"{pad}- {rendered}")
-        return "\n".join(lines)
-    return pad + _yaml_scalar(value)
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        head = f"{pad}{_yaml_scalar(key)}:" if is_dict else f"{pad}-"
+        if not (isinstance(item, dict | list) and item):
+            lines.append(f"{head} {to_yaml(item)}")
+        elif is_dict:
+            lines += [head, to_yaml(item, indent + 1)]
+        else:  # the first line of a nested list item follows its dash
+            first, *rest = to_yaml(item, indent + 1).split("\n")
+            lines += [f"{head} {first.lstrip()}", *rest]
+    return "\n".join(lines)
 
 
 def print_gpus(gpus: Sequence[GPU], output: str | None, out: IO[str], *, as_list: bool) -> None:
@@ -200,9 +191,8 @@ def print_watch_event(event_type: str, gpu: GPU, output: str | None, out: IO[str
         out.write(line + "\n")
     elif output == "name":
         out.write(f"gpu/{gpu.metadata.name}\n")
-    elif output == "yaml":
-        out.write("---\n")
-        _print_data(gpu.to_dict(), output, out)
     else:
+        if output == "yaml":
+            out.write("---\n")  # one YAML document per event
         _print_data(gpu.to_dict(), output, out)
     out.flush()

@@ -21,13 +21,10 @@ raises is logged and the others still run.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
 __all__ = ["Latch", "CancelToken"]
-
-log = logging.getLogger("nvinformers.cancel")
 
 
 def _nothing() -> None:
@@ -116,4 +113,8 @@ def _run(callback: Callable[[], None]) -> None:
     try:
         callback()
     except Exception:  # one failing callback must not keep the others from running
-        log.exception("callback %r raised", callback)
+        # Imported here: nvinformers.signals builds on the latch and is imported at the CLI's
+        # start-up, while a signal still has its default effect, so it imports as little as it can.
+        import logging
+
+        logging.getLogger("nvinformers.cancel").exception("callback %r raised", callback)

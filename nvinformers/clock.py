@@ -171,8 +171,7 @@ class FakeClock:
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"FakeClock.step: seconds must be finite and >= 0, got {seconds!r}")
         with self._lock:
-            self._now += seconds
-            due = self._take_due_locked()
+            due = self._move_locked(self._now + seconds)
         self._fire(due)
 
     def set_time(self, t: float) -> None:
@@ -189,8 +188,7 @@ class FakeClock:
                 raise ValueError(
                     f"FakeClock.set_time: cannot move back from {self._now!r} to {t!r}"
                 )
-            self._now = float(t)
-            due = self._take_due_locked()
+            due = self._move_locked(float(t))
         self._fire(due)
 
     def wait(self, event: threading.Event, timeout: float | None) -> bool:
@@ -284,9 +282,10 @@ class FakeClock:
                 self._waiters.remove(waiter)
                 self._changed.notify_all()
 
-    def _take_due_locked(self) -> list[_Waiter]:
-        """Remove, mark and return the waiters whose deadline is reached. Caller holds ``_lock``."""
-        now = self._now
+    def _move_locked(self, now: float) -> list[_Waiter]:
+        """Set the time to ``now``; remove, mark and return the waiters whose deadline is
+        reached. Caller holds ``_lock``."""
+        self._now = now
         due = [w for w in self._waiters if w.deadline <= now]
         if due:
             for waiter in due:

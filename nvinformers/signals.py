@@ -51,6 +51,8 @@ from contextlib import contextmanager, suppress
 from types import FrameType
 from typing import Any, Final, Self
 
+from nvinformers.cancel import Latch
+
 __all__ = ["SignalStop", "Interrupted", "STOP_SIGNALS", "exit_code_for"]
 
 #: The signals that ask a program to stop.
@@ -98,9 +100,7 @@ class SignalStop:
 
     def __init__(self, event: threading.Event | None = None) -> None:
         self.event = threading.Event() if event is None else event
-        self._lock = threading.Lock()  # never taken by the signal handler
-        self._callbacks: list[Callable[[], None]] = []  # guarded by _lock
-        self._fired = False  # guarded by _lock: the callbacks have run
+        self._callbacks = Latch()  # set by the relay thread (never by the signal handler)
         self._signum: int | None = None  # the first signal; written by the handler only
         # Main thread only:
         self._previous: dict[int, Any] = {}  # handlers to put back
@@ -201,19 +201,7 @@ class SignalStop:
         Returns:
             A function that unregisters ``callback``.
         """
-        with self._lock:
-            if not self._fired:
-                self._callbacks.append(callback)
-                return self._remover(callback)
-        _call(callback)
-        return self._remover(callback)
-
-    def _remover(self, callback: Callable[[], None]) -> Callable[[], None]:
-        def remove() -> None:
-            with self._lock, suppress(ValueError):  # already removed, or already run
-                self._callbacks.remove(callback)
-
-        return remove
+        return self._callbacks.add_callback(lambda: _call(callback))
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -253,10 +241,7 @@ class SignalStop:
             if data[0] not in handled:  # another handled signal, through the wake-up fd
                 continue
             self.event.set()
-            with self._lock:
-                callbacks, self._callbacks, self._fired = self._callbacks, [], True
-            for callback in callbacks:
-                _call(callback)
+            self._callbacks.set()
 
 
 def _call(callback: Callable[[], None]) -> None:

@@ -1,13 +1,5 @@
-"""The clientset: the entry point of the Device API client (client-go's ``versioned.Clientset``).
-
-Example::
-
-    from nvinformers.clientset import new_for_config_or_die
-
-    # Target: NVIDIA_DEVICE_API_TARGET, else the default socket.
-    with new_for_config_or_die() as cs:
-        for gpu in cs.device_v1alpha1().gpus().list().items:
-            print(gpu.metadata.name)
+"""The clientset: the entry point of the Device API client (client-go's ``versioned.Clientset``;
+an example is in :mod:`nvinformers.clientset`).
 
 Constructors (as in the Go SDK):
 
@@ -19,21 +11,44 @@ Constructors (as in the Go SDK):
 * :func:`new_for_config_and_channel` uses a channel the caller built: it "takes precedence over
   the configured transport values" (target, keepalive, user agent, receive limit are ignored); the
   config supplies the logger, the metrics registry and the user interceptors. The clientset wraps
-  the channel in its interceptor chain (latency logging first, then metrics, then the config's
-  interceptors) and ``close()`` leaves the caller's channel open: the caller owns it.
+  the channel in its interceptor chain (latency logging first, so that its duration includes
+  the others as in Go; then metrics; then the config's interceptors in order) and ``close()``
+  leaves the caller's channel open: the caller owns it.
+* :func:`new_channel` builds the channel alone (the Go SDK's ``ClientConnFor``).
+
+The channel is plaintext (``grpc.insecure_channel``; the Device API is a node-local Unix socket),
+connects lazily (see :func:`new_for_config`) and carries these options:
+
+=====================================================  =======================================
+option                                                 why
+=====================================================  =======================================
+``grpc.primary_user_agent``                            ``nvidia-device-api-client/<v> (os/arch)``
+``grpc.keepalive_time_ms`` / ``_timeout_ms``           5 min / 20 s, as in the Go SDK
+``grpc.keepalive_permit_without_calls = 1``            ping an idle connection too
+``grpc.http2.max_pings_without_data = 0``              otherwise gRPC core stops pinging after two
+                                                       pings without data, and idle keepalives
+                                                       are never actually sent
+``grpc.max_receive_message_length``                    256 MiB: a 10,000-GPU list is ~5 MB
+``grpc.max_reconnect_backoff_ms``                      5 s (gRPC's default: 120 s): after a
+                                                       long outage of the node-local server,
+                                                       notice it is back within seconds (the
+                                                       informers back off on their own)
+``SingleThreadedUnaryStream`` (experimental)           receive stream messages on the iterating
+                                                       thread: ~10k → 100k+ events/s
+=====================================================  =======================================
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import grpc
 
-from nvinformers.clientset._channel import channel_options, intercept
 from nvinformers.clientset._config import Config
-from nvinformers.clientset._gpus import ClientState, GPUClient, GPUInterface
+from nvinformers.clientset._gpus import GPUClient, GPUInterface
+from nvinformers.clientset._interceptors import LatencyLoggingInterceptor, MetricsInterceptor
 from nvinformers.clientset._metrics import ClientMetrics, client_metrics
 
 __all__ = [
@@ -44,7 +59,17 @@ __all__ = [
     "new_for_config",
     "new_for_config_or_die",
     "new_for_config_and_channel",
+    "new_channel",
+    "channel_options",
+    "intercept",
+    "single_threaded_stream_option",
+    "MAX_RECONNECT_BACKOFF_MS",
 ]
+
+#: The channel's longest wait between reconnection attempts. gRPC's default (120 s) is meant for
+#: remote servers; a restarted node-local server should be noticed within seconds: after a
+#: 60 s outage the default made the first call succeed ~11 s after the server was back.
+MAX_RECONNECT_BACKOFF_MS = 5000
 
 
 class DeviceV1alpha1Interface(Protocol):
@@ -93,11 +118,11 @@ class Clientset:
     __slots__ = (
         "_channel",
         "_close_channel",
+        "_closed",
         "_config",
         "_device",
         "_lock",
         "_metrics",
-        "_state",
         "_target",
     )
 
@@ -125,13 +150,13 @@ class Clientset:
         self._metrics = metrics
         self._close_channel = close_channel
         self._lock = threading.Lock()
-        self._state = ClientState()
+        self._closed = threading.Event()  # set once, under _lock
         gpus = GPUClient(
             channel,
             target=target,
             logger=config.resolved_logger(),
             metrics=metrics,
-            state=self._state,
+            closed=self._closed,
         )
         self._device = DeviceV1alpha1Client(gpus)
 
@@ -165,7 +190,7 @@ class Clientset:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
-        return self._state.closed
+        return self._closed.is_set()
 
     def close(self) -> None:
         """Close the clientset. Idempotent; callable from any thread.
@@ -175,21 +200,16 @@ class Clientset:
         call through this clientset or its typed clients raises :class:`ClientsetClosedError`.
         """
         with self._lock:
-            if self._state.closed:
+            if self._closed.is_set():
                 return
-            self._state.closed = True
+            self._closed.set()
         if self._close_channel is not None:
             self._close_channel.close()
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -221,19 +241,14 @@ def new_for_config(config: Config | None = None) -> Clientset:
         ValueError: the configuration or the resolved target is invalid.
     """
     config = _check_config(config)
-    target = config.resolved_target()
-    logger = config.resolved_logger()
-    metrics = client_metrics(config.metrics_registry)
-    raw = grpc.insecure_channel(target, options=channel_options(config, logger=logger))
-    channel = intercept(
-        raw,
-        logger=logger,
-        target=target,
-        metrics=metrics,
-        unary_interceptors=config.unary_interceptors,
-        stream_interceptors=config.stream_interceptors,
+    channel = new_channel(config)  # closing it closes the channel it intercepts
+    return Clientset(
+        config,
+        channel,
+        target=config.resolved_target(),
+        metrics=client_metrics(config.metrics_registry),
+        close_channel=channel,
     )
-    return Clientset(config, channel, target=target, metrics=metrics, close_channel=raw)
 
 
 def new_for_config_or_die(config: Config | None = None) -> Clientset:
@@ -259,7 +274,7 @@ def new_for_config_and_channel(
     The channel takes precedence over the config's transport settings (target, keepalive, user
     agent, receive limit); the config supplies the logger, the metrics registry and the user
     interceptors. The clientset adds its interceptor chain on top of ``channel``, so pass a plain
-    channel (one from :func:`nvinformers.clientset._channel.new_channel` is already intercepted and
+    channel (one from :func:`new_channel` is already intercepted and
     would log every call twice). ``close()`` does not close ``channel``.
 
     Args:
@@ -276,12 +291,91 @@ def new_for_config_and_channel(
         raise ValueError(f"channel must be a grpc.Channel, got {type(channel).__name__}")
     name = target or config.target or "caller-supplied channel"
     metrics = client_metrics(config.metrics_registry)
-    intercepted = intercept(
-        channel,
-        logger=config.resolved_logger(),
-        target=name,
-        metrics=metrics,
-        unary_interceptors=config.unary_interceptors,
-        stream_interceptors=config.stream_interceptors,
-    )
+    intercepted = intercept(channel, config, target=name, metrics=metrics)
     return Clientset(config, intercepted, target=name, metrics=metrics, close_channel=None)
+
+
+def single_threaded_stream_option() -> str | None:
+    """The key of gRPC's experimental single-threaded unary-stream option, or None if absent."""
+    try:
+        from grpc import experimental
+    except ImportError:  # pragma: no cover - every supported grpcio has the module
+        return None
+    options = getattr(experimental, "ChannelOptions", None)
+    key = getattr(options, "SingleThreadedUnaryStream", None)
+    return key if isinstance(key, str) else None
+
+
+def channel_options(
+    config: Config, *, logger: logging.Logger | None = None
+) -> list[tuple[str, Any]]:
+    """The channel options :func:`new_channel` uses for ``config`` (see the module docstring).
+
+    Args:
+        config: the configuration.
+        logger: where to note (at debug) that the single-threaded stream option is unavailable;
+            None: the config's logger.
+    """
+    options: list[tuple[str, Any]] = [
+        ("grpc.primary_user_agent", config.resolved_user_agent()),
+        ("grpc.keepalive_time_ms", max(1, round(config.keepalive_time * 1000))),
+        ("grpc.keepalive_timeout_ms", max(1, round(config.keepalive_timeout * 1000))),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_receive_message_length", config.max_receive_message_length),
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+    ]
+    if config.single_threaded_streams:
+        key = single_threaded_stream_option()
+        if key is not None:
+            options.append((key, 1))
+        else:
+            (logger or config.resolved_logger()).debug(
+                "grpc.experimental.ChannelOptions.SingleThreadedUnaryStream is not available in "
+                "grpcio %s; watch streams use the default multi-threaded receive path",
+                grpc.__version__,
+            )
+    return options
+
+
+def intercept(
+    channel: grpc.Channel, config: Config, *, target: str, metrics: ClientMetrics
+) -> grpc.Channel:
+    """Wrap ``channel`` in the clientset's interceptor chain.
+
+    Order, outermost first: latency logging (to the config's logger, naming ``target``), metrics,
+    then the config's ``unary_interceptors`` and ``stream_interceptors`` in order (an object given
+    in both lists is applied once).
+
+    Returns:
+        The intercepted channel. Closing it closes ``channel``.
+    """
+    latency = LatencyLoggingInterceptor(config.resolved_logger(), target)
+    chain: list[Any] = [latency, MetricsInterceptor(metrics)]
+    seen: set[int] = set()
+    for interceptor in (*config.unary_interceptors, *config.stream_interceptors):
+        if id(interceptor) not in seen:
+            seen.add(id(interceptor))
+            chain.append(interceptor)
+    return grpc.intercept_channel(channel, *chain)
+
+
+def new_channel(config: Config | None = None) -> grpc.Channel:
+    """Build the intercepted, lazily connecting channel for ``config``.
+
+    Never blocks and never connects: the first RPC does.
+
+    Args:
+        config: the configuration (None: ``Config()``, i.e. environment or default target).
+
+    Returns:
+        A ``grpc.Channel``; the caller owns it and must ``close()`` it.
+
+    Raises:
+        ValueError: the resolved target is malformed.
+    """
+    config = Config() if config is None else config
+    target = config.resolved_target()
+    logger = config.resolved_logger()
+    raw = grpc.insecure_channel(target, options=channel_options(config, logger=logger))
+    return intercept(raw, config, target=target, metrics=client_metrics(config.metrics_registry))

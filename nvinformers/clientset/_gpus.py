@@ -25,6 +25,7 @@ The SDK is read-only, as the Go SDK is: ``create``, ``update``, ``update_status`
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
 
 import grpc
@@ -74,6 +75,10 @@ _name_of = header_accessors(GPU).name
 _M = TypeVar("_M", bound=Message)
 
 
+def _malformed(message: str, *, name: str = "") -> MalformedObjectError:
+    return MalformedObjectError(message, resource=qualify(RESOURCE), name=name)
+
+
 def decode_response(cls: type[_M], data: bytes, *, method: str, target: str) -> _M:
     """Parse the bytes of a ``method`` response from ``target`` as ``cls``.
 
@@ -84,10 +89,9 @@ def decode_response(cls: type[_M], data: bytes, *, method: str, target: str) -> 
     try:
         return cls.FromString(data)
     except DecodeError as exc:
-        raise MalformedObjectError(
+        raise _malformed(
             f"the {method} response from the Device API at {target} is not a valid "
-            f"{method}Response ({len(data)} bytes): {exc}",
-            resource=qualify(RESOURCE),
+            f"{method}Response ({len(data)} bytes): {exc}"
         ) from exc
 
 
@@ -217,15 +221,6 @@ class ReadOnlyVerbs:
         self._read_only("patch")
 
 
-class ClientState:
-    """Mutable state shared by a clientset and its typed clients (set once, on close)."""
-
-    __slots__ = ("closed",)
-
-    def __init__(self) -> None:
-        self.closed = False
-
-
 class GPUClient(ReadOnlyVerbs):
     """Typed client for ``gpus.device.nvidia.com``: get, list and watch over gRPC.
 
@@ -239,7 +234,7 @@ class GPUClient(ReadOnlyVerbs):
     opened and its first failure, if any, is raised by the first ``next()``).
     """
 
-    __slots__ = ("_get", "_list", "_logger", "_metrics", "_state", "_target", "_watch")
+    __slots__ = ("_closed", "_get", "_list", "_logger", "_metrics", "_target", "_watch")
 
     def __init__(
         self,
@@ -248,12 +243,13 @@ class GPUClient(ReadOnlyVerbs):
         target: str,
         logger: logging.Logger,
         metrics: ClientMetrics,
-        state: ClientState | None = None,
+        closed: threading.Event | None = None,
     ) -> None:
         self._target = target
         self._logger = logger
         self._metrics = metrics
-        self._state = ClientState() if state is None else state
+        # Set once, by the clientset's close(), which shares it with its typed clients.
+        self._closed = threading.Event() if closed is None else closed
         # No response deserializer: responses arrive as bytes and are decoded here (see the
         # module docstring).
         self._get: grpc.UnaryUnaryMultiCallable[pb.GetGpuRequest, bytes] = channel.unary_unary(
@@ -269,7 +265,7 @@ class GPUClient(ReadOnlyVerbs):
         )
 
     def _check_open(self) -> None:
-        if self._state.closed:
+        if self._closed.is_set():
             raise ClientsetClosedError(
                 f"the clientset for {self._target} is closed; build a new one with new_for_config()"
             )
@@ -325,34 +321,28 @@ class GPUClient(ReadOnlyVerbs):
             target=self._target,
         )
         if not response.HasField("gpu"):
-            raise MalformedObjectError(
-                f"GetGpu response for {name!r} from {self._target} carries no gpu",
-                resource=qualify(RESOURCE),
-                name=name,
+            raise _malformed(
+                f"GetGpu response for {name!r} from {self._target} carries no gpu", name=name
             )
         try:
             gpu = gpu_from_wire(response.gpu)
         except MalformedObjectError as exc:
-            raise MalformedObjectError(
-                f"GetGpu response for {name!r} from {self._target}: {exc}",
-                resource=qualify(RESOURCE),
-                name=name,
+            raise _malformed(
+                f"GetGpu response for {name!r} from {self._target}: {exc}", name=name
             ) from exc
         meta = gpu.metadata
         if not meta.name:
-            raise MalformedObjectError(
+            raise _malformed(
                 f"GetGpu response for {name!r} from {self._target} carries a GPU without "
                 "metadata.name",
-                resource=qualify(RESOURCE),
                 name=name,
             )
         if meta.name != name:
             # What a server of an older, wire-incompatible generation of the API looks like
             # through this proto (January's Gpu has its spec where ours has object_meta).
-            raise MalformedObjectError(
+            raise _malformed(
                 f"GetGpu for {name!r} from {self._target} returned a GPU named {meta.name!r}; "
                 f"{_OTHER_GENERATION}",
-                resource=qualify(RESOURCE),
                 name=name,
             )
         if self._logger.isEnabledFor(logging.DEBUG):
@@ -405,31 +395,24 @@ class GPUClient(ReadOnlyVerbs):
             target=self._target,
         )
         if not response.HasField("gpu_list"):
-            raise MalformedObjectError(
-                f"ListGpus response from {self._target} carries no gpu_list",
-                resource=qualify(RESOURCE),
-            )
+            raise _malformed(f"ListGpus response from {self._target} carries no gpu_list")
         gpu_list = response.gpu_list
         # The per-item loops run in C (map, the name's attrgetter): a list may hold 100,000 GPUs.
         try:
             items = gpus_from_wire(gpu_list.items)
         except MalformedObjectError as exc:
-            raise MalformedObjectError(
-                f"ListGpus response from {self._target}: {exc}", resource=qualify(RESOURCE)
-            ) from exc
+            raise _malformed(f"ListGpus response from {self._target}: {exc}") from exc
         if not all(map(_name_of, items)):
             index = next(i for i, item in enumerate(items) if not _name_of(item))
-            raise MalformedObjectError(
-                f"ListGpus response from {self._target}: item {index} has no metadata.name",
-                resource=qualify(RESOURCE),
+            raise _malformed(
+                f"ListGpus response from {self._target}: item {index} has no metadata.name"
             )
         list_rv = gpu_list.list_meta.resource_version
         if not list_rv.isprintable():
             # An older, wire-incompatible generation's items land in list_meta.
-            raise MalformedObjectError(
+            raise _malformed(
                 f"ListGpus response from {self._target} carries an unreadable resource version "
-                f"{list_rv[:32]!r}; {_OTHER_GENERATION}",
-                resource=qualify(RESOURCE),
+                f"{list_rv[:32]!r}; {_OTHER_GENERATION}"
             )
         result = GPUList(items=items, metadata=ListMeta(resource_version=list_rv))
         if self._logger.isEnabledFor(logging.DEBUG):
@@ -528,7 +511,7 @@ class GPUClient(ReadOnlyVerbs):
 
     def _raise_if_closed(self, exc: ValueError) -> None:
         # gRPC raises ValueError("Cannot invoke RPC on closed channel!") if close() raced the call.
-        if self._state.closed:
+        if self._closed.is_set():
             raise ClientsetClosedError(f"the clientset for {self._target} is closed") from exc
 
     def __repr__(self) -> str:

@@ -70,7 +70,7 @@ from typing import Any, TypeVar
 import grpc
 
 from nvinformers.clientset._metrics import ClientMetrics, short_method
-from nvinformers.clientset._status import code_name
+from nvinformers.clientset._status import code_name, details_of
 from nvinformers.clock import REAL_CLOCK, Clock
 
 __all__ = [
@@ -80,7 +80,6 @@ __all__ = [
 ]
 
 _Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
 
 #: The caller ended the call: DEBUG.
 _CONTEXT_CODES = frozenset({"CANCELLED"})
@@ -138,20 +137,53 @@ def _method_of(details: grpc.ClientCallDetails) -> str:
     return method.decode("utf-8", "replace") if isinstance(method, bytes) else method
 
 
-def _details_of(outcome: object) -> str:
-    details_fn = getattr(outcome, "details", None)
-    if details_fn is None:
-        return ""
-    try:
-        details = details_fn()
-    except Exception:  # a stream still running, or a foreign outcome object: no details
-        return ""
-    return details if isinstance(details, str) else ""
+class _TimingInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """What both built-in interceptors do with a call: time a unary call to its end (see
+    :func:`_when_done`) and a stream to its establishment, then hand the outcome to
+    :meth:`_unary_done` or :meth:`_stream_started`."""
+
+    _now: Callable[[], float]
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = self._now()
+        outcome = continuation(client_call_details, request)
+        _when_done(
+            outcome,
+            lambda done: self._unary_done(client_call_details, self._now() - start, done),
+        )
+        return outcome
+
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: _Req,
+    ) -> Any:
+        start = self._now()
+        try:
+            call = continuation(client_call_details, request)
+        except grpc.RpcError as err:
+            self._stream_started(client_call_details, self._now() - start, err, raised=True)
+            raise
+        self._stream_started(client_call_details, self._now() - start, call, raised=False)
+        return call
+
+    def _unary_done(self, details: grpc.ClientCallDetails, duration: float, outcome: Any) -> None:
+        """The unary call is over: ``outcome`` is its result or its ``RpcError``."""
+
+    def _stream_started(
+        self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
+    ) -> None:
+        """The stream is established (``outcome`` is the call) or failed to start (``raised``:
+        ``outcome`` is the ``RpcError``)."""
 
 
-class LatencyLoggingInterceptor(
-    grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor
-):
+class LatencyLoggingInterceptor(_TimingInterceptor):
     """Logs every RPC's method, duration and status code (see the module docstring).
 
     Thread-safety: stateless after construction; safe for concurrent calls.
@@ -203,41 +235,13 @@ class LatencyLoggingInterceptor(
                 details=details,
                 duration=duration,
                 code=code,
-                error="",
             )
 
-    def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        outcome = continuation(client_call_details, request)
-        _when_done(outcome, lambda done: self._finish_unary(client_call_details, start, done))
-        return outcome
-
-    def _finish_unary(self, details: grpc.ClientCallDetails, start: float, outcome: Any) -> None:
-        duration = self._now() - start
+    def _unary_done(self, details: grpc.ClientCallDetails, duration: float, outcome: Any) -> None:
         code = _unary_code(outcome)
         self._report(details, duration, code, outcome, _UNARY_MESSAGES, _UNARY_STREAK_ENDS)
 
-    def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        try:
-            call = continuation(client_call_details, request)
-        except grpc.RpcError as err:
-            self._log_stream(client_call_details, self._now() - start, err, raised=True)
-            raise
-        self._log_stream(client_call_details, self._now() - start, call, raised=False)
-        return call
-
-    def _log_stream(
+    def _stream_started(
         self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
     ) -> None:
         code = "OK"
@@ -268,26 +272,11 @@ class LatencyLoggingInterceptor(
         if code == "OK" or code in ANSWER_CODES:
             self._end_streak(details, duration, code, streak_ends)
         if code == "OK":
-            # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._log(
-                    logging.DEBUG,
-                    succeeded,
-                    details=details,
-                    duration=duration,
-                    code=code,
-                    error="",
-                )
-        elif code in _CONTEXT_CODES or code in ANSWER_CODES:
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._log(
-                    logging.DEBUG,
-                    ended_by_context if code in _CONTEXT_CODES else answered,
-                    details=details,
-                    duration=duration,
-                    code=code,
-                    error=_details_of(outcome),
-                )
+            message = succeeded
+        elif code in _CONTEXT_CODES:
+            message = ended_by_context
+        elif code in ANSWER_CODES:
+            message = answered
         else:
             self._log(
                 self._failure_level(details, code),
@@ -295,7 +284,14 @@ class LatencyLoggingInterceptor(
                 details=details,
                 duration=duration,
                 code=code,
-                error=_details_of(outcome),
+                error=details_of(outcome),
+            )
+            return
+        # isEnabledFor first: building the record costs more than the RPC's bookkeeping.
+        if self._logger.isEnabledFor(logging.DEBUG):
+            error = "" if code == "OK" else details_of(outcome)
+            self._log(
+                logging.DEBUG, message, details=details, duration=duration, code=code, error=error
             )
 
     def _log(
@@ -306,7 +302,7 @@ class LatencyLoggingInterceptor(
         details: grpc.ClientCallDetails,
         duration: float,
         code: str,
-        error: str,
+        error: str = "",
     ) -> None:
         method = _method_of(details)
         extra: dict[str, object] = {
@@ -315,33 +311,16 @@ class LatencyLoggingInterceptor(
             "code": code,
             "target": self._target,
         }
+        fmt = "%s: method=%s code=%s duration=%.6fs target=%s"
+        args: list[object] = [message, method, code, duration, self._target]
         if error:
             extra["error"] = error
-            self._logger.log(
-                level,
-                "%s: method=%s code=%s duration=%.6fs target=%s error=%r",
-                message,
-                method,
-                code,
-                duration,
-                self._target,
-                error,
-                extra=extra,
-            )
-        else:
-            self._logger.log(
-                level,
-                "%s: method=%s code=%s duration=%.6fs target=%s",
-                message,
-                method,
-                code,
-                duration,
-                self._target,
-                extra=extra,
-            )
+            fmt += " error=%r"
+            args.append(error)
+        self._logger.log(level, fmt, *args, extra=extra)
 
 
-class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+class MetricsInterceptor(_TimingInterceptor):
     """Counts and times unary calls; times stream establishment (see :mod:`.metrics`).
 
     A stream's final code is counted by the watch adapter when the stream ends; a stream that
@@ -378,32 +357,11 @@ class MetricsInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
                 )
             counter.inc()
 
-    def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        outcome = continuation(client_call_details, request)
-        method = _method_of(client_call_details)
-        _when_done(
-            outcome,
-            lambda done: self._record(method, _unary_code(done), self._now() - start),
-        )
-        return outcome
+    def _unary_done(self, details: grpc.ClientCallDetails, duration: float, outcome: Any) -> None:
+        self._record(_method_of(details), _unary_code(outcome), duration)
 
-    def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, _Req], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: _Req,
-    ) -> Any:
-        start = self._now()
-        try:
-            call = continuation(client_call_details, request)
-        except grpc.RpcError as err:
-            self._record(_method_of(client_call_details), code_name(err), self._now() - start)
-            raise
-        self._record(_method_of(client_call_details), None, self._now() - start)
-        return call
+    def _stream_started(
+        self, details: grpc.ClientCallDetails, duration: float, outcome: object, *, raised: bool
+    ) -> None:
+        # A stream's final code is counted by the watch adapter; only a failed start is here.
+        self._record(_method_of(details), code_name(outcome) if raised else None, duration)

@@ -57,7 +57,7 @@ from nvinformers.errors import (
     qualify,
 )
 
-__all__ = ["from_rpc_error", "cancelled_call_error", "code_name", "PROTO_PACKAGE"]
+__all__ = ["from_rpc_error", "cancelled_call_error", "code_name", "details_of", "PROTO_PACKAGE"]
 
 #: The proto package of the service this client speaks (named in UNIMPLEMENTED messages).
 PROTO_PACKAGE = "nvidia.nvsentinel.v1alpha1"
@@ -78,10 +78,12 @@ def code_name(err: object) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
 
 
-def _details(err: object) -> str:
+def details_of(err: object, *, missing: str = "") -> str:
+    """The status details of ``err`` (a gRPC call or ``RpcError``); ``missing`` if it has no
+    ``details()``, ``""`` if they cannot be read (a stream still running, a foreign error)."""
     details_fn = getattr(err, "details", None)
     if details_fn is None:
-        return str(err)
+        return missing
     try:
         details = details_fn()
     except Exception:  # same defence as code_name
@@ -130,7 +132,7 @@ def from_rpc_error(
         The mapped error; never raises.
     """
     code = code_name(err)
-    details = _details(err)
+    details = details_of(err, missing=str(err))
     qualified = qualify(resource)
     suffix = f": {details}" if details else ""
 

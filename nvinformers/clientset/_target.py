@@ -125,13 +125,15 @@ def parse_target(target: str) -> Target:
         )
     # ipv4: / ipv6: take a comma-separated list of literal addresses, each with a port.
     if rest.startswith("//"):
-        raise ValueError(
-            f"gRPC target {target!r}: {scheme}: takes addresses directly ({scheme}:a:port)"
-        )
+        raise _invalid(target, f"{scheme}: takes addresses directly ({scheme}:a:port)")
     if not rest:
-        raise ValueError(f"gRPC target {target!r}: {scheme}: needs at least one address:port")
+        raise _invalid(target, f"{scheme}: needs at least one address:port")
     addresses = [_host_port(target, part, family=scheme) for part in rest.split(",")]
     return Target("tcp", f"{scheme}:{','.join(addresses)}", None, target)
+
+
+def _invalid(target: str, problem: str) -> ValueError:
+    return ValueError(f"gRPC target {target!r}: {problem}")
 
 
 def _split_scheme(target: str) -> tuple[str | None, str]:
@@ -154,9 +156,8 @@ def _no_authority(target: str, rest: str) -> str:
     if rest.startswith("//"):
         authority, slash, endpoint = rest[2:].partition("/")
         if authority or not slash:
-            raise ValueError(
-                f"gRPC target {target!r}: an authority ({authority!r}) is not supported; "
-                "use scheme:///host:port"
+            raise _invalid(
+                target, f"an authority ({authority!r}) is not supported; use scheme:///host:port"
             )
         rest = endpoint
     if not rest:
@@ -168,29 +169,32 @@ def _unix(target: str, rest: str) -> Target:
     if rest.startswith("//"):
         authority, slash, path = rest[2:].partition("/")
         if authority:
-            raise ValueError(
-                f"gRPC target {target!r}: unix targets take no host ({authority!r}); "
-                "use unix:///absolute/path or unix:relative/path"
+            raise _invalid(
+                target,
+                f"unix targets take no host ({authority!r}); "
+                "use unix:///absolute/path or unix:relative/path",
             )
         path = slash + path
     else:
         path = rest
     if not path or path == "/":
-        raise ValueError(f"gRPC target {target!r}: unix target without a socket path")
+        raise _invalid(target, "unix target without a socket path")
     special = next((c for c in path if c in "?#%"), None)
     if special is not None:
-        raise ValueError(
-            f"gRPC target {target!r}: the socket path contains {special!r}, which gRPC parses as "
-            "part of a URI; rename the socket"
+        raise _invalid(
+            target,
+            f"the socket path contains {special!r}, which gRPC parses as "
+            "part of a URI; rename the socket",
         )
     try:
         size = len(path.encode("utf-8"))
     except UnicodeEncodeError as exc:
-        raise ValueError(f"gRPC target {target!r}: the socket path is not valid UTF-8") from exc
+        raise _invalid(target, "the socket path is not valid UTF-8") from exc
     if size > MAX_UNIX_PATH_BYTES:
-        raise ValueError(
-            f"gRPC target {target!r}: the socket path is {size} bytes long; Unix sockets allow at "
-            f"most {MAX_UNIX_PATH_BYTES}"
+        raise _invalid(
+            target,
+            f"the socket path is {size} bytes long; Unix sockets allow at "
+            f"most {MAX_UNIX_PATH_BYTES}",
         )
     address = f"unix://{path}" if path.startswith("/") else f"unix:{path}"
     return Target("unix", address, path, target)
@@ -199,22 +203,20 @@ def _unix(target: str, rest: str) -> Target:
 def _host_port(target: str, hostport: str, *, family: str | None = None) -> str:
     """Validate ``host:port`` (``[v6]:port`` for IPv6) and return it unchanged."""
     if not hostport:
-        raise ValueError(f"gRPC target {target!r}: empty address")
+        raise _invalid(target, "empty address")
     if hostport.startswith("["):
         close = hostport.find("]")
         if close < 0:
-            raise ValueError(f"gRPC target {target!r}: unterminated '[' in {hostport!r}")
+            raise _invalid(target, f"unterminated '[' in {hostport!r}")
         host, after = hostport[1:close], hostport[close + 1 :]
         if not after:
-            raise ValueError(f"gRPC target {target!r}: address {hostport!r} has no port")
+            raise _invalid(target, f"address {hostport!r} has no port")
         if not after.startswith(":"):
-            raise ValueError(
-                f"gRPC target {target!r}: expected ':port' after {hostport[: close + 1]!r}"
-            )
+            raise _invalid(target, f"expected ':port' after {hostport[: close + 1]!r}")
         port = after[1:]
         _check_ipv6(target, host)
         if family == "ipv4":
-            raise ValueError(f"gRPC target {target!r}: ipv4: cannot take IPv6 address {host!r}")
+            raise _invalid(target, f"ipv4: cannot take IPv6 address {host!r}")
     else:
         host, sep, port = hostport.rpartition(":")
         if not sep and family is None and hostport.startswith(("/", ".")):
@@ -224,33 +226,24 @@ def _host_port(target: str, hostport: str, *, family: str | None = None) -> str:
                 else f"gRPC target {target!r} looks like a socket path; write unix:{hostport}"
             )
         if not sep:
-            raise ValueError(
-                f"gRPC target {target!r}: address {hostport!r} has no port (want host:port)"
-            )
+            raise _invalid(target, f"address {hostport!r} has no port (want host:port)")
         if ":" in host:
-            raise ValueError(
-                f"gRPC target {target!r}: IPv6 addresses must be bracketed, as in [::1]:50051"
-            )
+            raise _invalid(target, "IPv6 addresses must be bracketed, as in [::1]:50051")
         if not host:
-            raise ValueError(f"gRPC target {target!r}: address {hostport!r} has no host")
+            raise _invalid(target, f"address {hostport!r} has no host")
         if family == "ipv6":
-            raise ValueError(
-                f"gRPC target {target!r}: ipv6: addresses must be bracketed ([::1]:80)"
-            )
+            raise _invalid(target, "ipv6: addresses must be bracketed ([::1]:80)")
         if family == "ipv4":
             try:
                 ipaddress.IPv4Address(host)
             except ValueError as exc:
-                raise ValueError(
-                    f"gRPC target {target!r}: {host!r} is not an IPv4 address"
-                ) from exc
+                raise _invalid(target, f"{host!r} is not an IPv4 address") from exc
         elif not _HOSTNAME_RE.fullmatch(host):
             if family is None and not port.isdigit():
-                raise ValueError(
-                    f"gRPC target {target!r}: unknown scheme {host!r} or invalid host; "
-                    f"supported: {_SUPPORTED}"
+                raise _invalid(
+                    target, f"unknown scheme {host!r} or invalid host; supported: {_SUPPORTED}"
                 )
-            raise ValueError(f"gRPC target {target!r}: {host!r} is not a valid host name")
+            raise _invalid(target, f"{host!r} is not a valid host name")
     _check_port(target, hostport, port)
     return hostport
 
@@ -260,18 +253,18 @@ def _check_ipv6(target: str, host: str) -> None:
     try:
         ipaddress.IPv6Address(address)
     except ValueError as exc:
-        raise ValueError(f"gRPC target {target!r}: {host!r} is not an IPv6 address") from exc
+        raise _invalid(target, f"{host!r} is not an IPv6 address") from exc
     if "%" in host and not zone:
-        raise ValueError(f"gRPC target {target!r}: empty IPv6 zone in {host!r}")
+        raise _invalid(target, f"empty IPv6 zone in {host!r}")
 
 
 def _check_port(target: str, hostport: str, port: str) -> None:
     if not port:
-        raise ValueError(f"gRPC target {target!r}: address {hostport!r} has an empty port")
+        raise _invalid(target, f"address {hostport!r} has an empty port")
     if not (port.isascii() and port.isdigit()):
-        raise ValueError(
-            f"gRPC target {target!r}: port {port!r} is not a number (or the scheme is unknown; "
-            f"supported: {_SUPPORTED})"
+        raise _invalid(
+            target,
+            f"port {port!r} is not a number (or the scheme is unknown; supported: {_SUPPORTED})",
         )
     if len(port) > 5 or not 1 <= int(port) <= _MAX_PORT:
-        raise ValueError(f"gRPC target {target!r}: port {port} is out of range 1-{_MAX_PORT}")
+        raise _invalid(target, f"port {port} is out of range 1-{_MAX_PORT}")

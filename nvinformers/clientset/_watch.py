@@ -57,12 +57,8 @@ from nvinformers.watch import Interface as WatchInterface
 
 __all__ = ["GPUWatch", "StreamCall"]
 
-_EVENT_TYPES: dict[str, EventType] = {
-    "ADDED": EventType.ADDED,
-    "MODIFIED": EventType.MODIFIED,
-    "DELETED": EventType.DELETED,
-    "BOOKMARK": EventType.BOOKMARK,
-}
+#: The event types a stream may carry (an in-band ERROR is handled apart).
+_EVENT_TYPES: dict[str, EventType] = {t.value: t for t in EventType if t is not EventType.ERROR}
 _monotonic = time.monotonic
 # A GPU's name and resource version, read without building a metadata view.
 _name_of = header_accessors(GPU).name

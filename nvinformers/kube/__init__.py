@@ -3,21 +3,22 @@
 The same :class:`~nvinformers.cache.SharedIndexInformer`, listers and controllers that serve GPUs
 from the Device API serve Kubernetes objects fetched with the official ``kubernetes`` client::
 
-    from nvinformers.kube import new_node_informer, lister_for
-
-    informer = new_node_informer(kubernetes.client.ApiClient())
-    ...
-    lister_for(informer).list("node-role.kubernetes.io/gpu")
+    kubernetes.config.load_kube_config()          # or load_incluster_config()
+    api = kubernetes.client.ApiClient()
+    nodes = new_node_informer(api, tweak_list_options=lambda o: replace(o, label_selector="gpu"))
+    nodes.add_event_handler(ResourceEventHandlerFuncs(on_update=lambda old, new: ...))
+    threading.Thread(target=nodes.run, args=(stop,), name="nodes-informer").start()
+    nodes.wait_for_sync(30)
+    node = lister_for(nodes).get("node-1")          # KubeObject; NotFoundError if absent
 
 * :mod:`~nvinformers.kube._objects` — :class:`KubeObject`, an immutable view over an object's JSON
-  bytes (the cache's memory-lean object type); :mod:`~nvinformers.kube._labels` — :class:`Labels`;
-  :mod:`~nvinformers.kube._lists` — :class:`KubeList`, :func:`parse_list`;
-  :mod:`~nvinformers.kube._managed_fields` — :func:`strip_managed_fields`.
+  bytes (the cache's memory-lean object type), :class:`KubeList`, :func:`parse_list`,
+  :func:`strip_managed_fields`; :mod:`~nvinformers.kube._label_tables` — :class:`Labels`.
 * :mod:`~nvinformers.kube._listwatch` — :class:`KubeListWatch`: list and watch through an
   official-client list function, bypassing its model deserialization;
-  :mod:`~nvinformers.kube._watch` — :class:`KubeWatch`; :mod:`~nvinformers.kube._events` —
-  :func:`decode_event`; :mod:`~nvinformers.kube._status` — HTTP failures as
-  :mod:`nvinformers.errors` (the one place they are mapped).
+  :mod:`~nvinformers.kube._watch` — :class:`KubeWatch`, :func:`decode_event`;
+  :mod:`~nvinformers.kube._status` — HTTP failures as :mod:`nvinformers.errors` (the one place
+  they are mapped).
 * :mod:`~nvinformers.kube._informers` — :func:`new_informer`, :func:`new_node_informer`,
   :func:`new_pod_informer`, :func:`lister_for`.
 
@@ -32,7 +33,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "nvinformers.kube needs the official Kubernetes client: pip install 'nvinformers[kube]'"
     ) from exc
 
-from nvinformers.kube._events import decode_event
 from nvinformers.kube._informers import (
     KubeLister,
     KubeNamespaceLister,
@@ -42,13 +42,19 @@ from nvinformers.kube._informers import (
     new_pod_informer,
     not_found,
 )
-from nvinformers.kube._labels import EMPTY_LABELS, Labels
-from nvinformers.kube._lists import KubeList, ListMeta, parse_list
+from nvinformers.kube._label_tables import EMPTY_LABELS, Labels
 from nvinformers.kube._listwatch import KubeListWatch
-from nvinformers.kube._managed_fields import strip_managed_fields
-from nvinformers.kube._objects import Condition, KubeObject, ObjectMeta
+from nvinformers.kube._objects import (
+    Condition,
+    KubeList,
+    KubeObject,
+    ListMeta,
+    ObjectMeta,
+    parse_list,
+    strip_managed_fields,
+)
 from nvinformers.kube._status import error_from_api_exception, error_from_status
-from nvinformers.kube._watch import KubeWatch
+from nvinformers.kube._watch import KubeWatch, decode_event
 
 __all__ = [
     # objects

@@ -1,14 +1,5 @@
-"""Shared informers and listers of Kubernetes API objects (Nodes, Pods, any list function).
-
-::
-
-    kubernetes.config.load_kube_config()          # or load_incluster_config()
-    api = kubernetes.client.ApiClient()
-    nodes = new_node_informer(api, tweak_list_options=lambda o: replace(o, label_selector="gpu"))
-    nodes.add_event_handler(ResourceEventHandlerFuncs(on_update=lambda old, new: ...))
-    threading.Thread(target=nodes.run, args=(stop,), name="nodes-informer").start()
-    nodes.wait_for_sync(30)
-    node = lister_for(nodes).get("node-1")          # KubeObject; NotFoundError if absent
+"""Shared informers and listers of Kubernetes API objects (Nodes, Pods, any list function; an
+example is in :mod:`nvinformers.kube`).
 
 The informers are :class:`nvinformers.cache.SharedIndexInformer` over a
 :class:`~nvinformers.kube._listwatch.KubeListWatch`: objects are keyed ``namespace/name`` (the
@@ -109,13 +100,9 @@ def new_informer(
             for names, logs and errors.
         namespaced: whether the resource is namespaced (for :func:`lister_for`).
         name: the informer's name in logs, metrics and thread names (default: ``resource``).
-        namespace: passed to ``list_func`` as ``namespace=`` when not empty.
-        field_selector: sent with every list and watch.
-        tweak_list_options: applied to every list and watch (label selectors, ...).
+        namespace, field_selector, tweak_list_options, request_timeout, connect_timeout,
+            strip_managed_fields: as for :class:`~nvinformers.kube.KubeListWatch`.
         indexers: extra indexes; the ``namespace`` index is always added.
-        request_timeout: list read timeout, seconds.
-        connect_timeout: connection timeout, seconds.
-        strip_managed_fields: drop ``metadata.managedFields`` at ingest.
         **informer_options: passed to :class:`SharedIndexInformer` (``resync_period``,
             ``watch_inactivity_timeout``, ``backoff``, ``transform``, ``registry``...).
 

@@ -9,7 +9,7 @@ backoff, inactivity timeout) that the official client's own informer lacks.
 
 Every call passes ``_preload_content=False`` and gets the raw ``urllib3`` response, bypassing the
 client's model deserialization: a list body is decoded by
-:func:`~nvinformers.kube._lists.parse_list`, a watch is read by
+:func:`~nvinformers.kube._objects.parse_list`, a watch is read by
 :class:`~nvinformers.kube._watch.KubeWatch`. Failures are raised as :mod:`nvinformers.errors`,
 translated by :mod:`nvinformers.kube._status` (the cause is chained).
 
@@ -27,7 +27,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from nvinformers.cache import TweakListOptionsFunc
-from nvinformers.kube._lists import KubeList, parse_list
+from nvinformers.kube._objects import KubeList, parse_list
 from nvinformers.kube._status import error_from_api_exception, unreachable
 from nvinformers.kube._watch import KubeWatch
 from nvinformers.options import ListOptions
@@ -147,7 +147,12 @@ class KubeListWatch:
     def server(self) -> str:
         return self._server
 
-    def _common(self, options: ListOptions, kwargs: dict[str, Any]) -> None:
+    def _kwargs(self, options: ListOptions, read_timeout: float) -> dict[str, Any]:
+        """What every list and watch passes: a raw response, the timeouts, the options set."""
+        kwargs: dict[str, Any] = {
+            "_preload_content": False,
+            "_request_timeout": (self._connect_timeout, read_timeout),
+        }
         if options.resource_version:
             kwargs["resource_version"] = options.resource_version
         if options.resource_version_match:
@@ -158,6 +163,7 @@ class KubeListWatch:
             kwargs["field_selector"] = self._field_selector
         if self._namespace:
             kwargs["namespace"] = self._namespace
+        return kwargs
 
     def _call(self, kwargs: dict[str, Any]) -> Any:
         try:
@@ -178,12 +184,7 @@ class KubeListWatch:
         """
         if self._tweak is not None:
             options = self._tweak(options)
-        kwargs: dict[str, Any] = {
-            "_preload_content": False,
-            "_request_timeout": (self._connect_timeout, self._list_timeout),
-        }
-        self._common(options, kwargs)
-        resp = self._call(kwargs)
+        resp = self._call(self._kwargs(options, self._list_timeout))
         try:
             body = resp.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -207,12 +208,8 @@ class KubeListWatch:
             options = self._tweak(options)
         timeout = options.timeout_seconds
         read_timeout = timeout + _WATCH_READ_SLACK if timeout else _IDLE_WATCH_READ_TIMEOUT
-        kwargs: dict[str, Any] = {
-            "watch": True,
-            "_preload_content": False,
-            "_request_timeout": (self._connect_timeout, read_timeout),
-        }
-        self._common(options, kwargs)
+        kwargs = self._kwargs(options, read_timeout)
+        kwargs["watch"] = True
         if options.allow_watch_bookmarks:
             kwargs["allow_watch_bookmarks"] = True
         if timeout is not None:

@@ -47,6 +47,9 @@ from nvinformers.errors import (
 
 __all__ = ["error_from_status", "error_from_api_exception", "unreachable"]
 
+#: Reasons that say "try again later" whatever the code.
+_UNAVAILABLE_REASONS = ("TooManyRequests", "ServiceUnavailable", "Timeout", "ServerTimeout")
+
 
 def _status_error(
     code: int, reason: str, message: str, *, resource: str = "", name: str = ""
@@ -68,12 +71,7 @@ def _status_error(
         cls = ForbiddenError
     elif code == 405:
         cls = MethodNotSupportedError
-    elif code in (429, 503, 504) or reason in (
-        "TooManyRequests",
-        "ServiceUnavailable",
-        "Timeout",
-        "ServerTimeout",
-    ):
+    elif code in (429, 503, 504) or reason in _UNAVAILABLE_REASONS:
         cls = ServiceUnavailableError
     else:
         cls = InternalError

@@ -86,14 +86,9 @@ _SYMBOLS: Final[Mapping[str, _Tok]] = {
     "<": _Tok.LESS,
 }
 _KEYWORDS: Final[Mapping[str, _Tok]] = {"in": _Tok.IN, "notin": _Tok.NOT_IN}
+# An operator's token is its spelling (``OP_SPELLING``, without the spaces around in / notin).
 _OPERATORS: Final[Mapping[_Tok, Operator]] = {
-    _Tok.EQUALS: Operator.EQUALS,
-    _Tok.DOUBLE_EQUALS: Operator.DOUBLE_EQUALS,
-    _Tok.NOT_EQUALS: Operator.NOT_EQUALS,
-    _Tok.IN: Operator.IN,
-    _Tok.NOT_IN: Operator.NOT_IN,
-    _Tok.GREATER: Operator.GREATER_THAN,
-    _Tok.LESS: Operator.LESS_THAN,
+    _Tok(spelling.strip()): op for op, spelling in OP_SPELLING.items()
 }
 _Token = tuple[_Tok, str, int]  # kind, text, position
 

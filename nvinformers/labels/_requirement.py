@@ -39,16 +39,7 @@ class Operator(StrEnum):
 
 
 SET_OPS = frozenset({Operator.IN, Operator.NOT_IN})
-_SINGLE_VALUE_OPS = frozenset(
-    {
-        Operator.EQUALS,
-        Operator.DOUBLE_EQUALS,
-        Operator.NOT_EQUALS,
-        Operator.GREATER_THAN,
-        Operator.LESS_THAN,
-    }
-)
-_NO_VALUE_OPS = frozenset({Operator.EXISTS, Operator.DOES_NOT_EXIST})
+_SINGLE_VALUE_OPS = frozenset(Operator) - SET_OPS - {Operator.EXISTS, Operator.DOES_NOT_EXIST}
 INT_OPS = frozenset({Operator.GREATER_THAN, Operator.LESS_THAN})
 
 # How Requirement.__str__ spells each operator between key and value(s).

@@ -13,7 +13,7 @@ from nvinformers import errors
 from nvinformers.api.device.v1alpha1 import GPU, wire_pb2
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.clientset import Clientset, Config, GPUWatch, new_for_config
-from nvinformers.clientset._channel import channel_options
+from nvinformers.clientset._clientset import channel_options
 from nvinformers.clientset._gpus import WATCH_GPUS
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION, ListOptions
 from nvinformers.watch import Event, EventType

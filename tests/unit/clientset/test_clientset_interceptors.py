@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from nvinformers.clientset import Config
-from nvinformers.clientset._channel import (
+from nvinformers.clientset._clientset import (
     channel_options,
     new_channel,
     single_threaded_stream_option,
@@ -418,7 +418,7 @@ def test_channel_options() -> None:
 def test_missing_single_threaded_option_falls_back_silently(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from nvinformers.clientset import _channel as channel_module
+    from nvinformers.clientset import _clientset as channel_module
 
     monkeypatch.setattr(channel_module, "single_threaded_stream_option", lambda: None)
     caplog.set_level(logging.DEBUG, logger=LOGGER)

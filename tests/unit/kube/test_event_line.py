@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from nvinformers.kube._event_line import split_event_line
+from nvinformers.kube._managed_fields_cut import split_event_line
 from tests.unit.kube.samples import compact, node
 
 

@@ -139,6 +139,12 @@ class _MessageView(Frozen, Generic[M]):
         _init_slot(obj, "_msg", msg)
         return obj
 
+    def to_proto(self) -> M:
+        """A new, mutable message of the view's type, owned by the caller."""
+        out = type(self._msg)()
+        out.CopyFrom(self._msg)
+        return out
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, type(self)):
             return NotImplemented
@@ -338,12 +344,6 @@ class Condition(_MessageView[pb.Condition]):
             return None
         return ts_to_datetime(msg.last_transition_time)
 
-    def to_proto(self) -> pb.Condition:
-        """A new, mutable ``Condition`` message owned by the caller."""
-        out = pb.Condition()
-        out.CopyFrom(self._msg)
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "status": self.status}
         if self.observed_generation:
@@ -408,11 +408,6 @@ class GPUStatus(_MessageView[pb.GpuStatus]):
     @property
     def recommended_action(self) -> str:
         return self._msg.recommended_action
-
-    def to_proto(self) -> pb.GpuStatus:
-        out = pb.GpuStatus()
-        out.CopyFrom(self._msg)
-        return out
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
