@@ -43,7 +43,7 @@ import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import (
@@ -57,7 +57,13 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from nvinformers.clock import Clock
 
-__all__ = ["DURATION_BUCKETS", "QueueMetrics", "new_queue_metrics"]
+__all__ = [
+    "DURATION_BUCKETS",
+    "QueueMetrics",
+    "cumulative",
+    "new_queue_metrics",
+    "registered_collector",
+]
 
 #: Upper bounds (seconds) of the duration histograms' buckets: 10 ns to 1000 s, x10 each.
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -116,12 +122,6 @@ class _Histogram:
         for i, n in enumerate(other.counts):
             self.counts[i] += n
         self.total += other.total
-
-    def copy(self) -> _Histogram:
-        h = _Histogram()
-        h.counts[:] = self.counts
-        h.total = self.total
-        return h
 
 
 class _Counts:
@@ -328,10 +328,14 @@ class _WorkqueueCollector(Collector):
             depth.add_metric(value, snap.depth)
             adds.add_metric(value, snap.counts.adds)
             queue_duration.add_metric(
-                value, _cumulative(snap.counts.queue_duration), snap.counts.queue_duration.total
+                value,
+                cumulative(_BUCKET_LABELS, snap.counts.queue_duration.counts),
+                snap.counts.queue_duration.total,
             )
             work_duration.add_metric(
-                value, _cumulative(snap.counts.work_duration), snap.counts.work_duration.total
+                value,
+                cumulative(_BUCKET_LABELS, snap.counts.work_duration.counts),
+                snap.counts.work_duration.total,
             )
             unfinished.add_metric(value, snap.unfinished)
             longest.add_metric(value, snap.longest)
@@ -339,35 +343,49 @@ class _WorkqueueCollector(Collector):
         yield from (depth, adds, queue_duration, work_duration, unfinished, longest, retries)
 
 
-def _cumulative(hist: _Histogram) -> list[tuple[str, float]]:
+def cumulative(bucket_labels: tuple[str, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket ``counts`` as the cumulative ``(le, count)`` pairs a histogram family takes."""
     buckets: list[tuple[str, float]] = []
     running = 0
-    for label, n in zip(_BUCKET_LABELS, hist.counts, strict=True):
+    for label, n in zip(bucket_labels, counts, strict=True):
         running += n
-        buckets.append((label, running))
+        buckets.append((label, float(running)))
     return buckets
 
 
-# registry -> its collector. Weak keys: a test's throw-away registry is not kept alive by us.
-_collectors: weakref.WeakKeyDictionary[CollectorRegistry, _WorkqueueCollector] = (
+K = TypeVar("K", bound=Collector)
+
+# registry -> {collector class: its collector}. Weak keys: a throw-away registry is not kept alive.
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Collector], Collector]] = (
     weakref.WeakKeyDictionary()
 )
 _collectors_lock = threading.Lock()
 
 
-def _collector_for(registry: CollectorRegistry) -> _WorkqueueCollector:
+def registered_collector(kind: type[K], registry: CollectorRegistry | None, names: str) -> K:
+    """Return ``registry``'s one collector of class ``kind``, created and registered on first use.
+
+    Shared by every metrics object (queue, controller) created with that registry (default:
+    ``prometheus_client.REGISTRY``).
+
+    Raises:
+        ValueError: the registry already has other metrics with these names (``names``, e.g.
+            ``"workqueue_*"``, says which in the message).
+    """
+    registry = REGISTRY if registry is None else registry
     with _collectors_lock:
-        collector = _collectors.get(registry)
+        by_kind = _collectors.setdefault(registry, {})
+        collector = by_kind.get(kind)
         if collector is None:
-            collector = _WorkqueueCollector()
+            collector = kind()
             try:
                 registry.register(collector)
             except ValueError as exc:
                 raise ValueError(
-                    f"cannot register the workqueue_* metrics on {registry!r}: {exc}"
+                    f"cannot register the {names} metrics on {registry!r}: {exc}"
                 ) from exc
-            _collectors[registry] = collector
-        return collector
+            by_kind[kind] = collector
+        return cast(K, collector)
 
 
 def new_queue_metrics(
@@ -390,5 +408,5 @@ def new_queue_metrics(
     if not name:
         return None
     metrics = QueueMetrics(name, clock=clock, lock=lock)
-    _collector_for(REGISTRY if registry is None else registry).track(metrics)
+    registered_collector(_WorkqueueCollector, registry, "workqueue_*").track(metrics)
     return metrics
