@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from nvinformers.controller._controller import DEFAULT_SHUTDOWN_TIMEOUT, Controller
+from nvinformers.controller._controller import Controller
+from nvinformers.controller._core import DEFAULT_SHUTDOWN_TIMEOUT
 from nvinformers.controller._healthz import (
     Check,
     CheckResult,
