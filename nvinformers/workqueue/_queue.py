@@ -196,8 +196,7 @@ class Queue(Generic[T]):
 
     def __len__(self) -> int:
         """Same as :meth:`len`."""
-        with self._lock:
-            return len(self._queue)
+        return self.len()
 
     def get(self, timeout: float | None = None) -> tuple[T | None, bool]:
         """Hand out the next item, blocking until one is queued or the queue shuts down.
