@@ -54,11 +54,7 @@ class InformerSource:
     Thread-safety: :meth:`start` is called once, by the controller; the ``on_*`` methods run on
     the informer's handler thread; the rest may be called from any thread.
 
-    Args:
-        informer: a :class:`~nvinformers.cache.SharedIndexInformer`, or a typed accessor with an
-            ``informer()`` method (``factory.device().v1alpha1().gpus()``).
-        handler: the event handler (default: enqueue the object's own key).
-        predicates: event filters; all must accept an event.
+    Args: those of :meth:`~nvinformers.controller._core.ControllerCore.watch`.
 
     Raises:
         TypeError: ``informer``, ``handler`` or a predicate has the wrong type.

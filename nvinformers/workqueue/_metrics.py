@@ -244,18 +244,6 @@ class QueueMetrics:
             return self._counts.copy(), self._depth, unfinished, longest
 
 
-class _Tracked:
-    """The collector's handle on one queue: a weak reference plus its (strongly held) counts."""
-
-    __slots__ = ("counts", "name", "ref")
-
-    def __init__(self, metrics: QueueMetrics) -> None:
-        self.name = metrics.name
-        self.ref: weakref.ref[QueueMetrics] = weakref.ref(metrics)
-        # The same object the queue mutates; read after the queue died, when nobody mutates it.
-        self.counts = metrics._counts
-
-
 class _WorkqueueCollector(Collector):
     """Exposes every named queue of one registry; registered on that registry exactly once."""
 
@@ -263,7 +251,9 @@ class _WorkqueueCollector(Collector):
         # _lock guards _tracked, _retired and _prune_at. It is never held together with a queue's
         # lock: collect() reads the queues after releasing it, and queues never take it.
         self._lock = threading.Lock()
-        self._tracked: list[_Tracked] = []
+        # Each queue by weak reference, with its name and the counts it mutates (held strongly:
+        # read after the queue died, when nobody mutates them any more).
+        self._tracked: list[tuple[weakref.ref[QueueMetrics], str, _Counts]] = []
         # name -> counts folded in from queues that have been garbage collected.
         self._retired: dict[str, _Counts] = {}
         # Prune dead entries when _tracked reaches this size (amortised O(1) per track()).
@@ -272,7 +262,7 @@ class _WorkqueueCollector(Collector):
     def track(self, metrics: QueueMetrics) -> None:
         with self._lock:
             self._retired.setdefault(metrics.name, _Counts())
-            self._tracked.append(_Tracked(metrics))
+            self._tracked.append((weakref.ref(metrics), metrics.name, metrics._counts))
             if len(self._tracked) >= self._prune_at:
                 self._prune_locked()
                 self._prune_at = max(64, 2 * len(self._tracked))
@@ -280,11 +270,12 @@ class _WorkqueueCollector(Collector):
     def _prune_locked(self) -> list[QueueMetrics]:
         """Fold dead queues into ``_retired``; return the live queues' metrics (strong refs)."""
         live: list[QueueMetrics] = []
-        kept: list[_Tracked] = []
+        kept = []
         for tracked in self._tracked:
-            metrics = tracked.ref()
+            ref, name, counts = tracked
+            metrics = ref()
             if metrics is None:
-                self._retired[tracked.name].merge(tracked.counts)
+                self._retired[name].merge(counts)
             else:
                 live.append(metrics)
                 kept.append(tracked)
