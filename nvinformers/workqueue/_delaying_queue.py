@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from nvinformers.workqueue._queue import Queue, none_item_error
 from nvinformers.workqueue._rate_limiters import RateLimiter, default_controller_rate_limiter
@@ -26,21 +26,16 @@ T = TypeVar("T", bound=Hashable)
 _log = logging.getLogger("nvinformers.workqueue")
 
 
-class _Waiting(Generic[T]):
-    """A heap entry: ``item`` is ready at ``ready_at`` (clock time); ``seq`` breaks ties FIFO."""
+class _Waiting(NamedTuple, Generic[T]):
+    """A heap entry: ``item`` is ready at ``ready_at`` (clock time); ``seq`` breaks ties FIFO.
 
-    __slots__ = ("item", "ready_at", "seq")
+    Ordered as a tuple; ``seq`` is unique, so items (which need only be hashable) are never
+    compared.
+    """
 
-    def __init__(self, ready_at: float, seq: int, item: T) -> None:
-        self.ready_at = ready_at
-        self.seq = seq
-        self.item = item
-
-    def __lt__(self, other: _Waiting[T]) -> bool:
-        # Never compares items: they need only be hashable.
-        if self.ready_at != other.ready_at:
-            return self.ready_at < other.ready_at
-        return self.seq < other.seq
+    ready_at: float
+    seq: int
+    item: T
 
 
 class DelayingQueue(Queue[T]):
