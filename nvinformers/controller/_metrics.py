@@ -141,13 +141,11 @@ class WorkerStats:
 
     def add(self, other: WorkerStats) -> None:
         """Add ``other``'s counters to these (scrape-time sums; ``busy`` is not summed)."""
-        for i, n in enumerate(list(other.results)):
-            self.results[i] += n
+        self.results = [a + b for a, b in zip(self.results, other.results, strict=True)]
         self.errors += other.errors
         self.terminal_errors += other.terminal_errors
         self.panics += other.panics
-        for i, n in enumerate(list(other.buckets)):
-            self.buckets[i] += n
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
         self.time_sum += other.time_sum
 
 

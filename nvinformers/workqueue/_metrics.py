@@ -43,6 +43,7 @@ import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Iterator
+from itertools import accumulate
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -336,12 +337,7 @@ class _WorkqueueCollector(Collector):
 
 def cumulative(bucket_labels: tuple[str, ...], counts: list[int]) -> list[tuple[str, float]]:
     """Per-bucket ``counts`` as the cumulative ``(le, count)`` pairs a histogram family takes."""
-    buckets: list[tuple[str, float]] = []
-    running = 0
-    for label, n in zip(bucket_labels, counts, strict=True):
-        running += n
-        buckets.append((label, float(running)))
-    return buckets
+    return [(label, float(n)) for label, n in zip(bucket_labels, accumulate(counts), strict=True)]
 
 
 K = TypeVar("K", bound=Collector)
