@@ -26,9 +26,10 @@ from nvinformers.aio._handlers import (
     AsyncResourceEventHandlerFuncs,
     add_async_event_handler,
 )
-from nvinformers.aio._reconcile import AsyncController, CacheSyncTimeoutError, MapFunc
+from nvinformers.aio._reconcile import AsyncController
 from nvinformers.aio._sync import informer_synced, wait_for_cache_sync
 from nvinformers.aio._workqueue import AsyncQueue
+from nvinformers.controller import CacheSyncTimeoutError, MapFunc
 
 __all__ = [
     # sync

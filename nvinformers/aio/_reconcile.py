@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 from nvinformers.aio._sync import wait_sync
 from nvinformers.aio._workqueue import AsyncQueue
-from nvinformers.controller import AsyncReconciler, CacheSyncTimeoutError, MapFunc, Request
-from nvinformers.controller._core import DEFAULT_CACHE_SYNC_TIMEOUT, ControllerCore, log
+from nvinformers.controller import AsyncReconciler, Request
+from nvinformers.controller._core import ControllerCore, log
 
 if TYPE_CHECKING:
     from nvinformers.controller._metrics import WorkerStats
 
-__all__ = ["AsyncController", "MapFunc", "CacheSyncTimeoutError", "DEFAULT_CACHE_SYNC_TIMEOUT"]
+__all__ = ["AsyncController"]
 
 
 class AsyncController(ControllerCore[AsyncReconciler]):

@@ -35,25 +35,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nvinformers.controller._core import (
-    DEFAULT_CACHE_SYNC_TIMEOUT,
-    DEFAULT_SHUTDOWN_TIMEOUT,
-    CacheSyncTimeoutError,
-    ControllerCore,
-    ReconcilePanicError,
-    log,
-)
+from nvinformers.controller._core import ControllerCore, ReconcilePanicError, log
 from nvinformers.controller._reconcile import Reconciler, Request, Result
 from nvinformers.controller._source import InformerSource
 from nvinformers.workqueue import RateLimitingQueue
 
-__all__ = [
-    "Controller",
-    "CacheSyncTimeoutError",
-    "ReconcilePanicError",
-    "DEFAULT_CACHE_SYNC_TIMEOUT",
-    "DEFAULT_SHUTDOWN_TIMEOUT",
-]
+__all__ = ["Controller"]
 
 ReconcileFunc = Callable[[Request], Result]
 

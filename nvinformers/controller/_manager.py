@@ -42,12 +42,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from nvinformers.controller._controller import DEFAULT_SHUTDOWN_TIMEOUT, Controller
+from nvinformers.controller._controller import Controller
+from nvinformers.controller._core import DEFAULT_SHUTDOWN_TIMEOUT
 from nvinformers.controller._healthz import (
     Check,
     CheckResult,
@@ -277,22 +278,24 @@ class Manager:
 
     def healthz(self) -> list[CheckResult]:
         """Run the liveness checks (what ``/healthz`` serves)."""
-        with self._lock:
-            controllers = list(self._controllers)
-        return [
-            *(informer_health(name, informer) for name, informer in self._all_informers()),
-            *(controller_health(controller) for controller in controllers),
-            *self._healthz.results(),
-        ]
+        return self._results(informer_health, controller_health, self._healthz)
 
     def readyz(self) -> list[CheckResult]:
         """Run the readiness checks (what ``/readyz`` serves)."""
+        return self._results(informer_synced, controller_started, self._readyz)
+
+    def _results(
+        self,
+        informer_check: Callable[[str, SharedIndexInformer[Any]], CheckResult],
+        controller_check: Callable[[Controller], CheckResult],
+        custom: Checks,
+    ) -> list[CheckResult]:
         with self._lock:
             controllers = list(self._controllers)
         return [
-            *(informer_synced(name, informer) for name, informer in self._all_informers()),
-            *(controller_started(controller) for controller in controllers),
-            *self._readyz.results(),
+            *(informer_check(name, informer) for name, informer in self._all_informers()),
+            *(controller_check(controller) for controller in controllers),
+            *custom.results(),
         ]
 
     # ---------------------------------------------------------------------------- running

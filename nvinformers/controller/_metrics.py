@@ -53,7 +53,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -61,6 +61,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+from nvinformers.workqueue._metrics import cumulative, registered_collector
 
 __all__ = [
     "RECONCILE_TIME_BUCKETS",
@@ -139,13 +141,11 @@ class WorkerStats:
 
     def add(self, other: WorkerStats) -> None:
         """Add ``other``'s counters to these (scrape-time sums; ``busy`` is not summed)."""
-        for i, n in enumerate(list(other.results)):
-            self.results[i] += n
+        self.results = [a + b for a, b in zip(self.results, other.results, strict=True)]
         self.errors += other.errors
         self.terminal_errors += other.terminal_errors
         self.panics += other.panics
-        for i, n in enumerate(list(other.buckets)):
-            self.buckets[i] += n
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
         self.time_sum += other.time_sum
 
 
@@ -291,43 +291,12 @@ class _ControllerCollector(Collector):
             errors.add_metric([name], t.errors)
             terminal.add_metric([name], t.terminal_errors)
             panics.add_metric([name], t.panics)
-            time_hist.add_metric([name], _cumulative(t.buckets), t.time_sum)
+            time_hist.add_metric([name], cumulative(_BUCKET_LABELS, t.buckets), t.time_sum)
             max_concurrent.add_metric([name], snap.max_concurrent)
             active.add_metric([name], snap.active)
             for reason in sorted({*SKIP_REASONS, *snap.skipped}):
                 skipped.add_metric([name, reason], snap.skipped[reason])
         yield from (total, errors, terminal, panics, time_hist, max_concurrent, active, skipped)
-
-
-def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
-    out: list[tuple[str, float]] = []
-    running = 0
-    for label, n in zip(_BUCKET_LABELS, counts, strict=True):
-        running += n
-        out.append((label, float(running)))
-    return out
-
-
-# registry -> its collector. Weak keys: a test's throw-away registry is not kept alive by us.
-_collectors: weakref.WeakKeyDictionary[CollectorRegistry, _ControllerCollector] = (
-    weakref.WeakKeyDictionary()
-)
-_collectors_lock = threading.Lock()
-
-
-def _collector_for(registry: CollectorRegistry) -> _ControllerCollector:
-    with _collectors_lock:
-        collector = _collectors.get(registry)
-        if collector is None:
-            collector = _ControllerCollector()
-            try:
-                registry.register(collector)
-            except ValueError as exc:
-                raise ValueError(
-                    f"cannot register the controller_runtime_* metrics on {registry!r}: {exc}"
-                ) from exc
-            _collectors[registry] = collector
-        return collector
 
 
 def new_controller_metrics(
@@ -341,5 +310,5 @@ def new_controller_metrics(
         ValueError: the registry already has other metrics with these names.
     """
     metrics = ControllerMetrics(name, max_concurrent_reconciles)
-    _collector_for(REGISTRY if registry is None else registry).track(metrics)
+    registered_collector(_ControllerCollector, registry, "controller_runtime_*").track(metrics)
     return metrics

@@ -43,6 +43,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
+from nvinformers.cache import split_meta_namespace_key
 from nvinformers.errors import NvInformersError
 
 __all__ = [
@@ -76,12 +77,8 @@ class Request:
         Raises:
             ValueError: the key has more than one ``/``.
         """
-        parts = key.split("/")
-        if len(parts) == 1:
-            return cls(name=parts[0])
-        if len(parts) == 2:
-            return cls(name=parts[1], namespace=parts[0])
-        raise ValueError(f"unexpected key format: {key!r}")
+        namespace, name = split_meta_namespace_key(key)
+        return cls(name=name, namespace=namespace)
 
     def __str__(self) -> str:
         return self.key

@@ -61,8 +61,6 @@ class OpsServer(ThreadingHTTPServer):
         OSError: the address cannot be bound.
     """
 
-    daemon_threads = True
-
     def __init__(
         self, host: str, port: int, registry: CollectorRegistry, checks: CheckRunners
     ) -> None:

@@ -54,11 +54,7 @@ class InformerSource:
     Thread-safety: :meth:`start` is called once, by the controller; the ``on_*`` methods run on
     the informer's handler thread; the rest may be called from any thread.
 
-    Args:
-        informer: a :class:`~nvinformers.cache.SharedIndexInformer`, or a typed accessor with an
-            ``informer()`` method (``factory.device().v1alpha1().gpus()``).
-        handler: the event handler (default: enqueue the object's own key).
-        predicates: event filters; all must accept an event.
+    Args: those of :meth:`~nvinformers.controller._core.ControllerCore.watch`.
 
     Raises:
         TypeError: ``informer``, ``handler`` or a predicate has the wrong type.
@@ -148,41 +144,29 @@ class InformerSource:
     # ----------------------------------------------------- ResourceEventHandler (informer side)
 
     def on_add(self, obj: Any, is_in_initial_list: bool) -> None:
-        try:
-            event = CreateEvent(obj, is_in_initial_list, self._key_func)
-            for predicate in self._predicates:
-                if not predicate.create(event):
-                    return
-            self._handler.create(event, cast("RequestQueue", self._queue))
-        except Exception as exc:
-            self._skipped(exc, "create", obj)
+        self._handle("create", CreateEvent(obj, is_in_initial_list, self._key_func), obj)
 
     def on_update(self, old: Any, new: Any) -> None:
-        try:
-            event = UpdateEvent(old, new, self._key_func)
-            for predicate in self._predicates:
-                if not predicate.update(event):
-                    return
-            self._handler.update(event, cast("RequestQueue", self._queue))
-        except Exception as exc:
-            self._skipped(exc, "update", new)
+        self._handle("update", UpdateEvent(old, new, self._key_func), new)
 
     def on_delete(self, obj: Any) -> None:
-        try:
-            if isinstance(obj, DeletedFinalStateUnknown):
-                event: DeleteEvent[Any] = DeleteEvent(obj.obj, True, obj.key, self._key_func)
-            else:
-                event = DeleteEvent(obj, False, "", self._key_func)
-            for predicate in self._predicates:
-                if not predicate.delete(event):
-                    return
-            self._handler.delete(event, cast("RequestQueue", self._queue))
-        except Exception as exc:
-            self._skipped(exc, "delete", obj)
+        if isinstance(obj, DeletedFinalStateUnknown):
+            event: DeleteEvent[Any] = DeleteEvent(obj.obj, True, obj.key, self._key_func)
+        else:
+            event = DeleteEvent(obj, False, "", self._key_func)
+        self._handle("delete", event, obj)
 
-    def _skipped(self, exc: Exception, kind: str, obj: Any) -> None:
-        if self._on_skip is not None:
-            self._on_skip(exc, kind, obj)
+    def _handle(self, kind: str, event: Any, obj: Any) -> None:
+        """Pass ``event`` through the predicates' and the handler's ``kind`` method (``create``,
+        ``update`` or ``delete``); hand what raises to ``on_skip``."""
+        try:
+            for predicate in self._predicates:
+                if not getattr(predicate, kind)(event):
+                    return
+            getattr(self._handler, kind)(event, self._queue)
+        except Exception as exc:
+            if self._on_skip is not None:
+                self._on_skip(exc, kind, obj)
 
     def __repr__(self) -> str:
         return f"<InformerSource {getattr(self.informer, 'name', self.informer)!r}>"

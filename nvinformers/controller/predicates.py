@@ -121,15 +121,7 @@ class Funcs:
     def __repr__(self) -> str:
         if self._name:
             return self._name if self._name.endswith(")") else f"{self._name}()"
-        kinds = [
-            k
-            for k, fn in (
-                ("create", self._create),
-                ("update", self._update),
-                ("delete", self._delete),
-            )
-            if fn is not None
-        ]
+        kinds = [k for k in ("create", "update", "delete") if getattr(self, f"_{k}") is not None]
         return f"Funcs({', '.join(kinds)})"
 
 

@@ -33,7 +33,7 @@ This package imports nothing else from nvinformers but the leaf module :mod:`nvi
 (checked by import-linter).
 """
 
-from nvinformers.workqueue._delaying_queue import DelayingQueue
+from nvinformers.workqueue._delaying_queue import DelayingQueue, RateLimitingQueue
 from nvinformers.workqueue._queue import Queue
 from nvinformers.workqueue._rate_limiters import (
     BucketRateLimiter,
@@ -44,7 +44,6 @@ from nvinformers.workqueue._rate_limiters import (
     WithMaxWaitRateLimiter,
     default_controller_rate_limiter,
 )
-from nvinformers.workqueue._rate_limiting_queue import RateLimitingQueue
 
 __all__ = [
     # queues

@@ -1,4 +1,5 @@
-"""A work queue that can add an item later (client-go ``util/workqueue/delaying_queue.go``)."""
+"""Work queues that add items later: :class:`DelayingQueue` (client-go ``delaying_queue.go``) and
+:class:`RateLimitingQueue`, whose re-adds a rate limiter paces (``rate_limiting_queue.go``)."""
 
 from __future__ import annotations
 
@@ -8,37 +9,33 @@ import logging
 import math
 import threading
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from nvinformers.workqueue._queue import Queue, none_item_error
+from nvinformers.workqueue._rate_limiters import RateLimiter, default_controller_rate_limiter
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from nvinformers.clock import Clock
 
-__all__ = ["DelayingQueue"]
+__all__ = ["DelayingQueue", "RateLimitingQueue"]
 
 T = TypeVar("T", bound=Hashable)
 
 _log = logging.getLogger("nvinformers.workqueue")
 
 
-class _Waiting(Generic[T]):
-    """A heap entry: ``item`` is ready at ``ready_at`` (clock time); ``seq`` breaks ties FIFO."""
+class _Waiting(NamedTuple, Generic[T]):
+    """A heap entry: ``item`` is ready at ``ready_at`` (clock time); ``seq`` breaks ties FIFO.
 
-    __slots__ = ("item", "ready_at", "seq")
+    Ordered as a tuple; ``seq`` is unique, so items (which need only be hashable) are never
+    compared.
+    """
 
-    def __init__(self, ready_at: float, seq: int, item: T) -> None:
-        self.ready_at = ready_at
-        self.seq = seq
-        self.item = item
-
-    def __lt__(self, other: _Waiting[T]) -> bool:
-        # Never compares items: they need only be hashable.
-        if self.ready_at != other.ready_at:
-            return self.ready_at < other.ready_at
-        return self.seq < other.seq
+    ready_at: float
+    seq: int
+    item: T
 
 
 class DelayingQueue(Queue[T]):
@@ -68,9 +65,7 @@ class DelayingQueue(Queue[T]):
     when finished with it.
 
     Args:
-        name: the queue's name for metrics (``""``: no metrics).
-        clock: the clock for delays and metrics; defaults to the real monotonic clock.
-        registry: the Prometheus registry for a named queue's metrics (default: the global one).
+        name, clock, registry: as for :class:`Queue`; ``clock`` also measures the delays.
     """
 
     __slots__ = (
@@ -247,3 +242,61 @@ class DelayingQueue(Queue[T]):
             _log.exception(
                 "workqueue %r: delaying thread failed; delayed items are lost", self._name
             )
+
+
+class RateLimitingQueue(DelayingQueue[T]):
+    """A :class:`DelayingQueue` that re-adds failed items after a delay chosen by a rate limiter.
+
+    Semantics (client-go's ``RateLimitingInterface``):
+
+    * :meth:`add_rate_limited` records a failure with the limiter and adds the item after the delay
+      the limiter returns (``add_after(item, limiter.when(item))``).
+    * :meth:`forget` tells the limiter to stop tracking the item, after a success or a final
+      failure. It does not replace :meth:`done`, which must still be called. Remember to call it:
+      otherwise the item's next failure backs off from where the last one stopped. (The built-in
+      per-item limiters bound their memory, so a missing ``forget`` cannot grow it forever.)
+    * :meth:`num_requeues` returns the limiter's failure count for the item.
+
+    Thread-safety: all methods are thread-safe. The limiter is called without any queue lock held.
+
+    Args:
+        name, clock, registry: as for :class:`DelayingQueue`. ``clock`` is not passed to
+            ``rate_limiter``; give the limiter the same clock if it needs one.
+        rate_limiter: the limiter; defaults to :func:`default_controller_rate_limiter`.
+    """
+
+    __slots__ = ("_rate_limiter",)
+
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        rate_limiter: RateLimiter[T] | None = None,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        super().__init__(name, clock=clock, registry=registry)
+        self._rate_limiter: RateLimiter[T] = (
+            default_controller_rate_limiter() if rate_limiter is None else rate_limiter
+        )
+
+    @property
+    def rate_limiter(self) -> RateLimiter[T]:
+        """The limiter pacing :meth:`add_rate_limited`."""
+        return self._rate_limiter
+
+    def add_rate_limited(self, item: T) -> None:
+        """Add ``item`` after the delay the rate limiter assigns to its next retry.
+
+        Raises:
+            ValueError: ``item`` is None.
+        """
+        self.add_after(item, self._rate_limiter.when(item))
+
+    def forget(self, item: T) -> None:
+        """Clear the limiter's failure history for ``item``; :meth:`done` is still required."""
+        self._rate_limiter.forget(item)
+
+    def num_requeues(self, item: T) -> int:
+        """Return how many times ``item`` has been re-added through :meth:`add_rate_limited`."""
+        return self._rate_limiter.num_requeues(item)

@@ -43,7 +43,8 @@ import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from itertools import accumulate
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import (
@@ -57,7 +58,13 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from nvinformers.clock import Clock
 
-__all__ = ["DURATION_BUCKETS", "QueueMetrics", "new_queue_metrics"]
+__all__ = [
+    "DURATION_BUCKETS",
+    "QueueMetrics",
+    "cumulative",
+    "new_queue_metrics",
+    "registered_collector",
+]
 
 #: Upper bounds (seconds) of the duration histograms' buckets: 10 ns to 1000 s, x10 each.
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -116,12 +123,6 @@ class _Histogram:
         for i, n in enumerate(other.counts):
             self.counts[i] += n
         self.total += other.total
-
-    def copy(self) -> _Histogram:
-        h = _Histogram()
-        h.counts[:] = self.counts
-        h.total = self.total
-        return h
 
 
 class _Counts:
@@ -244,18 +245,6 @@ class QueueMetrics:
             return self._counts.copy(), self._depth, unfinished, longest
 
 
-class _Tracked:
-    """The collector's handle on one queue: a weak reference plus its (strongly held) counts."""
-
-    __slots__ = ("counts", "name", "ref")
-
-    def __init__(self, metrics: QueueMetrics) -> None:
-        self.name = metrics.name
-        self.ref: weakref.ref[QueueMetrics] = weakref.ref(metrics)
-        # The same object the queue mutates; read after the queue died, when nobody mutates it.
-        self.counts = metrics._counts
-
-
 class _WorkqueueCollector(Collector):
     """Exposes every named queue of one registry; registered on that registry exactly once."""
 
@@ -263,7 +252,9 @@ class _WorkqueueCollector(Collector):
         # _lock guards _tracked, _retired and _prune_at. It is never held together with a queue's
         # lock: collect() reads the queues after releasing it, and queues never take it.
         self._lock = threading.Lock()
-        self._tracked: list[_Tracked] = []
+        # Each queue by weak reference, with its name and the counts it mutates (held strongly:
+        # read after the queue died, when nobody mutates them any more).
+        self._tracked: list[tuple[weakref.ref[QueueMetrics], str, _Counts]] = []
         # name -> counts folded in from queues that have been garbage collected.
         self._retired: dict[str, _Counts] = {}
         # Prune dead entries when _tracked reaches this size (amortised O(1) per track()).
@@ -272,7 +263,7 @@ class _WorkqueueCollector(Collector):
     def track(self, metrics: QueueMetrics) -> None:
         with self._lock:
             self._retired.setdefault(metrics.name, _Counts())
-            self._tracked.append(_Tracked(metrics))
+            self._tracked.append((weakref.ref(metrics), metrics.name, metrics._counts))
             if len(self._tracked) >= self._prune_at:
                 self._prune_locked()
                 self._prune_at = max(64, 2 * len(self._tracked))
@@ -280,11 +271,12 @@ class _WorkqueueCollector(Collector):
     def _prune_locked(self) -> list[QueueMetrics]:
         """Fold dead queues into ``_retired``; return the live queues' metrics (strong refs)."""
         live: list[QueueMetrics] = []
-        kept: list[_Tracked] = []
+        kept = []
         for tracked in self._tracked:
-            metrics = tracked.ref()
+            ref, name, counts = tracked
+            metrics = ref()
             if metrics is None:
-                self._retired[tracked.name].merge(tracked.counts)
+                self._retired[name].merge(counts)
             else:
                 live.append(metrics)
                 kept.append(tracked)
@@ -328,10 +320,14 @@ class _WorkqueueCollector(Collector):
             depth.add_metric(value, snap.depth)
             adds.add_metric(value, snap.counts.adds)
             queue_duration.add_metric(
-                value, _cumulative(snap.counts.queue_duration), snap.counts.queue_duration.total
+                value,
+                cumulative(_BUCKET_LABELS, snap.counts.queue_duration.counts),
+                snap.counts.queue_duration.total,
             )
             work_duration.add_metric(
-                value, _cumulative(snap.counts.work_duration), snap.counts.work_duration.total
+                value,
+                cumulative(_BUCKET_LABELS, snap.counts.work_duration.counts),
+                snap.counts.work_duration.total,
             )
             unfinished.add_metric(value, snap.unfinished)
             longest.add_metric(value, snap.longest)
@@ -339,35 +335,44 @@ class _WorkqueueCollector(Collector):
         yield from (depth, adds, queue_duration, work_duration, unfinished, longest, retries)
 
 
-def _cumulative(hist: _Histogram) -> list[tuple[str, float]]:
-    buckets: list[tuple[str, float]] = []
-    running = 0
-    for label, n in zip(_BUCKET_LABELS, hist.counts, strict=True):
-        running += n
-        buckets.append((label, running))
-    return buckets
+def cumulative(bucket_labels: tuple[str, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket ``counts`` as the cumulative ``(le, count)`` pairs a histogram family takes."""
+    return [(label, float(n)) for label, n in zip(bucket_labels, accumulate(counts), strict=True)]
 
 
-# registry -> its collector. Weak keys: a test's throw-away registry is not kept alive by us.
-_collectors: weakref.WeakKeyDictionary[CollectorRegistry, _WorkqueueCollector] = (
+K = TypeVar("K", bound=Collector)
+
+# registry -> {collector class: its collector}. Weak keys: a throw-away registry is not kept alive.
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Collector], Collector]] = (
     weakref.WeakKeyDictionary()
 )
 _collectors_lock = threading.Lock()
 
 
-def _collector_for(registry: CollectorRegistry) -> _WorkqueueCollector:
+def registered_collector(kind: type[K], registry: CollectorRegistry | None, names: str) -> K:
+    """Return ``registry``'s one collector of class ``kind``, created and registered on first use.
+
+    Shared by every metrics object (queue, controller) created with that registry (default:
+    ``prometheus_client.REGISTRY``).
+
+    Raises:
+        ValueError: the registry already has other metrics with these names (``names``, e.g.
+            ``"workqueue_*"``, says which in the message).
+    """
+    registry = REGISTRY if registry is None else registry
     with _collectors_lock:
-        collector = _collectors.get(registry)
+        by_kind = _collectors.setdefault(registry, {})
+        collector = by_kind.get(kind)
         if collector is None:
-            collector = _WorkqueueCollector()
+            collector = kind()
             try:
                 registry.register(collector)
             except ValueError as exc:
                 raise ValueError(
-                    f"cannot register the workqueue_* metrics on {registry!r}: {exc}"
+                    f"cannot register the {names} metrics on {registry!r}: {exc}"
                 ) from exc
-            _collectors[registry] = collector
-        return collector
+            by_kind[kind] = collector
+        return cast(K, collector)
 
 
 def new_queue_metrics(
@@ -390,5 +395,5 @@ def new_queue_metrics(
     if not name:
         return None
     metrics = QueueMetrics(name, clock=clock, lock=lock)
-    _collector_for(REGISTRY if registry is None else registry).track(metrics)
+    registered_collector(_WorkqueueCollector, registry, "workqueue_*").track(metrics)
     return metrics

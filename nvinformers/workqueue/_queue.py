@@ -1,14 +1,7 @@
 """The basic work queue: fair, stingy, de-duplicating (client-go ``util/workqueue/queue.go``).
 
-Properties, as in client-go's package comment:
-
-* Fair: items are handed out in the order in which they were added.
-* Stingy: an item added several times before it is handed out is processed once, and an item is
-  never processed by two workers at the same time.
-* Multiple producers and consumers; an item may be added again while it is being processed, in
-  which case it is processed again after the current worker calls :meth:`Queue.done`.
-* Shutdown notification: once shut down, adds are dropped and workers drain what is queued, then
-  :meth:`Queue.get` reports shutdown.
+client-go's properties (fair, stingy, multiple producers and consumers, shutdown notification)
+are spelled out as :class:`Queue`'s semantics.
 """
 
 from __future__ import annotations
@@ -196,8 +189,7 @@ class Queue(Generic[T]):
 
     def __len__(self) -> int:
         """Same as :meth:`len`."""
-        with self._lock:
-            return len(self._queue)
+        return self.len()
 
     def get(self, timeout: float | None = None) -> tuple[T | None, bool]:
         """Hand out the next item, blocking until one is queued or the queue shuts down.

@@ -101,7 +101,24 @@ class _FailureCounts(Generic[T]):
             return len(self._counts)
 
 
-class ItemExponentialFailureRateLimiter(Generic[T]):
+class _PerItemLimiter(Generic[T]):
+    """What the per-item limiters share: their bounded failure counts."""
+
+    __slots__ = ("_failures",)
+
+    def __init__(self, max_tracked_items: int) -> None:
+        self._failures: _FailureCounts[T] = _FailureCounts(type(self).__name__, max_tracked_items)
+
+    def forget(self, item: T) -> None:
+        """Clear the failure count of ``item``."""
+        self._failures.forget(item)
+
+    def num_requeues(self, item: T) -> int:
+        """Return the failure count of ``item``."""
+        return self._failures.get(item)
+
+
+class ItemExponentialFailureRateLimiter(_PerItemLimiter[T]):
     """Per-item exponential backoff: ``base_delay * 2**failures``, capped at ``max_delay``.
 
     Semantics: the n-th call to :meth:`when` for an item since it was last forgotten returns
@@ -119,7 +136,7 @@ class ItemExponentialFailureRateLimiter(Generic[T]):
         ValueError: a delay is negative or NaN, or ``max_tracked_items`` < 1.
     """
 
-    __slots__ = ("_base_delay", "_failures", "_max_delay")
+    __slots__ = ("_base_delay", "_max_delay")
 
     def __init__(
         self,
@@ -131,7 +148,7 @@ class ItemExponentialFailureRateLimiter(Generic[T]):
         owner = type(self).__name__
         self._base_delay = _check_delay(owner, "base_delay", base_delay)
         self._max_delay = _check_delay(owner, "max_delay", max_delay)
-        self._failures: _FailureCounts[T] = _FailureCounts(owner, max_tracked_items)
+        super().__init__(max_tracked_items)
 
     def when(self, item: T) -> float:
         """Record a failure of ``item`` and return its backoff in seconds."""
@@ -143,21 +160,13 @@ class ItemExponentialFailureRateLimiter(Generic[T]):
             return self._max_delay
         return min(backoff, self._max_delay)
 
-    def forget(self, item: T) -> None:
-        """Clear the failure count of ``item``."""
-        self._failures.forget(item)
-
-    def num_requeues(self, item: T) -> int:
-        """Return the failure count of ``item``."""
-        return self._failures.get(item)
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_delay={self._base_delay!r}, max_delay={self._max_delay!r})"
         )
 
 
-class ItemFastSlowRateLimiter(Generic[T]):
+class ItemFastSlowRateLimiter(_PerItemLimiter[T]):
     """Per-item: ``fast_delay`` for the first ``max_fast_attempts`` failures, then ``slow_delay``.
 
     Semantics: the n-th call to :meth:`when` for an item since it was last forgotten returns
@@ -177,7 +186,7 @@ class ItemFastSlowRateLimiter(Generic[T]):
             ``max_tracked_items`` < 1.
     """
 
-    __slots__ = ("_failures", "_fast_delay", "_max_fast_attempts", "_slow_delay")
+    __slots__ = ("_fast_delay", "_max_fast_attempts", "_slow_delay")
 
     def __init__(
         self,
@@ -193,21 +202,13 @@ class ItemFastSlowRateLimiter(Generic[T]):
         if max_fast_attempts < 0:
             raise ValueError(f"{owner}: max_fast_attempts must be >= 0, got {max_fast_attempts!r}")
         self._max_fast_attempts = max_fast_attempts
-        self._failures: _FailureCounts[T] = _FailureCounts(owner, max_tracked_items)
+        super().__init__(max_tracked_items)
 
     def when(self, item: T) -> float:
         """Record a failure of ``item`` and return its delay in seconds."""
         if self._failures.increment(item) < self._max_fast_attempts:
             return self._fast_delay
         return self._slow_delay
-
-    def forget(self, item: T) -> None:
-        """Clear the failure count of ``item``."""
-        self._failures.forget(item)
-
-    def num_requeues(self, item: T) -> int:
-        """Return the failure count of ``item``."""
-        return self._failures.get(item)
 
     def __repr__(self) -> str:
         return (
