@@ -93,22 +93,14 @@ class DurationHistogram:
         2.5, 5.0, 10.0, 30.0, 60.0,
     )  # fmt: skip
 
+    #: The ``le`` label of each of ``counts``' slots.
+    LABELS: tuple[str, ...] = (*(repr(bound) for bound in BUCKETS), "+Inf")
+
     __slots__ = ("counts", "sum")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(self.BUCKETS) + 1)  # last slot: +Inf
         self.sum = 0.0
-
-    def cumulative(self) -> list[tuple[str, float]]:
-        """``(le, cumulative count)`` pairs, ending with ``+Inf``, for HistogramMetricFamily."""
-        out: list[tuple[str, float]] = []
-        running = 0
-        counts = list(self.counts)
-        for bound, n in zip(self.BUCKETS, counts, strict=False):
-            running += n
-            out.append((repr(bound), float(running)))
-        out.append(("+Inf", float(running + counts[-1])))
-        return out
 
 
 class ProcessorListener:

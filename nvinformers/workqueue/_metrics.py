@@ -352,8 +352,8 @@ _collectors_lock = threading.Lock()
 def registered_collector(kind: type[K], registry: CollectorRegistry | None, names: str) -> K:
     """Return ``registry``'s one collector of class ``kind``, created and registered on first use.
 
-    Shared by every metrics object (queue, controller) created with that registry (default:
-    ``prometheus_client.REGISTRY``).
+    Shared by every metrics object (queue, controller, informer, clientset) created with that
+    registry (default: ``prometheus_client.REGISTRY``).
 
     Raises:
         ValueError: the registry already has other metrics with these names (``names``, e.g.
