@@ -47,8 +47,14 @@ from nvinformers.cache import (
     ResourceEventHandlerRegistration,
     SharedIndexInformer,
 )
-from nvinformers.cache._log_throttle import LogThrottle
-from nvinformers.cache._processor import ADD, DELETE, UPDATE, Notification
+from nvinformers.cache._processor import (
+    ADD,
+    DELETE,
+    UPDATE,
+    LogThrottle,
+    Notification,
+    log_handler_error,
+)
 from nvinformers.cancel import Latch
 
 __all__ = [
@@ -465,17 +471,8 @@ class AsyncEventHandlerRegistration:
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1
-        suppressed = self._error_log.allow()
-        if suppressed is None:
-            return
-        what = ("on_add", "on_update", "on_delete")[kind]
-        log.exception(
-            "%s: asyncio handler %s raised in %s (it keeps receiving events)%s",
-            self._informer.name,
-            self._name,
-            what,
-            f"; {suppressed} more errors since the last report" if suppressed else "",
-        )
+        handler = f"asyncio handler {self._name}"
+        log_handler_error(log, self._error_log, self._informer.name, handler, kind)
 
     # ---------------------------------------------------------------- handler-thread side
 

@@ -42,7 +42,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nvinformers.cache._handlers import ResourceEventHandler
-from nvinformers.cache._log_throttle import LogThrottle
 from nvinformers.cache._store import KeyedIndexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import Clock
@@ -57,6 +56,8 @@ __all__ = [
     "LINGER_MAX",
     "ProcessorListener",
     "DurationHistogram",
+    "LogThrottle",
+    "log_handler_error",
     "HandlerRegistry",
     "ResourceEventHandlerRegistration",
     "InformerStoppedError",
@@ -101,6 +102,63 @@ class DurationHistogram:
     def __init__(self) -> None:
         self.counts = [0] * (len(self.BUCKETS) + 1)  # last slot: +Inf
         self.sum = 0.0
+
+
+class LogThrottle:
+    """Allows one log record per ``interval`` seconds and counts the ones it holds back.
+
+    For errors that can repeat at event rate (raising handlers, skipped events): a handler that
+    raises on every event must not write a traceback per event, so one record per interval is
+    logged and the next one says how many were held back meanwhile (metrics count them all).
+
+    Thread-safety: :meth:`allow` may be called from any thread (a lock guards the counters); it
+    never blocks beyond that lock.
+    """
+
+    __slots__ = ("interval", "_now", "_lock", "_last", "_held")
+
+    def __init__(
+        self, interval: float = 10.0, *, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self._now = now
+        self._lock = threading.Lock()
+        self._last: float | None = None  # guarded by _lock: monotonic time of the last record
+        self._held = 0  # guarded by _lock: records held back since then
+
+    def allow(self) -> int | None:
+        """Whether to log now.
+
+        Returns None when a record was allowed less than ``interval`` seconds ago (this one is
+        counted as held back); otherwise how many were held back since the last allowed record,
+        for the caller to mention.
+        """
+        now = self._now()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                self._held += 1
+                return None
+            held, self._held, self._last = self._held, 0, now
+            return held
+
+
+def log_handler_error(
+    logger: logging.Logger, throttle: LogThrottle, informer: str, handler: str, kind: int
+) -> None:
+    """Log the exception being handled, raised by ``handler`` on a ``kind`` notification.
+
+    Unless ``throttle`` holds the record back. ``handler`` names it (``"handler gpus"``).
+    """
+    suppressed = throttle.allow()
+    if suppressed is None:
+        return
+    logger.exception(
+        "%s: %s raised in %s (it keeps receiving events)%s",
+        informer,
+        handler,
+        ("on_add", "on_update", "on_delete")[kind],
+        f"; {suppressed} more errors since the last report" if suppressed else "",
+    )
 
 
 class ProcessorListener:
@@ -304,17 +362,7 @@ class ProcessorListener:
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1
-        suppressed = self._error_log.allow()
-        if suppressed is None:
-            return
-        what = ("on_add", "on_update", "on_delete")[kind]
-        log.exception(
-            "%s: handler %s raised in %s (it keeps receiving events)%s",
-            self.informer_name,
-            self.name,
-            what,
-            f"; {suppressed} more errors since the last report" if suppressed else "",
-        )
+        log_handler_error(log, self._error_log, self.informer_name, f"handler {self.name}", kind)
 
 
 #: client-go's ``minimumResyncPeriod``.
