@@ -203,7 +203,7 @@ class AsyncController(ControllerCore[AsyncReconciler]):
                 except Exception as exc:
                     error = exc
                 finally:
-                    stats.observe(now() - start)
+                    stats.time.observe(now() - start)
                     stats.busy = False
                 try:
                     self._after_reconcile(request, result, error, stats)

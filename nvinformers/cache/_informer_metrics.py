@@ -54,7 +54,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from nvinformers.workqueue._metrics import cumulative, registered_collector
+from nvinformers.workqueue._metrics import registered_collector
 
 if TYPE_CHECKING:
     from nvinformers.cache._processor import ResourceEventHandlerRegistration
@@ -166,9 +166,7 @@ class InformerCollector(Collector):
                 delivered.add_metric(labels, float(listener.delivered))
                 errors.add_metric(labels, float(listener.errors))
                 hist = listener.durations
-                # A copy of the counts is read: the handler thread writes them without a lock.
-                buckets = cumulative(hist.LABELS, list(hist.counts))
-                durations.add_metric(labels, buckets, sum_value=hist.sum)
+                durations.add_metric(labels, hist.cumulative(), sum_value=hist.total)
         yield from (
             synced, healthy, watching, objects, depth, age, lists, list_failures, checks,
             attempts, restarts, received, applied, stale, transform_errors, backlog, delivered,

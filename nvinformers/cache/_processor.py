@@ -46,6 +46,7 @@ from nvinformers.cache._store import KeyedIndexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import Clock
 from nvinformers.errors import NvInformersError
+from nvinformers.workqueue._metrics import Histogram
 
 __all__ = [
     "Notification",
@@ -55,7 +56,6 @@ __all__ = [
     "LINGER_MIN",
     "LINGER_MAX",
     "ProcessorListener",
-    "DurationHistogram",
     "LogThrottle",
     "log_handler_error",
     "HandlerRegistry",
@@ -80,28 +80,11 @@ LINGER_MIN = 0.0001
 LINGER_MAX = 0.002
 
 
-class DurationHistogram:
-    """A histogram written by one thread without locks and read at scrape time.
-
-    prometheus_client's Histogram takes a lock and walks its buckets on every observation; a
-    handler thread may call its handler 100,000 times a second, so it records here instead (one
-    bisect and two additions, inlined in the handler thread's loop) and a collector exports the
-    result (the count is the ``+Inf`` bucket's).
-    """
-
-    BUCKETS: tuple[float, ...] = (
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-        2.5, 5.0, 10.0, 30.0, 60.0,
-    )  # fmt: skip
-
-    #: The ``le`` label of each of ``counts``' slots.
-    LABELS: tuple[str, ...] = (*(repr(bound) for bound in BUCKETS), "+Inf")
-
-    __slots__ = ("counts", "sum")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(self.BUCKETS) + 1)  # last slot: +Inf
-        self.sum = 0.0
+#: Upper bounds (seconds) of the buckets of a handler's duration histogram.
+_HANDLER_DURATION_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
 
 
 class LogThrottle:
@@ -211,7 +194,7 @@ class ProcessorListener:
         # Statistics, written by the handler thread only (read at scrape time).
         self.delivered = 0
         self.errors = 0
-        self.durations = DurationHistogram()
+        self.durations = Histogram(_HANDLER_DURATION_BUCKETS)
         # One traceback per 10 s; the errors in between are counted and summarised in the next
         # log line, so a handler failing on every event cannot flood the log.
         self._error_log = LogThrottle(10.0)
@@ -299,7 +282,7 @@ class ProcessorListener:
         handler = self.handler
         durations = self.durations
         counts = durations.counts
-        buckets = durations.BUCKETS
+        buckets = durations.bounds
         perf = time.perf_counter
         linger = LINGER_MIN
         lingered = False  # the last wait was a linger
@@ -346,10 +329,10 @@ class ProcessorListener:
                         handler.on_delete(a)
                 except Exception:
                     self._on_handler_error(kind)
-                # Recorded in the DurationHistogram (once per notification).
+                # Recorded in the histogram, inline (once per notification).
                 elapsed = perf() - start
                 counts[bisect_left(buckets, elapsed)] += 1
-                durations.sum += elapsed
+                durations.total += elapsed
                 self.delivered += 1
                 self._in_flight -= 1
                 if kind == ADD and b:
