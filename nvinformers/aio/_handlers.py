@@ -41,7 +41,6 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from nvinformers.aio._sync import wait_for_cache_sync
 from nvinformers.cache import (
     DeletedFinalStateUnknown,
     ResourceEventHandlerRegistration,
@@ -55,6 +54,7 @@ from nvinformers.cache._processor import (
     Notification,
     log_handler_error,
 )
+from nvinformers.cache._wait import SyncWait
 from nvinformers.cancel import Latch
 
 __all__ = [
@@ -316,7 +316,8 @@ class AsyncEventHandlerRegistration:
     async def wait_synced(self) -> bool:
         """Wait until :meth:`has_synced`; False if the informer stopped or the handler was
         removed first. Must run on the handler's loop."""
-        return await wait_for_cache_sync(self)
+        with SyncWait((self,)) as sync:
+            return await sync.wait_async()
 
     def _check_synced(self) -> None:
         # Called when the threaded registration synced (on its handler thread) and after the
