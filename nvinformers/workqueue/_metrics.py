@@ -67,20 +67,7 @@ __all__ = [
 ]
 
 #: Upper bounds (seconds) of the duration histograms' buckets: 10 ns to 1000 s, x10 each.
-DURATION_BUCKETS: tuple[float, ...] = (
-    1e-08,
-    1e-07,
-    1e-06,
-    1e-05,
-    1e-04,
-    1e-03,
-    1e-02,
-    1e-01,
-    1.0,
-    10.0,
-    100.0,
-    1000.0,
-)
+DURATION_BUCKETS: tuple[float, ...] = tuple(10.0**exponent for exponent in range(-8, 4))
 
 _DEPTH = "workqueue_depth"
 _ADDS = "workqueue_adds_total"
