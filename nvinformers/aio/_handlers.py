@@ -41,14 +41,20 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from nvinformers.aio._sync import wait_for_cache_sync
 from nvinformers.cache import (
     DeletedFinalStateUnknown,
     ResourceEventHandlerRegistration,
     SharedIndexInformer,
 )
-from nvinformers.cache._log_throttle import LogThrottle
-from nvinformers.cache._processor import ADD, DELETE, UPDATE, Notification
+from nvinformers.cache._processor import (
+    ADD,
+    DELETE,
+    UPDATE,
+    LogThrottle,
+    Notification,
+    log_handler_error,
+)
+from nvinformers.cache._wait import SyncWait
 from nvinformers.cancel import Latch
 
 __all__ = [
@@ -310,7 +316,8 @@ class AsyncEventHandlerRegistration:
     async def wait_synced(self) -> bool:
         """Wait until :meth:`has_synced`; False if the informer stopped or the handler was
         removed first. Must run on the handler's loop."""
-        return await wait_for_cache_sync(self)
+        with SyncWait((self,)) as sync:
+            return await sync.wait_async()
 
     def _check_synced(self) -> None:
         # Called when the threaded registration synced (on its handler thread) and after the
@@ -465,17 +472,8 @@ class AsyncEventHandlerRegistration:
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1
-        suppressed = self._error_log.allow()
-        if suppressed is None:
-            return
-        what = ("on_add", "on_update", "on_delete")[kind]
-        log.exception(
-            "%s: asyncio handler %s raised in %s (it keeps receiving events)%s",
-            self._informer.name,
-            self._name,
-            what,
-            f"; {suppressed} more errors since the last report" if suppressed else "",
-        )
+        handler = f"asyncio handler {self._name}"
+        log_handler_error(log, self._error_log, self._informer.name, handler, kind)
 
     # ---------------------------------------------------------------- handler-thread side
 

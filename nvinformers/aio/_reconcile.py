@@ -22,7 +22,6 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING
 
-from nvinformers.aio._sync import wait_sync
 from nvinformers.aio._workqueue import AsyncQueue
 from nvinformers.controller import AsyncReconciler, Request
 from nvinformers.controller._core import ControllerCore, log
@@ -93,7 +92,7 @@ class AsyncController(ControllerCore[AsyncReconciler]):
         sources = self._claim_start()
         try:
             with self._start_sources(sources) as sync:
-                synced = await wait_sync(sync, self._cache_sync_timeout)
+                synced = await sync.wait_async(self._cache_sync_timeout)
                 if not self._synced(sync, sources, synced, False):
                     return
         except BaseException:
@@ -203,7 +202,7 @@ class AsyncController(ControllerCore[AsyncReconciler]):
                 except Exception as exc:
                     error = exc
                 finally:
-                    stats.observe(now() - start)
+                    stats.time.observe(now() - start)
                     stats.busy = False
                 try:
                     self._after_reconcile(request, result, error, stats)

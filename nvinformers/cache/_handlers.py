@@ -80,10 +80,10 @@ class ResourceEventHandlerFuncs(Generic[T]):
             self._on_delete(obj)
 
 
-class ResourceEventHandlerDetailedFuncs(Generic[T]):
+class ResourceEventHandlerDetailedFuncs(ResourceEventHandlerFuncs[T]):
     """Like :class:`ResourceEventHandlerFuncs`, but ``on_add`` also gets ``is_in_initial_list``."""
 
-    __slots__ = ("_on_add", "_on_update", "_on_delete")
+    __slots__ = ("_on_add_detailed",)
 
     def __init__(
         self,
@@ -92,21 +92,12 @@ class ResourceEventHandlerDetailedFuncs(Generic[T]):
         on_update: Callable[[T, T], None] | None = None,
         on_delete: Callable[[T | DeletedFinalStateUnknown[T]], None] | None = None,
     ) -> None:
-        self._on_add = on_add
-        self._on_update = on_update
-        self._on_delete = on_delete
+        super().__init__(on_update=on_update, on_delete=on_delete)
+        self._on_add_detailed = on_add
 
     def on_add(self, obj: Any, is_in_initial_list: bool) -> None:
-        if self._on_add is not None:
-            self._on_add(obj, is_in_initial_list)
-
-    def on_update(self, old: Any, new: Any) -> None:
-        if self._on_update is not None:
-            self._on_update(old, new)
-
-    def on_delete(self, obj: Any) -> None:
-        if self._on_delete is not None:
-            self._on_delete(obj)
+        if self._on_add_detailed is not None:
+            self._on_add_detailed(obj, is_in_initial_list)
 
 
 class FilteringResourceEventHandler:

@@ -45,13 +45,16 @@ import weakref
 from collections.abc import Iterator, Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.registry import Collector
+
+from nvinformers.workqueue._metrics import registered_collector
 
 if TYPE_CHECKING:
     from nvinformers.cache._processor import ResourceEventHandlerRegistration
@@ -84,7 +87,7 @@ class MeasuredInformer(Protocol):
     def handlers(self) -> tuple[ResourceEventHandlerRegistration, ...]: ...
 
 
-class InformerCollector:
+class InformerCollector(Collector):
     """Collects the metrics of every running informer registered on one registry."""
 
     def __init__(self) -> None:
@@ -163,7 +166,7 @@ class InformerCollector:
                 delivered.add_metric(labels, float(listener.delivered))
                 errors.add_metric(labels, float(listener.errors))
                 hist = listener.durations
-                durations.add_metric(labels, hist.cumulative(), sum_value=hist.sum)
+                durations.add_metric(labels, hist.cumulative(), sum_value=hist.total)
         yield from (
             synced, healthy, watching, objects, depth, age, lists, list_failures, checks,
             attempts, restarts, received, applied, stale, transform_errors, backlog, delivered,
@@ -185,28 +188,11 @@ def _add_counts(family: CounterMetricFamily, informer: str, counts: dict[str, in
         family.add_metric([informer, label], float(n))
 
 
-_collectors: weakref.WeakKeyDictionary[CollectorRegistry, InformerCollector] = (
-    weakref.WeakKeyDictionary()
-)
-_collectors_lock = threading.Lock()
-
-
-def _collector_for(registry: CollectorRegistry | None) -> InformerCollector:
-    registry = REGISTRY if registry is None else registry
-    with _collectors_lock:
-        collector = _collectors.get(registry)
-        if collector is None:
-            collector = InformerCollector()
-            registry.register(collector)
-            _collectors[registry] = collector
-        return collector
-
-
 def register_informer(informer: MeasuredInformer, registry: CollectorRegistry | None) -> None:
     """Export ``informer``'s metrics on ``registry`` (the default registry when None)."""
-    _collector_for(registry).add(informer)
+    registered_collector(InformerCollector, registry, "nvinformers_informer_*").add(informer)
 
 
 def unregister_informer(informer: MeasuredInformer, registry: CollectorRegistry | None) -> None:
     """Drop ``informer``'s series (called when it stops)."""
-    _collector_for(registry).remove(informer)
+    registered_collector(InformerCollector, registry, "nvinformers_informer_*").remove(informer)

@@ -42,11 +42,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nvinformers.cache._handlers import ResourceEventHandler
-from nvinformers.cache._log_throttle import LogThrottle
 from nvinformers.cache._store import KeyedIndexer
 from nvinformers.cancel import Latch
 from nvinformers.clock import Clock
 from nvinformers.errors import NvInformersError
+from nvinformers.workqueue._metrics import Histogram
 
 __all__ = [
     "Notification",
@@ -56,7 +56,8 @@ __all__ = [
     "LINGER_MIN",
     "LINGER_MAX",
     "ProcessorListener",
-    "DurationHistogram",
+    "LogThrottle",
+    "log_handler_error",
     "HandlerRegistry",
     "ResourceEventHandlerRegistration",
     "InformerStoppedError",
@@ -79,36 +80,68 @@ LINGER_MIN = 0.0001
 LINGER_MAX = 0.002
 
 
-class DurationHistogram:
-    """A histogram written by one thread without locks and read at scrape time.
+#: Upper bounds (seconds) of the buckets of a handler's duration histogram.
+_HANDLER_DURATION_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
 
-    prometheus_client's Histogram takes a lock and walks its buckets on every observation; a
-    handler thread may call its handler 100,000 times a second, so it records here instead (one
-    bisect and two additions, inlined in the handler thread's loop) and a collector exports the
-    result (the count is the ``+Inf`` bucket's).
+
+class LogThrottle:
+    """Allows one log record per ``interval`` seconds and counts the ones it holds back.
+
+    For errors that can repeat at event rate (raising handlers, skipped events): a handler that
+    raises on every event must not write a traceback per event, so one record per interval is
+    logged and the next one says how many were held back meanwhile (metrics count them all).
+
+    Thread-safety: :meth:`allow` may be called from any thread (a lock guards the counters); it
+    never blocks beyond that lock.
     """
 
-    BUCKETS: tuple[float, ...] = (
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-        2.5, 5.0, 10.0, 30.0, 60.0,
-    )  # fmt: skip
+    __slots__ = ("interval", "_now", "_lock", "_last", "_held")
 
-    __slots__ = ("counts", "sum")
+    def __init__(
+        self, interval: float = 10.0, *, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self._now = now
+        self._lock = threading.Lock()
+        self._last: float | None = None  # guarded by _lock: monotonic time of the last record
+        self._held = 0  # guarded by _lock: records held back since then
 
-    def __init__(self) -> None:
-        self.counts = [0] * (len(self.BUCKETS) + 1)  # last slot: +Inf
-        self.sum = 0.0
+    def allow(self) -> int | None:
+        """Whether to log now.
 
-    def cumulative(self) -> list[tuple[str, float]]:
-        """``(le, cumulative count)`` pairs, ending with ``+Inf``, for HistogramMetricFamily."""
-        out: list[tuple[str, float]] = []
-        running = 0
-        counts = list(self.counts)
-        for bound, n in zip(self.BUCKETS, counts, strict=False):
-            running += n
-            out.append((repr(bound), float(running)))
-        out.append(("+Inf", float(running + counts[-1])))
-        return out
+        Returns None when a record was allowed less than ``interval`` seconds ago (this one is
+        counted as held back); otherwise how many were held back since the last allowed record,
+        for the caller to mention.
+        """
+        now = self._now()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                self._held += 1
+                return None
+            held, self._held, self._last = self._held, 0, now
+            return held
+
+
+def log_handler_error(
+    logger: logging.Logger, throttle: LogThrottle, informer: str, handler: str, kind: int
+) -> None:
+    """Log the exception being handled, raised by ``handler`` on a ``kind`` notification.
+
+    Unless ``throttle`` holds the record back. ``handler`` names it (``"handler gpus"``).
+    """
+    suppressed = throttle.allow()
+    if suppressed is None:
+        return
+    logger.exception(
+        "%s: %s raised in %s (it keeps receiving events)%s",
+        informer,
+        handler,
+        ("on_add", "on_update", "on_delete")[kind],
+        f"; {suppressed} more errors since the last report" if suppressed else "",
+    )
 
 
 class ProcessorListener:
@@ -161,7 +194,7 @@ class ProcessorListener:
         # Statistics, written by the handler thread only (read at scrape time).
         self.delivered = 0
         self.errors = 0
-        self.durations = DurationHistogram()
+        self.durations = Histogram(_HANDLER_DURATION_BUCKETS)
         # One traceback per 10 s; the errors in between are counted and summarised in the next
         # log line, so a handler failing on every event cannot flood the log.
         self._error_log = LogThrottle(10.0)
@@ -249,7 +282,7 @@ class ProcessorListener:
         handler = self.handler
         durations = self.durations
         counts = durations.counts
-        buckets = durations.BUCKETS
+        buckets = durations.bounds
         perf = time.perf_counter
         linger = LINGER_MIN
         lingered = False  # the last wait was a linger
@@ -296,10 +329,10 @@ class ProcessorListener:
                         handler.on_delete(a)
                 except Exception:
                     self._on_handler_error(kind)
-                # Recorded in the DurationHistogram (once per notification).
+                # Recorded in the histogram, inline (once per notification).
                 elapsed = perf() - start
                 counts[bisect_left(buckets, elapsed)] += 1
-                durations.sum += elapsed
+                durations.total += elapsed
                 self.delivered += 1
                 self._in_flight -= 1
                 if kind == ADD and b:
@@ -312,17 +345,7 @@ class ProcessorListener:
 
     def _on_handler_error(self, kind: int) -> None:
         self.errors += 1
-        suppressed = self._error_log.allow()
-        if suppressed is None:
-            return
-        what = ("on_add", "on_update", "on_delete")[kind]
-        log.exception(
-            "%s: handler %s raised in %s (it keeps receiving events)%s",
-            self.informer_name,
-            self.name,
-            what,
-            f"; {suppressed} more errors since the last report" if suppressed else "",
-        )
+        log_handler_error(log, self._error_log, self.informer_name, f"handler {self.name}", kind)
 
 
 #: client-go's ``minimumResyncPeriod``.

@@ -5,8 +5,10 @@ waits on ``HasSyncedChecker().Done()`` channels. nvinformers does the latter. In
 handler registrations (threaded or asyncio) each own a :class:`~nvinformers.cancel.Latch`,
 ``sync_done()``, set the moment ``has_synced()`` turns True — or when it never can any more (the
 informer stopped, the handler was removed). A :class:`SyncWait` over such sources is woken by
-their latches: a thread blocks in :meth:`SyncWait.wait`, a coroutine awaits
-:func:`nvinformers.aio.wait_for_cache_sync` (woken through ``call_soon_threadsafe``).
+their latches: a thread blocks in :meth:`SyncWait.wait`; a coroutine awaits
+:meth:`SyncWait.wait_async` (:func:`nvinformers.aio.wait_for_cache_sync`), whose loop they wake
+with one ``call_soon_threadsafe``: no thread waits on the loop's behalf. Cancelling the awaiting
+task leaves nothing behind.
 
 What cannot signal is checked every :data:`POLL_INTERVAL` (client-go's 100 ms) while the wait
 lasts: plain functions (or objects with ``has_synced`` but no ``sync_done``), and a ``stop``
@@ -16,6 +18,8 @@ else). :meth:`SyncWait.interrupt` ends a wait at once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import threading
@@ -62,9 +66,9 @@ SyncedLike = Callable[[], bool] | HasSynced
 class SyncWait:
     """A wait for several sources (see the module docstring), by one thread or one coroutine.
 
-    Thread-safety: the sources' latches call in from any thread; the wake-up (and the
-    :meth:`on_change` callback) run there, outside any lock. Use it as a context manager: it
-    unregisters from the latches on exit.
+    Thread-safety: the sources' latches call in from any thread; the wake-up (of the waiting
+    thread, or the loop's ``call_soon_threadsafe``) runs there, outside any lock. Use it as a
+    context manager: it unregisters from the latches on exit.
 
     Args:
         items: informers, registrations, their bound ``has_synced`` methods, or plain functions.
@@ -82,11 +86,6 @@ class SyncWait:
         self._interrupted = False
         self._removers = [latch.add_callback(self._changed) for _, latch in self._latched]
 
-    @property
-    def polls(self) -> bool:
-        """True when plain functions have to be polled (every :data:`POLL_INTERVAL`)."""
-        return bool(self._polled)
-
     def outcome(self) -> bool | None:
         """True: all synced; False: one never will, or interrupted; None: still open.
 
@@ -99,11 +98,6 @@ class SyncWait:
         if not all(check() for check, _ in self._latched):
             return False  # a source gave up (an informer stopped before it synced)
         return True if all(check() for check in self._polled) else None
-
-    def on_change(self, notify: Callable[[], None]) -> None:
-        """Also call ``notify`` when a source signals or the wait is interrupted (the asyncio
-        driver wakes its loop so). Check :meth:`outcome` after setting it."""
-        self._notify = notify
 
     def interrupt(self) -> None:
         """End the wait at once with False (its owner is stopping). Idempotent."""
@@ -131,6 +125,39 @@ class SyncWait:
             if stop is not None or self._polled:
                 pause = POLL_INTERVAL if pause is None else min(pause, POLL_INTERVAL)
             self._wake.wait(pause)
+
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """Await :meth:`outcome` without blocking the loop, up to ``timeout`` seconds.
+
+        Returns:
+            True only when everything synced.
+
+        Raises:
+            asyncio.CancelledError: the awaiting task was cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def notify() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
+                loop.call_soon_threadsafe(wake.set)
+
+        self._notify = notify
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    wake.clear()  # before the check: a signal after it sets it again
+                    outcome = self.outcome()
+                    if outcome is not None:
+                        return outcome
+                    poll = loop.call_later(POLL_INTERVAL, wake.set) if self._polled else None
+                    try:
+                        await wake.wait()
+                    finally:
+                        if poll is not None:
+                            poll.cancel()
+        except TimeoutError:
+            return False
 
     def __enter__(self) -> SyncWait:
         return self

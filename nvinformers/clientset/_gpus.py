@@ -229,9 +229,14 @@ class GPUClient(ReadOnlyVerbs):
 
     Thread-safety: safe for concurrent use from any number of threads.
 
-    Blocking: ``get`` and ``list`` block for one round trip (bounded by ``timeout`` when given;
-    there is no default deadline, as in client-go); ``watch`` does not block (the stream is
-    opened and its first failure, if any, is raised by the first ``next()``).
+    Blocking: ``get`` and ``list`` block for one round trip, bounded by their ``timeout``
+    (seconds; None, the default, is no deadline, as in client-go) and cut short by firing their
+    ``cancel`` token; ``watch`` does not block (the stream is opened and its first failure, if
+    any, is raised by the first ``next()``).
+
+    Errors common to ``get`` and ``list``: ``ServiceUnavailableError`` when the server cannot be
+    reached, the timeout expired or ``cancel`` fired (code CANCELLED); ``StatusError`` for any
+    other mapped failure; ``ClientsetClosedError`` (every call) once the clientset is closed.
     """
 
     __slots__ = ("_closed", "_get", "_list", "_logger", "_metrics", "_target", "_watch")
@@ -278,15 +283,12 @@ class GPUClient(ReadOnlyVerbs):
         timeout: float | None = None,
         cancel: CancelToken | None = None,
     ) -> GPU:
-        """Fetch the GPU ``name``.
-
-        Blocks for one round trip (or until ``cancel`` fires).
+        """Fetch the GPU ``name`` (blocking and common errors: see the class docstring).
 
         Args:
             name: the GPU's name (``gpu-0``); must not be empty.
             opts: ``resource_version`` "" reads the latest state.
-            timeout: seconds before the call fails with ``ServiceUnavailableError``; None: none.
-            cancel: firing it cancels the call (``ServiceUnavailableError``, code CANCELLED).
+            timeout, cancel: see the class docstring.
 
         Returns:
             The GPU (an immutable view; share it freely).
@@ -294,12 +296,9 @@ class GPUClient(ReadOnlyVerbs):
         Raises:
             ValueError: ``name`` is empty, or ``opts`` / ``timeout`` are invalid (before any call).
             NotFoundError: no such GPU (``gpus.device.nvidia.com "gpu-9" not found``).
-            ServiceUnavailableError: the server cannot be reached, the timeout expired, or
-                ``cancel`` fired.
             MalformedObjectError: the response is not a valid message, or carries no GPU, or an
                 undecodable or nameless one.
-            StatusError: any other mapped failure.
-            ClientsetClosedError: the clientset was closed.
+            ServiceUnavailableError, StatusError, ClientsetClosedError: see the class docstring.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"GPU name must be a non-empty string, got {name!r}")
@@ -361,14 +360,11 @@ class GPUClient(ReadOnlyVerbs):
         timeout: float | None = None,
         cancel: CancelToken | None = None,
     ) -> GPUList:
-        """List GPUs (all of them, or those matching ``opts.label_selector``).
-
-        Blocks for one round trip (or until ``cancel`` fires).
+        """List GPUs (all, or those matching ``opts.label_selector``); see the class docstring.
 
         Args:
             opts: every field is sent; ``resource_version`` "" reads the latest state.
-            timeout: seconds before the call fails with ``ServiceUnavailableError``; None: none.
-            cancel: firing it cancels the call (``ServiceUnavailableError``, code CANCELLED).
+            timeout, cancel: see the class docstring.
 
         Returns:
             A :class:`GPUList`: ``items`` (a tuple of GPUs) and ``metadata.resource_version``, the
@@ -377,12 +373,9 @@ class GPUClient(ReadOnlyVerbs):
         Raises:
             ValueError: ``opts`` / ``timeout`` are invalid (before any call).
             BadRequestError: the server rejected the options (for example the label selector).
-            ServiceUnavailableError: the server cannot be reached, the timeout expired, or
-                ``cancel`` fired.
             MalformedObjectError: the response is not a valid message, or carries no list, or an
                 undecodable or nameless item.
-            StatusError: any other mapped failure.
-            ClientsetClosedError: the clientset was closed.
+            ServiceUnavailableError, StatusError, ClientsetClosedError: see the class docstring.
         """
         _check_timeout(timeout)
         request = pb.ListGpusRequest()

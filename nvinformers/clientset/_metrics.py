@@ -14,17 +14,20 @@ and timed by the metrics interceptor. For a watch stream the interceptor times o
 establishment; the watch adapter counts every message it receives and, when the watch ends, its
 final code in ``requests_total`` (a stream's status only exists at its end).
 
-Collectors are created once per registry and shared by every clientset using that registry
+The metrics are one collector per registry, shared by every clientset using that registry
 (registering the same names twice in one registry would raise). Tests pass a fresh
 ``CollectorRegistry`` through ``Config(metrics_registry=...)``.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
+from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from nvinformers.workqueue._metrics import registered_collector
 
 __all__ = ["ClientMetrics", "client_metrics", "short_method"]
 
@@ -53,16 +56,13 @@ def short_method(full_method: str) -> str:
     return full_method.rpartition("/")[2] or full_method
 
 
-class ClientMetrics:
-    """The clientset's collectors in one registry.
+class ClientMetrics(Collector):
+    """The clientset's metrics, registered on a registry as one collector (all names or none).
 
     Thread-safety: prometheus_client collectors are thread-safe; so is this class.
     """
 
-    __slots__ = ("duration", "registry", "requests", "stream_messages")
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+    def __init__(self) -> None:
         self.requests = Counter(
             "nvinformers_client_requests",
             "gRPC requests to the Device API by method and final status code "
@@ -83,38 +83,23 @@ class ClientMetrics:
             ["method"],
             registry=None,
         )
-        # Register all or nothing, so that a name clash leaves the registry as it was.
-        registered: list[Counter | Histogram] = []
-        try:
-            for collector in (self.requests, self.duration, self.stream_messages):
-                registry.register(collector)
-                registered.append(collector)
-        except ValueError:
-            for collector in registered:
-                registry.unregister(collector)
-            raise
+        self._parts = (self.requests, self.duration, self.stream_messages)
 
+    def describe(self) -> Iterable[Metric]:
+        # Lets the registry detect a clash with other collectors' names at register() time.
+        return [metric for part in self._parts for metric in part.describe()]
 
-_lock = threading.Lock()
-# Keyed weakly so that a test's throwaway registry does not keep its collectors alive forever.
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ClientMetrics] = (
-    weakref.WeakKeyDictionary()
-)
+    def collect(self) -> Iterable[Metric]:
+        return [metric for part in self._parts for metric in part.collect()]
 
 
 def client_metrics(registry: CollectorRegistry | None = None) -> ClientMetrics:
     """The clientset metrics registered in ``registry`` (None: the global default registry).
 
-    The first call for a registry registers the collectors; later calls return the same object.
+    The first call for a registry registers the collector; later calls return the same object.
 
     Raises:
         ValueError: another component already registered metrics of the same names in this
-            registry (prometheus_client's duplicate-timeseries error).
+            registry (prometheus_client's duplicate-timeseries error, in the message).
     """
-    registry = REGISTRY if registry is None else registry
-    with _lock:
-        metrics = _by_registry.get(registry)
-        if metrics is None:
-            metrics = ClientMetrics(registry)
-            _by_registry[registry] = metrics
-        return metrics
+    return registered_collector(ClientMetrics, registry, "nvinformers_client_*")

@@ -303,7 +303,7 @@ class Controller(ControllerCore[Reconciler | ReconcileFunc]):
                     except BaseException as exc:  # sorted by the table: errors, panics
                         error = exc
                     finally:
-                        stats.observe(now() - start)
+                        stats.time.observe(now() - start)
                         stats.busy = False
                     if inspect.iscoroutine(result):
                         result.close()  # never awaited: close it so Python does not warn

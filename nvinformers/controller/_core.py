@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from nvinformers.cache import DeletedFinalStateUnknown
-from nvinformers.cache._log_throttle import LogThrottle
+from nvinformers.cache._processor import LogThrottle
 from nvinformers.cache._wait import SyncWait
 from nvinformers.clock import REAL_CLOCK, Clock
 from nvinformers.controller._metrics import (

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Final
@@ -62,7 +61,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from nvinformers.workqueue._metrics import cumulative, registered_collector
+from nvinformers.workqueue._metrics import Histogram, registered_collector
 
 __all__ = [
     "RECONCILE_TIME_BUCKETS",
@@ -85,8 +84,6 @@ RESULT_LABELS: Final[tuple[str, ...]] = ("success", "error", "requeue", "requeue
 
 #: The values of the ``reason`` label of ``nvinformers_controller_events_skipped_total``.
 SKIP_REASONS: Final[tuple[str, ...]] = ("key_error", "unknown_final_state", "handler_error")
-
-_BUCKET_LABELS: Final[tuple[str, ...]] = (*(repr(b) for b in RECONCILE_TIME_BUCKETS), "+Inf")
 
 _RECONCILE_TOTAL = "controller_runtime_reconcile_total"
 _RECONCILE_ERRORS = "controller_runtime_reconcile_errors_total"
@@ -115,29 +112,22 @@ class WorkerStats:
 
     Semantics: ``results[i]`` counts reconciles by result (in the order of
     :data:`RESULT_LABELS`); ``errors``, ``terminal_errors`` and ``panics`` count what their names
-    say; ``buckets``/``time_sum`` hold the reconcile-time histogram (``buckets[i]`` counts
-    observations in ``(B[i-1], B[i]]``, the last slot is ``+Inf``); ``busy`` is True while the
-    worker is reconciling (the active-workers gauge).
+    say; ``time`` is the reconcile-time histogram; ``busy`` is True while the worker is
+    reconciling (the active-workers gauge).
 
     Thread-safety: written by one worker without a lock, read by the collector (integer and
     float reads are atomic under the GIL).
     """
 
-    __slots__ = ("buckets", "busy", "errors", "panics", "results", "terminal_errors", "time_sum")
+    __slots__ = ("busy", "errors", "panics", "results", "terminal_errors", "time")
 
     def __init__(self) -> None:
         self.results = [0, 0, 0, 0]
         self.errors = 0
         self.terminal_errors = 0
         self.panics = 0
-        self.buckets = [0] * (len(RECONCILE_TIME_BUCKETS) + 1)
-        self.time_sum = 0.0
+        self.time = Histogram(RECONCILE_TIME_BUCKETS)
         self.busy = False
-
-    def observe(self, seconds: float) -> None:
-        """Record one reconcile's duration."""
-        self.buckets[bisect_left(RECONCILE_TIME_BUCKETS, seconds)] += 1
-        self.time_sum += seconds
 
     def add(self, other: WorkerStats) -> None:
         """Add ``other``'s counters to these (scrape-time sums; ``busy`` is not summed)."""
@@ -145,8 +135,7 @@ class WorkerStats:
         self.errors += other.errors
         self.terminal_errors += other.terminal_errors
         self.panics += other.panics
-        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
-        self.time_sum += other.time_sum
+        self.time.merge(other.time)
 
 
 class _Counters:
@@ -291,7 +280,7 @@ class _ControllerCollector(Collector):
             errors.add_metric([name], t.errors)
             terminal.add_metric([name], t.terminal_errors)
             panics.add_metric([name], t.panics)
-            time_hist.add_metric([name], cumulative(_BUCKET_LABELS, t.buckets), t.time_sum)
+            time_hist.add_metric([name], t.time.cumulative(), t.time.total)
             max_concurrent.add_metric([name], snap.max_concurrent)
             active.add_metric([name], snap.active)
             for reason in sorted({*SKIP_REASONS, *snap.skipped}):

@@ -11,9 +11,9 @@ client-go it would stay stopped until ``Start`` is called again, so a lister obt
 GPU that exists). Asking before ``start`` remains the usual order; after ``shutdown`` nothing
 starts.
 
-The factory's typed accessors live here too (client-go's generated ``interface.go`` files and the
-``Informer()``/``Lister()`` pair of ``gpu.go``): ``factory.device().v1alpha1().gpus()`` is a
-:class:`GPUInformer`. The informer itself is built by :func:`new_gpu_informer`.
+The factory's typed accessors live here too (client-go's generated ``interface.go`` files and
+``gpu.go``): ``factory.device().v1alpha1().gpus()`` is a :class:`GPUInformer`, whose informer
+:func:`new_gpu_informer` builds (``NewGPUInformer``: also usable outside any factory).
 
 Example::
 
@@ -37,17 +37,23 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from nvinformers.api.device.v1alpha1 import GPU, RESOURCE
+from nvinformers.api.device.v1alpha1 import GPU, RESOURCE, GPUList
 from nvinformers.cache import (
+    NAMESPACE_INDEX,
+    ListWatch,
     SharedIndexInformer,
     TransformFunc,
     TweakListOptionsFunc,
+    cluster_scoped_key_func,
+    meta_namespace_index_func,
     wait_for_cache_sync,
 )
 from nvinformers.cache._reflector import DEFAULT_WATCH_INACTIVITY_TIMEOUT
 from nvinformers.cache._reflector_health import DEFAULT_OUTAGE_GRACE
-from nvinformers.informers._gpu import new_gpu_informer
+from nvinformers.cancel import CancelToken
 from nvinformers.listers import GPULister
+from nvinformers.options import ListOptions
+from nvinformers.watch import Interface as WatchInterface
 
 if TYPE_CHECKING:
     from nvinformers.clientset import Interface as ClientsetInterface
@@ -58,6 +64,7 @@ __all__ = [
     "DeviceGroup",
     "DeviceV1alpha1",
     "GPUInformer",
+    "new_gpu_informer",
 ]
 
 log = logging.getLogger("nvinformers.informers")
@@ -281,3 +288,46 @@ class GPUInformer:
             outage_grace=factory.outage_grace,
             registry=factory.registry,
         )
+
+
+def new_gpu_informer(
+    client: ClientsetInterface,
+    *,
+    resync_period: float = 0.0,
+    name: str = RESOURCE,
+    list_timeout: float | None = 60.0,
+    **options: Any,
+) -> SharedIndexInformer[GPU]:
+    """Build a standalone GPU informer (outside any factory).
+
+    GPUs are cluster-scoped, so the informer keys them by name even when a server stamps
+    namespace "default" on them (``lister.get("gpu-0")`` always works); the ``namespace`` index
+    is installed as client-go's generated informers do. ``list_timeout`` is the factory's. Extra
+    keyword ``options`` are passed to :class:`~nvinformers.cache.SharedIndexInformer`
+    (``tweak_list_options``, as for the factory, is applied by the list-watch).
+    """
+    gpus = client.device_v1alpha1().gpus()
+    tweak = options.pop("tweak_list_options", None)
+    # A streaming list is a list: it gets as long for its initial events.
+    options.setdefault("initial_events_timeout", list_timeout)
+
+    def list_gpus(opts: ListOptions, cancel: CancelToken) -> GPUList:
+        # The token is fired when the informer stops: a list the server never answers is
+        # cancelled at once instead of holding the shutdown until list_timeout.
+        return gpus.list(opts, timeout=list_timeout, cancel=cancel)
+
+    def watch_gpus(opts: ListOptions) -> WatchInterface[GPU]:
+        return gpus.watch(opts)
+
+    lw: ListWatch[GPU] = ListWatch(
+        list_with_cancel_func=list_gpus, watch_func=watch_gpus, tweak_list_options=tweak
+    )
+    indexers = {NAMESPACE_INDEX: meta_namespace_index_func, **options.pop("indexers", {})}
+    return SharedIndexInformer(
+        lw,
+        name=name,
+        key_func=cluster_scoped_key_func,
+        indexers=indexers,
+        resync_period=resync_period,
+        **options,
+    )

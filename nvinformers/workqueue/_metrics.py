@@ -60,30 +60,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DURATION_BUCKETS",
+    "Histogram",
     "QueueMetrics",
-    "cumulative",
     "new_queue_metrics",
     "registered_collector",
 ]
 
 #: Upper bounds (seconds) of the duration histograms' buckets: 10 ns to 1000 s, x10 each.
-DURATION_BUCKETS: tuple[float, ...] = (
-    1e-08,
-    1e-07,
-    1e-06,
-    1e-05,
-    1e-04,
-    1e-03,
-    1e-02,
-    1e-01,
-    1.0,
-    10.0,
-    100.0,
-    1000.0,
-)
-
-# The ``le`` label values; repr() spells these bounds exactly as prometheus_client's Histogram.
-_BUCKET_LABELS: tuple[str, ...] = (*(repr(b) for b in DURATION_BUCKETS), "+Inf")
+DURATION_BUCKETS: tuple[float, ...] = tuple(10.0**exponent for exponent in range(-8, 4))
 
 _DEPTH = "workqueue_depth"
 _ADDS = "workqueue_adds_total"
@@ -108,21 +92,43 @@ _HELP = {
 }
 
 
-class _Histogram:
-    """Bucket counts and sum of observations; not thread-safe (the owner's lock guards it)."""
+class Histogram:
+    """Bucket counts and sum of observations, exposed by a collector at scrape time.
 
-    __slots__ = ("counts", "total")
+    prometheus_client's Histogram takes a lock and walks its buckets on every observation; the
+    workqueue, a handler thread (up to 100,000 calls a second) and a controller's workers record
+    here instead (one bisect and two additions, which hot paths inline).
 
-    def __init__(self) -> None:
-        # counts[i] counts observations v with DURATION_BUCKETS[i-1] < v <= DURATION_BUCKETS[i];
-        # the last slot is the +Inf bucket. Cumulated only when exposed.
-        self.counts = [0] * (len(DURATION_BUCKETS) + 1)
+    ``counts[i]`` counts observations v with ``bounds[i-1] < v <= bounds[i]``; the last slot is
+    the +Inf bucket (so its count is everything's). Cumulated only when exposed.
+
+    Thread-safety: none; its one writer, or its owner's lock, guards it. A scrape that does not
+    take that lock reads a copy of the counts (:meth:`cumulative`).
+    """
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
 
-    def merge(self, other: _Histogram) -> None:
+    def observe(self, value: float) -> None:
+        """Record one observation."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def merge(self, other: Histogram) -> None:
+        """Add ``other``'s observations (same bounds) to these."""
         for i, n in enumerate(other.counts):
             self.counts[i] += n
         self.total += other.total
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """The cumulative ``(le, count)`` pairs a histogram family takes, ending with +Inf."""
+        # repr() spells the bounds exactly as prometheus_client's Histogram does.
+        labels = (*(repr(bound) for bound in self.bounds), "+Inf")
+        return [(le, float(n)) for le, n in zip(labels, accumulate(list(self.counts)), strict=True)]
 
 
 class _Counts:
@@ -133,8 +139,8 @@ class _Counts:
     def __init__(self) -> None:
         self.adds = 0
         self.retries = 0
-        self.queue_duration = _Histogram()
-        self.work_duration = _Histogram()
+        self.queue_duration = Histogram(DURATION_BUCKETS)
+        self.work_duration = Histogram(DURATION_BUCKETS)
 
     def merge(self, other: _Counts) -> None:
         self.adds += other.adds
@@ -319,25 +325,15 @@ class _WorkqueueCollector(Collector):
             value = [name]
             depth.add_metric(value, snap.depth)
             adds.add_metric(value, snap.counts.adds)
-            queue_duration.add_metric(
-                value,
-                cumulative(_BUCKET_LABELS, snap.counts.queue_duration.counts),
-                snap.counts.queue_duration.total,
-            )
-            work_duration.add_metric(
-                value,
-                cumulative(_BUCKET_LABELS, snap.counts.work_duration.counts),
-                snap.counts.work_duration.total,
-            )
+            for family, hist in (
+                (queue_duration, snap.counts.queue_duration),
+                (work_duration, snap.counts.work_duration),
+            ):
+                family.add_metric(value, hist.cumulative(), hist.total)
             unfinished.add_metric(value, snap.unfinished)
             longest.add_metric(value, snap.longest)
             retries.add_metric(value, snap.counts.retries)
         yield from (depth, adds, queue_duration, work_duration, unfinished, longest, retries)
-
-
-def cumulative(bucket_labels: tuple[str, ...], counts: list[int]) -> list[tuple[str, float]]:
-    """Per-bucket ``counts`` as the cumulative ``(le, count)`` pairs a histogram family takes."""
-    return [(label, float(n)) for label, n in zip(bucket_labels, accumulate(counts), strict=True)]
 
 
 K = TypeVar("K", bound=Collector)
@@ -352,8 +348,8 @@ _collectors_lock = threading.Lock()
 def registered_collector(kind: type[K], registry: CollectorRegistry | None, names: str) -> K:
     """Return ``registry``'s one collector of class ``kind``, created and registered on first use.
 
-    Shared by every metrics object (queue, controller) created with that registry (default:
-    ``prometheus_client.REGISTRY``).
+    Shared by every metrics object (queue, controller, informer, clientset) created with that
+    registry (default: ``prometheus_client.REGISTRY``).
 
     Raises:
         ValueError: the registry already has other metrics with these names (``names``, e.g.

@@ -1,4 +1,4 @@
-"""Awaiting cache sync from asyncio: nvinformers.aio._sync over scripted informers."""
+"""Awaiting cache sync from asyncio: nvinformers.aio.wait_for_cache_sync over scripted informers."""
 
 from __future__ import annotations
 

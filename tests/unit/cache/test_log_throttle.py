@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nvinformers.cache._log_throttle import LogThrottle
+from nvinformers.cache._processor import LogThrottle
 
 
 def test_one_record_per_interval_and_the_count_held_back() -> None:

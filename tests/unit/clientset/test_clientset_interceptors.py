@@ -20,7 +20,7 @@ from nvinformers.clientset._clientset import (
     single_threaded_stream_option,
 )
 from nvinformers.clientset._interceptors import LatencyLoggingInterceptor, MetricsInterceptor
-from nvinformers.clientset._metrics import ClientMetrics
+from nvinformers.clientset._metrics import client_metrics
 from nvinformers.clock import FakeClock
 
 from .test_clientset_status import FakeRpcError
@@ -273,7 +273,7 @@ def test_stream_establishment_raising_is_logged_and_reraised(
 def test_metrics_interceptor_counts_and_times_unary_calls() -> None:
     registry = CollectorRegistry()
     clock = FakeClock()
-    interceptor = MetricsInterceptor(ClientMetrics(registry), clock=clock)
+    interceptor = MetricsInterceptor(client_metrics(registry), clock=clock)
     unary(interceptor, Success(), clock=clock, took=0.25)
     unary(interceptor, Success(), clock=clock, took=0.5)
     unary(interceptor, FakeRpcError(grpc.StatusCode.NOT_FOUND), clock=clock, took=2.0)
@@ -288,7 +288,7 @@ def test_metrics_interceptor_counts_and_times_unary_calls() -> None:
 
 def test_metrics_interceptor_times_streams_but_leaves_the_count_to_the_watch() -> None:
     registry = CollectorRegistry()
-    interceptor = MetricsInterceptor(ClientMetrics(registry))
+    interceptor = MetricsInterceptor(client_metrics(registry))
     interceptor.intercept_unary_stream(lambda d, r: RunningStream(), Details(STREAM), object())
     sample = registry.get_sample_value
     assert sample("nvinformers_client_request_duration_seconds_count", {"method": "WatchGpus"}) == 1
