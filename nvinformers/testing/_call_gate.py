@@ -1,26 +1,86 @@
 """The gate every RPC of the fake server passes on arrival: counted, refused while the server
-is stopping, failed when a failure is injected; and the count of open watch streams.
+is stopping, failed when a failure is injected ("fail the next N calls of method M with code C":
+:class:`FailurePlan`); and the count of open watch streams.
 
 Thread-safety: every method is thread-safe. One condition guards the counters (and wakes the
 ``wait_for_*`` methods); :attr:`CallGate.serving` is a plain flag, written under the server's
 lifecycle lock and read without one (a call that reads it stale is one in flight at the stop,
-and ends as those do).
+and ends as those do). A :class:`FailurePlan` has its own lock; each failing call consumes one
+unit of its budget.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
+from typing import Final
 
 import grpc
 
-from nvinformers.testing._faults import FailurePlan
-from nvinformers.testing._wire import SERVICE
+from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 
-__all__ = ["CallGate"]
+__all__ = ["SERVICE", "CallGate", "FailurePlan", "InjectedFailure", "check_method"]
+
+#: The descriptor of ``GpuService``: its methods and full name.
+SERVICE: Final = pb.DESCRIPTOR.services_by_name["GpuService"]
 
 
-def _check_method(method: str) -> None:
+@dataclass(frozen=True, slots=True)
+class InjectedFailure:
+    """The status an injected failure ends a call with."""
+
+    code: grpc.StatusCode
+    message: str
+
+
+class FailurePlan:
+    """Per-method budgets of injected failures (method names as in the service: ``ListGpus``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[int, InjectedFailure]] = {}  # guarded by _lock
+
+    def fail_next(self, method: str, count: int, code: grpc.StatusCode, message: str = "") -> None:
+        """Make the next ``count`` calls of ``method`` fail with ``code`` (replacing any budget
+        left for that method; ``count=0`` cancels it).
+
+        Raises:
+            ValueError: negative ``count``, or ``code`` is OK.
+        """
+        if count < 0:
+            raise ValueError(f"count must be non-negative, got {count}")
+        if code is grpc.StatusCode.OK:
+            raise ValueError("an injected failure needs a status code other than OK")
+        text = message or f"injected fault: {method} fails with {code.name}"
+        with self._lock:
+            if count == 0:
+                self._pending.pop(method, None)
+            else:
+                self._pending[method] = (count, InjectedFailure(code, text))
+
+    def take(self, method: str) -> InjectedFailure | None:
+        """Consume one failure for ``method``: the failure, or None when none is pending."""
+        with self._lock:
+            pending = self._pending.get(method)
+            if pending is None:
+                return None
+            count, failure = pending
+            if count <= 1:
+                del self._pending[method]
+            else:
+                self._pending[method] = (count - 1, failure)
+            return failure
+
+    def pending(self, method: str) -> int:
+        """How many failures are left for ``method``."""
+        with self._lock:
+            entry = self._pending.get(method)
+            return 0 if entry is None else entry[0]
+
+
+def check_method(method: str) -> None:
+    """Raise ``ValueError`` unless ``method`` is a method of ``GpuService``."""
     if method not in SERVICE.methods_by_name:
         raise ValueError(
             f"unknown method {method!r}; GpuService has {sorted(SERVICE.methods_by_name)}"
@@ -61,7 +121,7 @@ class CallGate:
         Raises:
             ValueError: ``GpuService`` has no such method.
         """
-        _check_method(method)
+        check_method(method)
         with self._stats:
             return self._stats.wait_for(lambda: self._calls[method] >= n, timeout)
 
@@ -71,7 +131,7 @@ class CallGate:
         Raises:
             ValueError: ``GpuService`` has no such method (or see :meth:`FailurePlan.fail_next`).
         """
-        _check_method(method)
+        check_method(method)
         self._failures.fail_next(method, n, code, message)
 
     def begin(self, method: str, context: grpc.ServicerContext) -> None:

@@ -67,6 +67,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
+from nvinformers.testing._call_gate import SERVICE, check_method
 
 __all__ = [
     "Hostility",
@@ -82,8 +83,7 @@ __all__ = [
 #: followed by 22, so every message of the API fails to decode it ("wire format was corrupt").
 GARBAGE = b"\x0a\x7fnot a protobuf message"
 
-_SERVICE_PREFIX = f"/{pb.DESCRIPTOR.package}.GpuService/"
-_METHODS = frozenset(pb.DESCRIPTOR.services_by_name["GpuService"].methods_by_name)
+_SERVICE_PREFIX = f"/{SERVICE.full_name}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +136,6 @@ BACKWARD_REVISIONS = RevisionCodec(
 )
 
 
-def _check_method(method: str) -> None:
-    if method not in _METHODS:
-        raise ValueError(f"unknown method {method!r}; GpuService has {sorted(_METHODS)}")
-
-
 class Hostility(grpc.ServerInterceptor):
     """The misbehaviour of one fake server (see the module docstring); ``server.hostile``.
 
@@ -175,7 +170,7 @@ class Hostility(grpc.ServerInterceptor):
         Raises:
             ValueError: not a method of ``GpuService``.
         """
-        _check_method(method)
+        check_method(method)
         with self._cond:
             self._hanging.add(method)
 
@@ -208,7 +203,7 @@ class Hostility(grpc.ServerInterceptor):
         Raises:
             ValueError: not a method of ``GpuService``, or a negative ``times``.
         """
-        _check_method(method)
+        check_method(method)
         if times is not None and times < 0:
             raise ValueError(f"times must be >= 0 or None, got {times}")
         with self._cond:

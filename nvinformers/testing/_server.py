@@ -23,7 +23,7 @@ with etcd3 storage, checked by ``tests/conformance`` against both; see ``docs/co
   on by default), and the named operations look in the request's namespace, ``""`` meaning
   ``default``; list and watch filter by namespace when given ("" = all).
 * gRPC server reflection (``grpcurl list`` / ``describe``) when ``grpcio-reflection`` is
-  installed (the ``testing`` extra; see :mod:`nvinformers.testing._reflection`).
+  installed (the ``testing`` extra).
 * Errors are gRPC statuses: NOT_FOUND, ALREADY_EXISTS, ABORTED (stale revision, failed
   precondition), INVALID_ARGUMENT (bad selector, bad options, unparsable list revision, bad
   patch, a changed uid or namespace), OUT_OF_RANGE.
@@ -92,8 +92,12 @@ from nvinformers.testing._gpu_status import (
 )
 from nvinformers.testing._hostile import Hostility
 from nvinformers.testing._periodic import PeriodicJobs
-from nvinformers.testing._reflection import enable_reflection
-from nvinformers.testing._servicer import GpuServicer, StreamEnd
+from nvinformers.testing._servicer import (
+    GpuServicer,
+    StreamEnd,
+    enable_reflection,
+    register_servicer,
+)
 from nvinformers.testing._socket_path import (
     DEFAULT_SOCKET_PATH,
     SOCK_ENV,
@@ -101,7 +105,6 @@ from nvinformers.testing._socket_path import (
     FakeServerError,
     ServerSocket,
 )
-from nvinformers.testing._wire import SERVICE, register_servicer
 from nvinformers.testing.storage import RawEvent, Storage
 
 __all__ = [
@@ -249,7 +252,7 @@ class FakeServer:
             )
             try:
                 register_servicer(GpuServicer(self._storage, self._gate, self), server)
-                enable_reflection(server, SERVICE.full_name)  # grpcurl list/describe, if installed
+                enable_reflection(server)  # grpcurl list/describe, if installed
                 self._socket.bind(server)
                 self._gate.serving = True
                 server.start()

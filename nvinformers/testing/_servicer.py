@@ -2,7 +2,14 @@
 apiserver checks them, its errors as gRPC statuses, and the watch stream (tracker events →
 pre-serialized ``WatchGpusResponse`` messages).
 
-Runs on the gRPC pool's threads; every call passes the server's :class:`CallGate` first.
+On the wire: responses are pre-serialized from the stored objects' wire bytes, and
+:func:`register_servicer` registers the methods so that a servicer may return them; with
+``grpcio-reflection`` installed (the ``testing`` extra; the ``dev`` extra includes it),
+:func:`enable_reflection` makes ``grpcurl -plaintext -unix <socket> list`` and ``describe`` work
+without the ``.proto`` files (the fake server works the same without it, only unreflected).
+
+Runs on the gRPC pool's threads; every call passes the server's :class:`CallGate` first. The
+encoding functions are pure; register and enable reflection before the server starts.
 """
 
 # ruff: noqa: N802  (the servicer's method names are the RPC names of the generated base class)
@@ -13,13 +20,14 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, NoReturn, Protocol
+from typing import Any, Final, NoReturn, Protocol
 
 import grpc
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, message_factory
+from google.protobuf.message import Message
 
 from nvinformers import labels
-from nvinformers.api.device.v1alpha1 import GPU, gpu_pb2_grpc
+from nvinformers.api.device.v1alpha1 import API_VERSION, GPU, LIST_KIND, gpu_pb2_grpc, wire_pb2
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.errors import (
     AlreadyExistsError,
@@ -30,12 +38,19 @@ from nvinformers.errors import (
     StatusError,
 )
 from nvinformers.testing import _patch as patch
-from nvinformers.testing._call_gate import CallGate
-from nvinformers.testing._wire import encode_list_response, encode_watch_response
+from nvinformers.testing._call_gate import SERVICE, CallGate
 from nvinformers.testing.storage import RawEvent, Storage, StoredGPU, event_gpu
 from nvinformers.testing.tracker import Ended, Watcher
 
-__all__ = ["GpuServicer", "StreamEnd", "WatchSettings"]
+__all__ = [
+    "GpuServicer",
+    "StreamEnd",
+    "WatchSettings",
+    "encode_watch_response",
+    "encode_list_response",
+    "register_servicer",
+    "enable_reflection",
+]
 
 _log = logging.getLogger("nvinformers.testing.server")  # the fake server, whichever part logs
 
@@ -300,3 +315,97 @@ class GpuServicer(gpu_pb2_grpc.GpuServiceServicer):
         except StatusError as exc:
             _abort(context, exc)
         return _gpu_message(gpu)
+
+
+# -- on the wire ---------------------------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_watch_response(event_type: str, object_bytes: bytes | None) -> bytes:
+    """A serialized ``WatchGpusResponse`` built from the stored object's wire bytes.
+
+    Field 1 (type, string) and field 2 (object, length-delimited): the object's bytes are copied
+    as stored, with no parse/serialize round trip, and may be anything for fault injection.
+    """
+    parts = []
+    if event_type:
+        encoded = event_type.encode("utf-8")
+        parts.append(b"\x0a" + _varint(len(encoded)) + encoded)
+    if object_bytes is not None:
+        parts.append(b"\x12" + _varint(len(object_bytes)) + object_bytes)
+    return b"".join(parts)
+
+
+_LIST_TYPE_META: Final = pb.TypeMeta(kind=LIST_KIND, api_version=API_VERSION).SerializeToString()
+
+
+def encode_list_response(revision: int, gpus: list[GPU]) -> bytes:
+    """A serialized ``ListGpusResponse`` whose items are the stored objects' wire bytes.
+
+    The private shadow message ``RawGpuList`` (fields 2 and 3 of ``GpuList``, items as bytes)
+    joins the items in C; ``type_meta`` (field 1) is prepended by hand. Three times faster than
+    parsing every item into a ``Gpu`` and serializing the list again.
+    """
+    raw = wire_pb2.RawGpuList(items=[gpu.to_bytes() for gpu in gpus])
+    raw.list_meta.resource_version = str(revision)
+    body = b"\x0a" + _varint(len(_LIST_TYPE_META)) + _LIST_TYPE_META + raw.SerializeToString()
+    return b"\x0a" + _varint(len(body)) + body
+
+
+def _serialize(response: Message | bytes) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()
+
+
+def register_servicer(servicer: gpu_pb2_grpc.GpuServiceServicer, server: grpc.Server) -> None:
+    """Register every method of ``GpuService`` on ``server``.
+
+    Built from the service descriptor like the generated ``add_GpuServiceServicer_to_server``,
+    with one difference: responses may also be pre-serialized ``bytes``. The watch path encodes
+    events straight from the stored wire bytes (no parse/serialize per event), and fault
+    injection sends objects no message could hold.
+    """
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in SERVICE.methods:
+        behaviour = getattr(servicer, method.name)
+        request_class = message_factory.GetMessageClass(method.input_type)
+        make_handler = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = make_handler(
+            behaviour, request_deserializer=request_class.FromString, response_serializer=_serialize
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)
+
+
+# Reflection logs as the package, as it always has.
+_reflection_log = logging.getLogger("nvinformers.testing")
+
+
+def enable_reflection(server: grpc.Server) -> bool:
+    """Serve ``grpc.reflection.v1alpha.ServerReflection`` for ``GpuService`` on ``server``.
+
+    Returns:
+        True when reflection is served, False when ``grpcio-reflection`` is not installed.
+    """
+    try:
+        from grpc_reflection.v1alpha import reflection
+    except ImportError:
+        _reflection_log.debug(
+            "grpcio-reflection is not installed: the fake server serves no reflection"
+        )
+        return False
+    reflection.enable_server_reflection((SERVICE.full_name, reflection.SERVICE_NAME), server)
+    return True

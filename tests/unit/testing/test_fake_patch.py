@@ -1,4 +1,4 @@
-"""nvinformers.testing._patch (merge / JSON patch on the JSON form) and faults.FailurePlan."""
+"""nvinformers.testing._patch (merge / JSON patch on the JSON form) and _call_gate.FailurePlan."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.errors import BadRequestError
-from nvinformers.testing._faults import FailurePlan
+from nvinformers.testing._call_gate import FailurePlan
 from nvinformers.testing._patch import (
     JSON,
     MERGE,
