@@ -1,5 +1,6 @@
-"""Patches for the fake server's ``PatchGpu``: JSON merge patch (RFC 7386) and JSON patch
-(RFC 6902), applied to the Kubernetes JSON form of a GPU.
+"""JSON patches for the fakes: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and the
+Kubernetes API server's strategic merge patch (for the fake Kubernetes API server); and, for the
+fake Device API server's ``PatchGpu``, the Kubernetes JSON form of a GPU they apply to.
 
 The patch type is a media type, as Kubernetes' ``types.PatchType`` and NVIDIA's device-apiserver
 and Go client have it (the proto's comment says "json" / "merge", which that server refuses):
@@ -10,8 +11,13 @@ and Go client have it (the proto's comment says "json" / "merge", which that ser
 * ``application/json-patch+json``: a list of operations ``add``, ``replace``, ``remove``,
   ``move``, ``copy`` and ``test`` with JSON pointers (``/metadata/labels/nvidia.com~1gpu.index``;
   ``-`` appends to an array).
+* ``application/strategic-merge-patch+json`` (core types only, not ``PatchGpu``): a merge patch
+  in which the keyed lists of the core types merge by their key instead of being replaced
+  (``status.conditions`` and ``status.addresses`` by ``type``, ``spec.containers`` by ``name``,
+  ``spec.taints`` by ``key``), ``{"$patch": "delete", <key>: ...}`` removes a list entry, and the
+  other ``$`` directives (``$setElementOrder``, ``$retainKeys``...) are accepted and ignored.
 
-The JSON form is that of ``kubectl get -o json`` with one difference: timestamps keep their
+The GPU's JSON form is that of ``kubectl get -o json`` with one difference: timestamps keep their
 nanoseconds (protobuf's JSON form), so an untouched condition survives a round trip unchanged.
 Unknown fields are dropped, as the device-apiserver (and the apiserver's pruning) drops them;
 fields of the wrong type are refused.
@@ -41,12 +47,24 @@ __all__ = [
     "gpu_from_json",
     "apply_merge_patch",
     "apply_json_patch",
+    "apply_strategic_merge_patch",
     "apply_patch",
+    "STRATEGIC_MERGE",
 ]
 
 #: The patch types (media types) ``PatchGpu`` accepts.
 MERGE: Final = "application/merge-patch+json"
 JSON: Final = "application/json-patch+json"
+#: The patch type only the core types accept (the fake Kubernetes API server's).
+STRATEGIC_MERGE: Final = "application/strategic-merge-patch+json"
+
+# Strategic merge: list fields merged by a key instead of replaced (the core types' patch tags).
+_MERGE_KEYS: Final[Mapping[tuple[str, ...], str]] = {
+    ("status", "conditions"): "type",
+    ("status", "addresses"): "type",
+    ("spec", "containers"): "name",
+    ("spec", "taints"): "key",
+}
 
 
 def _ts_json(ts: Timestamp) -> str:
@@ -201,6 +219,48 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+def apply_strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+    """``target`` (at ``path`` in the object) merged with the strategic merge ``patch`` (neither
+    is modified).
+
+    Raises:
+        BadRequestError: an entry of a keyed list without its merge key.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    out: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue  # $setElementOrder, $retainKeys...: ordering hints, not modelled
+        here = (*path, key)
+        if value is None:
+            out.pop(key, None)
+        elif here in _MERGE_KEYS and isinstance(value, list):
+            out[key] = _merge_keyed_list(out.get(key), value, _MERGE_KEYS[here])
+        else:
+            out[key] = apply_strategic_merge_patch(out.get(key), value, here)
+    return out
+
+
+def _merge_keyed_list(current: Any, patch: list[Any], key: str) -> list[Any]:
+    items: list[Any] = list(current) if isinstance(current, list) else []
+    for entry in patch:
+        if not isinstance(entry, dict) or key not in entry:
+            raise _bad(f"strategic merge patch: list entries need the merge key {key!r}")
+        position = next(
+            (i for i, x in enumerate(items) if isinstance(x, dict) and x.get(key) == entry[key]),
+            None,
+        )
+        if entry.get("$patch") == "delete":
+            if position is not None:
+                del items[position]
+        elif position is None:
+            items.append({k: v for k, v in entry.items() if not k.startswith("$")})
+        else:
+            items[position] = apply_strategic_merge_patch(items[position], entry)
+    return items
 
 
 def _pointer(path: Any) -> list[str]:

@@ -1,7 +1,7 @@
 """The resources the fake Kubernetes API server serves: names, kinds, scope, selectable fields.
 
-One :class:`Resource` per core/v1 resource. Discovery (:mod:`.discovery`), routing, field
-selectors and the tables (:mod:`.tables`) all read this one table, so a resource added here is
+One :class:`Resource` per core/v1 resource. Discovery (:mod:`._discovery`), routing, field
+selectors and the tables (:mod:`._tables`) all read this one table, so a resource added here is
 served, advertised and selectable at once.
 
 Thread-safety: immutable values.

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
-from nvinformers.testing.kube_api._objects import Record, dumps
+from nvinformers.testing.kube_api._registry import Record, dumps
 from nvinformers.testing.kube_api._resources import Resource
 from nvinformers.testing.kube_api._tables import table
 from nvinformers.testing.tracker import BOOKMARK, Ended, WatchEvent
