@@ -67,7 +67,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
-from nvinformers.testing._call_gate import SERVICE, check_method
+from nvinformers.testing._servicer import SERVICE, check_method
 
 __all__ = [
     "Hostility",

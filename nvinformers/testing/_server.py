@@ -81,7 +81,6 @@ from nvinformers.api.device.v1alpha1 import ListMeta as _ListMeta
 from nvinformers.errors import NotFoundError
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.signals import SignalStop
-from nvinformers.testing._call_gate import CallGate
 from nvinformers.testing._command_line import parse_command_line
 from nvinformers.testing._gpu_status import (
     NOT_READY_RECOMMENDED_ACTION,
@@ -93,6 +92,7 @@ from nvinformers.testing._gpu_status import (
 from nvinformers.testing._hostile import Hostility
 from nvinformers.testing._periodic import PeriodicJobs
 from nvinformers.testing._servicer import (
+    CallGate,
     GpuServicer,
     StreamEnd,
     enable_reflection,
