@@ -37,7 +37,7 @@ What it serves (one module per concept):
   compacted revision is 410.
 * Tables (:mod:`._tables`): ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` gets
   kubectl's columns, ``-o wide`` ones included.
-* Watches (:mod:`._watch`): chunked, one JSON event per line. From ``""`` / ``"0"`` (or with
+* Watches (:mod:`._handlers`): chunked, one JSON event per line. From ``""`` / ``"0"`` (or with
   ``sendInitialEvents=true``): an ADDED burst of the current state, sorted by key; with
   ``sendInitialEvents`` (which requires ``resourceVersionMatch=NotOlderThan``) then a BOOKMARK
   annotated ``k8s.io/initial-events-end: "true"``. From a revision: the history after it, then

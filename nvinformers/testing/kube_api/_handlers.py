@@ -3,12 +3,20 @@
 :class:`APIHandlers` is what the HTTP server calls for every request (:class:`~._http.App`):
 fixed endpoints (health, ``/version``, discovery) and the resources' verbs (PATCH bodies by
 :mod:`nvinformers.testing._patch`), in the representation the client accepts (JSON, or a
-``Table``); a watch becomes a stream
-(:mod:`._watch`) that holds the connection's thread. :class:`RequestLog` counts and records the
-requests for tests. :class:`RequestFaults` holds the fault injection that acts on requests rather
-than on stored state (dropped events, ended watches and compaction are the tracker's): answer
-the next N requests of a verb with an error ``Status``, park new watch requests (to change and
-compact the history while a client's watch is down), pause the delivery of watch events.
+``Table``). :class:`RequestLog` counts and records the requests for tests. :class:`RequestFaults`
+holds the fault injection that acts on requests rather than on stored state (dropped events,
+ended watches and compaction are the tracker's): answer the next N requests of a verb with an
+error ``Status``, park new watch requests (to change and compact the history while a client's
+watch is down), pause the delivery of watch events.
+
+A watch becomes a stream (:func:`stream`) that holds the connection's thread and blocks on its
+watcher's condition (no polling, no sleep): it writes the batches of :meth:`ObjectTracker.events
+<nvinformers.testing.tracker.ObjectTracker.events>` as HTTP chunks of one JSON event per line (at
+most :data:`MAX_LINES_PER_CHUNK` lines per chunk; events queue while delivery is paused),
+rendered as the client asked: the object itself (:class:`JSONRenderer`), or a one-row ``Table``
+(:class:`TableRenderer`, column definitions in the first event only). It ends when the tracker
+ends its watch: after what is queued (:data:`TIMED_OUT`: a server-side timeout) or at once
+(:data:`STOPPING`: the server is stopping).
 
 Thread-safety: called on every connection's thread at once; the log has its own lock, the faults
 one condition (guarding the failure queues, the hold flag and the count of parked requests;
@@ -23,11 +31,12 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from nvinformers.errors import BadRequestError
+from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.testing import _patch as patch
 from nvinformers.testing.kube_api import _discovery as discovery
 from nvinformers.testing.kube_api import _tables as tables
@@ -49,22 +58,101 @@ from nvinformers.testing.kube_api._http import (
 )
 from nvinformers.testing.kube_api._registry import Record, Registry, dumps
 from nvinformers.testing.kube_api._resources import Resource
-from nvinformers.testing.kube_api._watch import (
-    MAX_LINES_PER_CHUNK,
-    STOPPING,
-    JSONRenderer,
-    Renderer,
-    TableRenderer,
-    stream,
-)
 from nvinformers.testing.tracker import (
+    BOOKMARK,
+    Ended,
     ObjectTracker,
     RevisionExpiredError,
+    WatchEvent,
     parse_revision,
     watch_start,
 )
 
-__all__ = ["APIHandlers", "RequestLog", "RequestRecord", "RequestFaults"]
+__all__ = [
+    "APIHandlers",
+    "RequestLog",
+    "RequestRecord",
+    "RequestFaults",
+    "STOPPING",
+    "TIMED_OUT",
+]
+
+#: Lines written per chunk at most when a watch has a backlog.
+MAX_LINES_PER_CHUNK: Final = 512
+#: Why the tracker ended a watch: the server is stopping (the stream ends at once; a watch
+#: opened meanwhile is refused with 503).
+STOPPING: Final = "stop"
+#: Why the tracker ended a watch: a server-side timeout (the stream sends what is queued first).
+TIMED_OUT: Final = "end"
+
+
+class Renderer(Protocol):
+    """Turns one watch event into one line (with its newline)."""
+
+    def __call__(self, event: WatchEvent[Record]) -> bytes: ...
+
+
+def _bookmark_object(res: Resource, event: WatchEvent[Record]) -> bytes:
+    meta: dict[str, object] = {"resourceVersion": str(event.revision), "creationTimestamp": None}
+    if event.initial_events_end:
+        meta["annotations"] = {INITIAL_EVENTS_END_ANNOTATION: "true"}
+    return dumps({"kind": res.kind, "apiVersion": "v1", "metadata": meta}).encode()
+
+
+class JSONRenderer:
+    """``{"type": ..., "object": <the object>}`` lines, as the API server streams them."""
+
+    def __init__(self, res: Resource) -> None:
+        self._res = res
+
+    def __call__(self, event: WatchEvent[Record]) -> bytes:
+        record = event.object
+        body = record.full() if record is not None else _bookmark_object(self._res, event)
+        return b'{"type":"%s","object":%s}\n' % (event.type.encode(), body)
+
+
+class TableRenderer:
+    """Lines whose object is a one-row ``Table`` (column definitions in the first only)."""
+
+    def __init__(self, res: Resource, version: str, include: str) -> None:
+        self._res = res
+        self._version = version
+        self._include = include
+        self._headers = True
+
+    def __call__(self, event: WatchEvent[Record]) -> bytes:
+        if event.type == BOOKMARK:
+            # A bookmark's object carries only a revision; its table has no rows.
+            rows = []
+        else:
+            assert event.object is not None
+            rows = [event.object.load()]
+        doc = tables.table(
+            self._res, rows, resource_version=str(event.revision), version=self._version,
+            include=self._include, headers=self._headers,
+        )  # fmt: skip
+        self._headers = False
+        return b'{"type":"%s","object":%s}\n' % (event.type.encode(), dumps(doc).encode())
+
+
+def stream(
+    write_chunk: Callable[[bytes], None],
+    events: Iterable[list[WatchEvent[Record]] | Ended],
+    render: Renderer,
+) -> None:
+    """Write a watch's ``events`` (:meth:`ObjectTracker.events
+    <nvinformers.testing.tracker.ObjectTracker.events>`) as chunks of rendered lines, then the
+    last, empty chunk.
+
+    Raises:
+        OSError: the client went away.
+    """
+    for item in events:
+        if isinstance(item, Ended):
+            break
+        write_chunk(b"".join(render(e) for e in item))  # rendered outside every lock
+    write_chunk(b"")
+
 
 log = logging.getLogger("nvinformers.testing.kube_api")
 

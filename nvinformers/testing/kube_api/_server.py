@@ -18,6 +18,8 @@ from typing import Any, Final, Self
 
 from nvinformers.testing.kube_api._errors import FakeKubeAPIError
 from nvinformers.testing.kube_api._handlers import (
+    STOPPING,
+    TIMED_OUT,
     APIHandlers,
     RequestFaults,
     RequestLog,
@@ -32,7 +34,6 @@ from nvinformers.testing.kube_api._registry import (
     now,
 )
 from nvinformers.testing.kube_api._resources import resource_named
-from nvinformers.testing.kube_api._watch import STOPPING, TIMED_OUT
 from nvinformers.testing.tracker import ObjectTracker
 
 __all__ = ["FakeKubeAPIServer", "RequestRecord", "DEFAULT_NAMESPACES"]
