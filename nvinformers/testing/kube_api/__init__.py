@@ -13,7 +13,7 @@ Kubernetes API server does::
 
 What it serves (one module per concept):
 
-* Discovery (:mod:`._discovery`): ``/version``, ``/api``, ``/api/v1``, ``/apis``, and aggregated
+* Discovery (:mod:`._resources`): ``/version``, ``/api``, ``/api/v1``, ``/apis``, and aggregated
   discovery (``apidiscovery.k8s.io`` v2/v2beta1) for clients that ask for it first, as kubectl
   does; health (``/healthz``, ``/livez``, ``/readyz``).
 * Resources (:mod:`._resources`, :mod:`._http`, :mod:`._handlers`, :mod:`._registry`):

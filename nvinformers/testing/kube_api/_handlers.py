@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol
 from nvinformers.errors import BadRequestError
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.testing import _patch as patch
-from nvinformers.testing.kube_api import _discovery as discovery
+from nvinformers.testing.kube_api import _resources as discovery
 from nvinformers.testing.kube_api import _tables as tables
 from nvinformers.testing.kube_api._errors import (
     FakeKubeAPIError,
