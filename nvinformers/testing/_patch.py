@@ -67,28 +67,21 @@ _MERGE_KEYS: Final[Mapping[tuple[str, ...], str]] = {
 }
 
 
-def _ts_json(ts: Timestamp) -> str:
-    return ts.ToJsonString()
-
-
 def gpu_to_json(msg: pb.Gpu) -> dict[str, Any]:
     """The Kubernetes JSON form of ``msg`` (empty and unset fields omitted)."""
     meta = msg.object_meta
     metadata: dict[str, Any] = {"name": meta.name}
-    if meta.namespace:
-        metadata["namespace"] = meta.namespace
-    if meta.uid:
-        metadata["uid"] = meta.uid
-    if meta.resource_version:
-        metadata["resourceVersion"] = meta.resource_version
-    if meta.generation:
-        metadata["generation"] = meta.generation
-    if meta.HasField("creation_timestamp"):
-        metadata["creationTimestamp"] = _ts_json(meta.creation_timestamp)
-    if meta.labels:
-        metadata["labels"] = dict(meta.labels)
-    if meta.annotations:
-        metadata["annotations"] = dict(meta.annotations)
+    created = meta.HasField("creation_timestamp") and meta.creation_timestamp.ToJsonString()
+    optional: tuple[tuple[str, Any], ...] = (
+        ("namespace", meta.namespace),
+        ("uid", meta.uid),
+        ("resourceVersion", meta.resource_version),
+        ("generation", meta.generation),
+        ("creationTimestamp", created),
+        ("labels", dict(meta.labels)),
+        ("annotations", dict(meta.annotations)),
+    )
+    metadata.update((key, value) for key, value in optional if value)  # unset: omitted
     doc: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata}
     doc["spec"] = {"uuid": msg.spec.uuid} if msg.spec.uuid else {}
     status: dict[str, Any] = {}
@@ -105,7 +98,7 @@ def _condition_to_json(cond: pb.Condition) -> dict[str, Any]:
     if cond.HasField("observed_generation"):
         out["observedGeneration"] = cond.observed_generation
     if cond.HasField("last_transition_time"):
-        out["lastTransitionTime"] = _ts_json(cond.last_transition_time)
+        out["lastTransitionTime"] = cond.last_transition_time.ToJsonString()
     if cond.reason:
         out["reason"] = cond.reason
     if cond.message:
@@ -187,10 +180,8 @@ def gpu_from_json(doc: Any) -> pb.Gpu:
         path = f"status.conditions[{index}]"
         cond_doc = _expect(item, dict, path)
         cond = msg.status.conditions.add()
-        cond.type = _expect(_field(cond_doc, "type", ""), str, f"{path}.type")
-        cond.status = _expect(_field(cond_doc, "status", ""), str, f"{path}.status")
-        cond.reason = _expect(_field(cond_doc, "reason", ""), str, f"{path}.reason")
-        cond.message = _expect(_field(cond_doc, "message", ""), str, f"{path}.message")
+        for key in ("type", "status", "reason", "message"):
+            setattr(cond, key, _expect(_field(cond_doc, key, ""), str, f"{path}.{key}"))
         if cond_doc.get("observedGeneration") is not None:
             cond.observed_generation = _expect(
                 cond_doc["observedGeneration"], int, f"{path}.observedGeneration"
