@@ -77,21 +77,21 @@ from nvinformers.errors import NotFoundError
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.signals import SignalStop
 from nvinformers.testing._command_line import parse_command_line
-from nvinformers.testing._gpu_status import (
-    NOT_READY_RECOMMENDED_ACTION,
-    READY_CONDITION,
-    inventory_gpu,
-    ready_condition,
-    status_mutation,
-)
 from nvinformers.testing._hostile import Hostility
-from nvinformers.testing._periodic import PeriodicJobs
 from nvinformers.testing._servicer import (
     CallGate,
     GpuServicer,
     StreamEnd,
     enable_reflection,
     register_servicer,
+)
+from nvinformers.testing._simulation import (
+    NOT_READY_RECOMMENDED_ACTION,
+    READY_CONDITION,
+    PeriodicJobs,
+    inventory_gpu,
+    ready_condition,
+    status_mutation,
 )
 from nvinformers.testing._socket_path import (
     DEFAULT_SOCKET_PATH,
