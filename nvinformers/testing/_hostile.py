@@ -2,37 +2,14 @@
 
 Every :class:`~nvinformers.testing.FakeServer` carries one :class:`Hostility`, as
 ``server.hostile``. Its knobs change how the real server, on its real socket, answers from the
-next call (or message) on, until turned off or :meth:`Hostility.reset`:
-
-========================================  ===================================================
-knob                                      the server ...
-========================================  ===================================================
-:meth:`~Hostility.hang`                   never answers calls of a method: each one blocks
-                                          until :meth:`~Hostility.release`, the client
-                                          cancels it or gives up (its deadline), or the
-                                          server stops
-:meth:`~Hostility.silence`                keeps every watch stream open but sends nothing on
-                                          it: no event, no bookmark (changes are lost to
-                                          those streams)
-:meth:`~Hostility.send_garbage`           answers with bytes no protobuf message can be
-                                          decoded from (a unary method's response; a
-                                          watch's first message)
-:meth:`~Hostility.set_revisions`          reports revisions through a
-                                          :class:`RevisionCodec`: not decimal integers
-                                          (:data:`ALPHA_REVISIONS`,
-                                          :data:`NEGATIVE_REVISIONS`,
-                                          :data:`EXPONENT_REVISIONS`), or decreasing
-                                          (:data:`BACKWARD_REVISIONS`); revisions clients
-                                          send back are decoded, so watches from them still
-                                          work
-:meth:`~Hostility.flap`                   ends every watch stream with UNAVAILABLE a fixed
-                                          number of seconds after it opened
-:meth:`~Hostility.ignore_initial_events`  ignores ``send_initial_events`` (and
-                                          ``resource_version_match``) on watches, as the
-                                          device-apiserver's memory storage does: a
-                                          streaming list gets a plain watch, and no
-                                          initial-events-end bookmark
-========================================  ===================================================
+next call (or message) on, until turned off or :meth:`Hostility.reset`: :meth:`~Hostility.hang`
+(calls of a method block until released), :meth:`~Hostility.silence` (watches stay open, nothing
+is sent), :meth:`~Hostility.send_garbage` (bytes no message decodes from),
+:meth:`~Hostility.set_revisions` (revisions spelled by a :class:`RevisionCodec`: not decimal
+integers, or decreasing), :meth:`~Hostility.flap` (watches end with UNAVAILABLE after a few
+seconds) and :meth:`~Hostility.ignore_initial_events` (streaming lists get a plain watch, as from
+the device-apiserver's memory storage). Each method says exactly what it does; the table in
+``docs/reliability.md`` ("Testing your own agent against a hostile server") sums them up.
 
 Tests wait on the kit rather than sleep: :meth:`Hostility.wait_for_hung` returns once calls are
 blocked in the server (or once the client cancelled them: ``wait_for_hung("ListGpus", 0)``).
