@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, Protocol
 
@@ -407,31 +407,29 @@ class GpuServicer(gpu_pb2_grpc.GpuServiceServicer):
                     yield encode_watch_response(event.type, event_gpu(event).to_bytes())
         # timeout_seconds: a clean end of stream (status OK)
 
-    def CreateGpu(self, request: pb.CreateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
-        self._gate.begin("CreateGpu", context)
-        gpu = request.gpu
-        # Status is a subresource: a create ignores it (providers write it with UpdateGpuStatus).
-        gpu.ClearField("status")
+    def _write(
+        self, method: str, context: grpc.ServicerContext, write: Callable[[], GPU]
+    ) -> pb.Gpu:
+        self._gate.begin(method, context)
         try:
-            return _gpu_message(self._storage.create(gpu))
+            return _gpu_message(write())
         except StatusError as exc:
             _abort(context, exc)
 
+    def CreateGpu(self, request: pb.CreateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
+        # Status is a subresource: a create ignores it (providers write it with UpdateGpuStatus).
+        request.gpu.ClearField("status")
+        return self._write("CreateGpu", context, lambda: self._storage.create(request.gpu))
+
     def UpdateGpu(self, request: pb.UpdateGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
-        self._gate.begin("UpdateGpu", context)
-        try:
-            return _gpu_message(self._storage.update(request.gpu))
-        except StatusError as exc:
-            _abort(context, exc)
+        return self._write("UpdateGpu", context, lambda: self._storage.update(request.gpu))
 
     def UpdateGpuStatus(
         self, request: pb.UpdateGpuStatusRequest, context: grpc.ServicerContext
     ) -> pb.Gpu:
-        self._gate.begin("UpdateGpuStatus", context)
-        try:
-            return _gpu_message(self._storage.update_status(request.gpu))
-        except StatusError as exc:
-            _abort(context, exc)
+        return self._write(
+            "UpdateGpuStatus", context, lambda: self._storage.update_status(request.gpu)
+        )
 
     def DeleteGpu(
         self, request: pb.DeleteGpuRequest, context: grpc.ServicerContext
