@@ -341,11 +341,9 @@ class Storage:
             raise already_exists(name) from None
 
     def update(self, gpu: pb.Gpu) -> GPU:
-        """Replace spec, labels and annotations (``Update``); status is left alone.
-
-        The generation is bumped only when the spec changes. A ``resource_version`` in ``gpu``
-        acts as a precondition; the object is looked up in ``gpu``'s namespace (see the module
-        docstring). Nothing changes → no write, the current object.
+        """Replace spec, labels and annotations (``Update``); status is left alone. The write
+        rules (generation, precondition, namespace, no-op) are the module docstring's; a no-op
+        returns the current object.
 
         Raises:
             BadRequestError: no name, invalid labels, or a different uid (immutable).
