@@ -448,20 +448,17 @@ class Storage:
         while True:
             record = self._lookup(name, namespace)
             meta = record.gpu.metadata
-            if uid and uid != meta.uid:
-                raise ConflictError(
-                    f"Precondition failed: UID in precondition: {uid}, "
-                    f"UID in object meta: {meta.uid}",
-                    resource=_QUALIFIED,
-                    name=name,
-                )
-            if resource_version and resource_version != meta.resource_version:
-                raise ConflictError(
-                    f"Precondition failed: ResourceVersion in precondition: {resource_version}, "
-                    f"ResourceVersion in meta: {meta.resource_version}",
-                    resource=_QUALIFIED,
-                    name=name,
-                )
+            for what, wanted, actual, where in (
+                ("UID", uid, meta.uid, "object meta"),
+                ("ResourceVersion", resource_version, meta.resource_version, "meta"),
+            ):
+                if wanted and wanted != actual:
+                    raise ConflictError(
+                        f"Precondition failed: {what} in precondition: {wanted}, "
+                        f"{what} in {where}: {actual}",
+                        resource=_QUALIFIED,
+                        name=name,
+                    )
             try:
                 return self.tracker.delete(key(name), revision=record.revision).gpu
             except StaleRevisionError:
