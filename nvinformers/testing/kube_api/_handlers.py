@@ -238,22 +238,21 @@ def _apply_patch(content_type: str, current: dict[str, Any], body: bytes) -> dic
         doc = json.loads(body) if body else None
     except ValueError as exc:
         raise bad_request(f"error decoding patch: {exc}") from exc
+    apply: Callable[[Any, Any], Any]
     if content_type == patch.JSON:
         if not isinstance(doc, list):
             raise bad_request("error decoding patch: a JSON patch must be a list of operations")
-        try:
-            patched = patch.apply_json_patch(current, doc)
-        except BadRequestError as exc:
-            raise invalid(exc.message) from exc
+        apply, refused = patch.apply_json_patch, invalid  # 422: the patch does not apply
     elif not isinstance(doc, dict):
         raise bad_request("error decoding patch: a merge patch must be a JSON object")
     elif content_type == patch.MERGE:
-        patched = patch.apply_merge_patch(current, doc)
+        apply, refused = patch.apply_merge_patch, invalid  # (a merge patch always applies)
     else:
-        try:
-            patched = patch.apply_strategic_merge_patch(current, doc)
-        except BadRequestError as exc:
-            raise bad_request(exc.message) from exc
+        apply, refused = patch.apply_strategic_merge_patch, bad_request  # 400: a malformed body
+    try:
+        patched = apply(current, doc)
+    except BadRequestError as exc:
+        raise refused(exc.message) from exc
     if not isinstance(patched, dict):
         raise invalid("the patched object is not a JSON object")
     return patched
