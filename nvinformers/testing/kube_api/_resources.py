@@ -211,15 +211,12 @@ def aggregated(version: str, *, core: bool) -> tuple[str, dict[str, Any]]:
     """The aggregated document for ``/api`` (``core``) or ``/apis``, and its Content-Type."""
     items: list[dict[str, Any]] = []
     if core:
-        kinds = {
-            res.plural: {"group": "", "version": "v1", "kind": res.kind}
-            for res in RESOURCES.values()
-        }
         resources = []
         for res in RESOURCES.values():
+            kind = {"group": "", "version": "v1", "kind": res.kind}
             entry: dict[str, Any] = {
                 "resource": res.plural,
-                "responseKind": kinds[res.plural],
+                "responseKind": kind,
                 "scope": "Namespaced" if res.namespaced else "Cluster",
                 "singularResource": res.singular,
                 "verbs": list(VERBS),
@@ -231,7 +228,7 @@ def aggregated(version: str, *, core: bool) -> tuple[str, dict[str, Any]]:
                 entry["subresources"] = [
                     {
                         "subresource": sub,
-                        "responseKind": kinds[res.plural],
+                        "responseKind": kind,
                         "verbs": list(SUBRESOURCE_VERBS),
                     }
                     for sub in res.subresources
