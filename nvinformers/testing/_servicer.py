@@ -448,24 +448,23 @@ class GpuServicer(gpu_pb2_grpc.GpuServiceServicer):
         return empty_pb2.Empty()
 
     def PatchGpu(self, request: pb.PatchGpuRequest, context: grpc.ServicerContext) -> pb.Gpu:
-        self._gate.begin("PatchGpu", context)
         subresources = list(request.subresources)
-        if subresources not in ([], ["status"]):
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"unsupported subresource {'/'.join(subresources)!r} (supported: none, 'status')",
-            )
-        patch_type, data = request.patch_type, request.data
-        try:
-            gpu = self._storage.patch(
+
+        def write() -> GPU:
+            if subresources not in ([], ["status"]):
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"unsupported subresource {'/'.join(subresources)!r} "
+                    "(supported: none, 'status')",
+                )
+            return self._storage.patch(
                 request.name,
-                lambda current: patch.apply_patch(current, patch_type, data),
+                lambda current: patch.apply_patch(current, request.patch_type, request.data),
                 status=subresources == ["status"],
                 namespace=request.namespace,
             )
-        except StatusError as exc:
-            _abort(context, exc)
-        return _gpu_message(gpu)
+
+        return self._write("PatchGpu", context, write)
 
 
 # -- on the wire ---------------------------------------------------------------------------------

@@ -110,10 +110,7 @@ class ObjectTracker:
             AlreadyExistsError: a GPU of that name exists.
         """
         name = _name_of(gpu)
-        try:
-            return self.store.create(key(name), _build(gpu)).gpu
-        except store.ObjectExistsError:
-            raise already_exists(name) from None
+        return _stored_gpu(name, lambda: self.store.create(key(name), _build(gpu)))
 
     def update(self, gpu: GPU) -> GPU:
         """Replace a GPU at the next revision; open watches see MODIFIED.
@@ -123,10 +120,7 @@ class ObjectTracker:
             NotFoundError: no GPU of that name exists.
         """
         name = _name_of(gpu)
-        try:
-            return self.store.update(key(name), _build(gpu)).gpu
-        except store.ObjectNotFoundError:
-            raise not_found(name) from None
+        return _stored_gpu(name, lambda: self.store.update(key(name), _build(gpu)))
 
     def delete(self, name: str) -> GPU:
         """Delete a GPU at the next revision; open watches see DELETED with its last state.
@@ -137,10 +131,7 @@ class ObjectTracker:
         Raises:
             NotFoundError: no GPU of that name exists.
         """
-        try:
-            return self.store.delete(key(name)).gpu
-        except store.ObjectNotFoundError:
-            raise not_found(name) from None
+        return _stored_gpu(name, lambda: self.store.delete(key(name)))
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -150,10 +141,7 @@ class ObjectTracker:
         Raises:
             NotFoundError: no such GPU.
         """
-        try:
-            return self.store.get(key(name)).gpu
-        except store.ObjectNotFoundError:
-            raise not_found(name) from None
+        return _stored_gpu(name, lambda: self.store.get(key(name)))
 
     def list(self, label_selector: str = "") -> GPUList:
         """Every GPU (matching ``label_selector``), sorted by name, and the current revision.
@@ -242,6 +230,16 @@ def _name_of(gpu: GPU) -> str:
     if not name:
         raise ValueError("a GPU needs metadata.name to be stored")
     return name
+
+
+def _stored_gpu(name: str, call: Callable[[], StoredGPU]) -> GPU:
+    """The GPU ``call`` returns, the store's errors as the server's."""
+    try:
+        return call().gpu
+    except store.ObjectNotFoundError:
+        raise not_found(name) from None
+    except store.ObjectExistsError:
+        raise already_exists(name) from None
 
 
 def _build(gpu: GPU) -> Callable[[int], StoredGPU]:
