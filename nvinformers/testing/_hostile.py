@@ -2,37 +2,14 @@
 
 Every :class:`~nvinformers.testing.FakeServer` carries one :class:`Hostility`, as
 ``server.hostile``. Its knobs change how the real server, on its real socket, answers from the
-next call (or message) on, until turned off or :meth:`Hostility.reset`:
-
-========================================  ===================================================
-knob                                      the server ...
-========================================  ===================================================
-:meth:`~Hostility.hang`                   never answers calls of a method: each one blocks
-                                          until :meth:`~Hostility.release`, the client
-                                          cancels it or gives up (its deadline), or the
-                                          server stops
-:meth:`~Hostility.silence`                keeps every watch stream open but sends nothing on
-                                          it: no event, no bookmark (changes are lost to
-                                          those streams)
-:meth:`~Hostility.send_garbage`           answers with bytes no protobuf message can be
-                                          decoded from (a unary method's response; a
-                                          watch's first message)
-:meth:`~Hostility.set_revisions`          reports revisions through a
-                                          :class:`RevisionCodec`: not decimal integers
-                                          (:data:`ALPHA_REVISIONS`,
-                                          :data:`NEGATIVE_REVISIONS`,
-                                          :data:`EXPONENT_REVISIONS`), or decreasing
-                                          (:data:`BACKWARD_REVISIONS`); revisions clients
-                                          send back are decoded, so watches from them still
-                                          work
-:meth:`~Hostility.flap`                   ends every watch stream with UNAVAILABLE a fixed
-                                          number of seconds after it opened
-:meth:`~Hostility.ignore_initial_events`  ignores ``send_initial_events`` (and
-                                          ``resource_version_match``) on watches, as the
-                                          device-apiserver's memory storage does: a
-                                          streaming list gets a plain watch, and no
-                                          initial-events-end bookmark
-========================================  ===================================================
+next call (or message) on, until turned off or :meth:`Hostility.reset`: :meth:`~Hostility.hang`
+(calls of a method block until released), :meth:`~Hostility.silence` (watches stay open, nothing
+is sent), :meth:`~Hostility.send_garbage` (bytes no message decodes from),
+:meth:`~Hostility.set_revisions` (revisions spelled by a :class:`RevisionCodec`: not decimal
+integers, or decreasing), :meth:`~Hostility.flap` (watches end with UNAVAILABLE after a few
+seconds) and :meth:`~Hostility.ignore_initial_events` (streaming lists get a plain watch, as from
+the device-apiserver's memory storage). Each method says exactly what it does; the table in
+``docs/reliability.md`` ("Testing your own agent against a hostile server") sums them up.
 
 Tests wait on the kit rather than sleep: :meth:`Hostility.wait_for_hung` returns once calls are
 blocked in the server (or once the client cancelled them: ``wait_for_hung("ListGpus", 0)``).
@@ -67,6 +44,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
+from nvinformers.testing._servicer import SERVICE, check_method
 
 __all__ = [
     "Hostility",
@@ -82,8 +60,7 @@ __all__ = [
 #: followed by 22, so every message of the API fails to decode it ("wire format was corrupt").
 GARBAGE = b"\x0a\x7fnot a protobuf message"
 
-_SERVICE_PREFIX = f"/{pb.DESCRIPTOR.package}.GpuService/"
-_METHODS = frozenset(pb.DESCRIPTOR.services_by_name["GpuService"].methods_by_name)
+_SERVICE_PREFIX = f"/{SERVICE.full_name}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +113,6 @@ BACKWARD_REVISIONS = RevisionCodec(
 )
 
 
-def _check_method(method: str) -> None:
-    if method not in _METHODS:
-        raise ValueError(f"unknown method {method!r}; GpuService has {sorted(_METHODS)}")
-
-
 class Hostility(grpc.ServerInterceptor):
     """The misbehaviour of one fake server (see the module docstring); ``server.hostile``.
 
@@ -175,7 +147,7 @@ class Hostility(grpc.ServerInterceptor):
         Raises:
             ValueError: not a method of ``GpuService``.
         """
-        _check_method(method)
+        check_method(method)
         with self._cond:
             self._hanging.add(method)
 
@@ -208,7 +180,7 @@ class Hostility(grpc.ServerInterceptor):
         Raises:
             ValueError: not a method of ``GpuService``, or a negative ``times``.
         """
-        _check_method(method)
+        check_method(method)
         if times is not None and times < 0:
             raise ValueError(f"times must be >= 0 or None, got {times}")
         with self._cond:

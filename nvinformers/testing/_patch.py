@@ -1,5 +1,6 @@
-"""Patches for the fake server's ``PatchGpu``: JSON merge patch (RFC 7386) and JSON patch
-(RFC 6902), applied to the Kubernetes JSON form of a GPU.
+"""JSON patches for the fakes: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and the
+Kubernetes API server's strategic merge patch (for the fake Kubernetes API server); and, for the
+fake Device API server's ``PatchGpu``, the Kubernetes JSON form of a GPU they apply to.
 
 The patch type is a media type, as Kubernetes' ``types.PatchType`` and NVIDIA's device-apiserver
 and Go client have it (the proto's comment says "json" / "merge", which that server refuses):
@@ -10,8 +11,13 @@ and Go client have it (the proto's comment says "json" / "merge", which that ser
 * ``application/json-patch+json``: a list of operations ``add``, ``replace``, ``remove``,
   ``move``, ``copy`` and ``test`` with JSON pointers (``/metadata/labels/nvidia.com~1gpu.index``;
   ``-`` appends to an array).
+* ``application/strategic-merge-patch+json`` (core types only, not ``PatchGpu``): a merge patch
+  in which the keyed lists of the core types merge by their key instead of being replaced
+  (``status.conditions`` and ``status.addresses`` by ``type``, ``spec.containers`` by ``name``,
+  ``spec.taints`` by ``key``), ``{"$patch": "delete", <key>: ...}`` removes a list entry, and the
+  other ``$`` directives (``$setElementOrder``, ``$retainKeys``...) are accepted and ignored.
 
-The JSON form is that of ``kubectl get -o json`` with one difference: timestamps keep their
+The GPU's JSON form is that of ``kubectl get -o json`` with one difference: timestamps keep their
 nanoseconds (protobuf's JSON form), so an untouched condition survives a round trip unchanged.
 Unknown fields are dropped, as the device-apiserver (and the apiserver's pruning) drops them;
 fields of the wrong type are refused.
@@ -41,36 +47,41 @@ __all__ = [
     "gpu_from_json",
     "apply_merge_patch",
     "apply_json_patch",
+    "apply_strategic_merge_patch",
     "apply_patch",
+    "STRATEGIC_MERGE",
 ]
 
 #: The patch types (media types) ``PatchGpu`` accepts.
 MERGE: Final = "application/merge-patch+json"
 JSON: Final = "application/json-patch+json"
+#: The patch type only the core types accept (the fake Kubernetes API server's).
+STRATEGIC_MERGE: Final = "application/strategic-merge-patch+json"
 
-
-def _ts_json(ts: Timestamp) -> str:
-    return ts.ToJsonString()
+# Strategic merge: list fields merged by a key instead of replaced (the core types' patch tags).
+_MERGE_KEYS: Final[Mapping[tuple[str, ...], str]] = {
+    ("status", "conditions"): "type",
+    ("status", "addresses"): "type",
+    ("spec", "containers"): "name",
+    ("spec", "taints"): "key",
+}
 
 
 def gpu_to_json(msg: pb.Gpu) -> dict[str, Any]:
     """The Kubernetes JSON form of ``msg`` (empty and unset fields omitted)."""
     meta = msg.object_meta
     metadata: dict[str, Any] = {"name": meta.name}
-    if meta.namespace:
-        metadata["namespace"] = meta.namespace
-    if meta.uid:
-        metadata["uid"] = meta.uid
-    if meta.resource_version:
-        metadata["resourceVersion"] = meta.resource_version
-    if meta.generation:
-        metadata["generation"] = meta.generation
-    if meta.HasField("creation_timestamp"):
-        metadata["creationTimestamp"] = _ts_json(meta.creation_timestamp)
-    if meta.labels:
-        metadata["labels"] = dict(meta.labels)
-    if meta.annotations:
-        metadata["annotations"] = dict(meta.annotations)
+    created = meta.HasField("creation_timestamp") and meta.creation_timestamp.ToJsonString()
+    optional: tuple[tuple[str, Any], ...] = (
+        ("namespace", meta.namespace),
+        ("uid", meta.uid),
+        ("resourceVersion", meta.resource_version),
+        ("generation", meta.generation),
+        ("creationTimestamp", created),
+        ("labels", dict(meta.labels)),
+        ("annotations", dict(meta.annotations)),
+    )
+    metadata.update((key, value) for key, value in optional if value)  # unset: omitted
     doc: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata}
     doc["spec"] = {"uuid": msg.spec.uuid} if msg.spec.uuid else {}
     status: dict[str, Any] = {}
@@ -87,7 +98,7 @@ def _condition_to_json(cond: pb.Condition) -> dict[str, Any]:
     if cond.HasField("observed_generation"):
         out["observedGeneration"] = cond.observed_generation
     if cond.HasField("last_transition_time"):
-        out["lastTransitionTime"] = _ts_json(cond.last_transition_time)
+        out["lastTransitionTime"] = cond.last_transition_time.ToJsonString()
     if cond.reason:
         out["reason"] = cond.reason
     if cond.message:
@@ -169,10 +180,8 @@ def gpu_from_json(doc: Any) -> pb.Gpu:
         path = f"status.conditions[{index}]"
         cond_doc = _expect(item, dict, path)
         cond = msg.status.conditions.add()
-        cond.type = _expect(_field(cond_doc, "type", ""), str, f"{path}.type")
-        cond.status = _expect(_field(cond_doc, "status", ""), str, f"{path}.status")
-        cond.reason = _expect(_field(cond_doc, "reason", ""), str, f"{path}.reason")
-        cond.message = _expect(_field(cond_doc, "message", ""), str, f"{path}.message")
+        for key in ("type", "status", "reason", "message"):
+            setattr(cond, key, _expect(_field(cond_doc, key, ""), str, f"{path}.{key}"))
         if cond_doc.get("observedGeneration") is not None:
             cond.observed_generation = _expect(
                 cond_doc["observedGeneration"], int, f"{path}.observedGeneration"
@@ -201,6 +210,48 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = apply_merge_patch(result.get(key), value)
     return result
+
+
+def apply_strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+    """``target`` (at ``path`` in the object) merged with the strategic merge ``patch`` (neither
+    is modified).
+
+    Raises:
+        BadRequestError: an entry of a keyed list without its merge key.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    out: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue  # $setElementOrder, $retainKeys...: ordering hints, not modelled
+        here = (*path, key)
+        if value is None:
+            out.pop(key, None)
+        elif here in _MERGE_KEYS and isinstance(value, list):
+            out[key] = _merge_keyed_list(out.get(key), value, _MERGE_KEYS[here])
+        else:
+            out[key] = apply_strategic_merge_patch(out.get(key), value, here)
+    return out
+
+
+def _merge_keyed_list(current: Any, patch: list[Any], key: str) -> list[Any]:
+    items: list[Any] = list(current) if isinstance(current, list) else []
+    for entry in patch:
+        if not isinstance(entry, dict) or key not in entry:
+            raise _bad(f"strategic merge patch: list entries need the merge key {key!r}")
+        position = next(
+            (i for i, x in enumerate(items) if isinstance(x, dict) and x.get(key) == entry[key]),
+            None,
+        )
+        if entry.get("$patch") == "delete":
+            if position is not None:
+                del items[position]
+        elif position is None:
+            items.append({k: v for k, v in entry.items() if not k.startswith("$")})
+        else:
+            items[position] = apply_strategic_merge_patch(items[position], entry)
+    return items
 
 
 def _pointer(path: Any) -> list[str]:

@@ -10,20 +10,15 @@ with etcd3 storage, checked by ``tests/conformance`` against both; see ``docs/co
   ``UpdateGpuStatus`` (status only), ``DeleteGpu`` (preconditions), ``PatchGpu``
   (``application/merge-patch+json`` / ``application/json-patch+json``, main resource or
   ``status``).
-* One global revision; history replay for a watch from a revision; ``OUT_OF_RANGE`` "too old
-  resource version" once the history is compacted, and "too large resource version" for a
-  revision the server never reached (see :mod:`nvinformers.testing.storage`).
-* Watches: an ADDED burst for ``""``/``"0"``; label selectors with Kubernetes watch-cache
-  transitions (an object that stops matching arrives as DELETED, one that starts as ADDED);
-  periodic BOOKMARKs with ``allow_watch_bookmarks``; the streaming-list protocol
-  (``send_initial_events`` + ``resource_version_match="NotOlderThan"`` → burst, then, when the
-  request also allows bookmarks, a BOOKMARK annotated ``k8s.io/initial-events-end: "true"``);
-  ``timeout_seconds`` ends the stream cleanly (status OK).
-* Namespaces: GPUs created without one are stored under ``default`` (``stamp_default_namespace``,
-  on by default), and the named operations look in the request's namespace, ``""`` meaning
-  ``default``; list and watch filter by namespace when given ("" = all).
+* The storage semantics of :mod:`nvinformers.testing.storage`: one global revision, history
+  replay, ``OUT_OF_RANGE`` for a revision the history no longer (or never) reached, watches with
+  an ADDED burst, watch-cache selector transitions and the streaming-list protocol
+  (``send_initial_events`` needs ``resource_version_match="NotOlderThan"`` here), namespaces
+  (``stamp_default_namespace``, on by default; list and watch filter by a namespace given).
+  Periodic BOOKMARKs with ``allow_watch_bookmarks``; ``timeout_seconds`` ends the stream cleanly
+  (status OK).
 * gRPC server reflection (``grpcurl list`` / ``describe``) when ``grpcio-reflection`` is
-  installed (the ``testing`` extra; see :mod:`nvinformers.testing._reflection`).
+  installed (the ``testing`` extra).
 * Errors are gRPC statuses: NOT_FOUND, ALREADY_EXISTS, ABORTED (stale revision, failed
   precondition), INVALID_ARGUMENT (bad selector, bad options, unparsable list revision, bad
   patch, a changed uid or namespace), OUT_OF_RANGE.
@@ -81,19 +76,23 @@ from nvinformers.api.device.v1alpha1 import ListMeta as _ListMeta
 from nvinformers.errors import NotFoundError
 from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
 from nvinformers.signals import SignalStop
-from nvinformers.testing._call_gate import CallGate
 from nvinformers.testing._command_line import parse_command_line
-from nvinformers.testing._gpu_status import (
+from nvinformers.testing._hostile import Hostility
+from nvinformers.testing._servicer import (
+    CallGate,
+    GpuServicer,
+    StreamEnd,
+    enable_reflection,
+    register_servicer,
+)
+from nvinformers.testing._simulation import (
     NOT_READY_RECOMMENDED_ACTION,
     READY_CONDITION,
+    PeriodicJobs,
     inventory_gpu,
     ready_condition,
     status_mutation,
 )
-from nvinformers.testing._hostile import Hostility
-from nvinformers.testing._periodic import PeriodicJobs
-from nvinformers.testing._reflection import enable_reflection
-from nvinformers.testing._servicer import GpuServicer, StreamEnd
 from nvinformers.testing._socket_path import (
     DEFAULT_SOCKET_PATH,
     SOCK_ENV,
@@ -101,7 +100,6 @@ from nvinformers.testing._socket_path import (
     FakeServerError,
     ServerSocket,
 )
-from nvinformers.testing._wire import SERVICE, register_servicer
 from nvinformers.testing.storage import RawEvent, Storage
 
 __all__ = [
@@ -148,10 +146,9 @@ class FakeServer:
             so this bounds the concurrent watches (and calls): beyond it the server answers
             RESOURCE_EXHAUSTED.
         seed: seeds GPU uuids, object uids and the simulation, for reproducible runs.
-        stamp_default_namespace: objects created without a namespace get ``"default"``, and the
-            named RPCs look in the request's namespace (``""``: ``default``), as the
-            device-apiserver does. False: namespaces stay as given and named operations ignore
-            them (January's fake server).
+        stamp_default_namespace: store objects created without a namespace under ``"default"``
+            and look in the request's namespace, as the device-apiserver does; False: as
+            January's fake server (see :mod:`nvinformers.testing.storage`).
         ignore_resource_version: start every watch with an ADDED burst of every object,
             whatever revision it asks for (like some real server builds).
 
@@ -204,17 +201,12 @@ class FakeServer:
         self._executor: ThreadPoolExecutor | None = None  # guarded by _lifecycle
         self._jobs = PeriodicJobs()  # guarded by _lifecycle
         for index in range(gpus):
-            self._storage.create(self._inventory_gpu(index).to_proto())
-
-    # -- construction helpers -----------------------------------------------------------------
+            self._storage.create(inventory_gpu(index, f"GPU-{self._random_uuid()}").to_proto())
 
     def _random_uuid(self) -> str:
         with self._rng_lock:
             bits = self._rng.getrandbits(128)
         return str(uuid.UUID(int=bits, version=4))
-
-    def _inventory_gpu(self, index: int) -> GPU:
-        return inventory_gpu(index, f"GPU-{self._random_uuid()}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -249,7 +241,7 @@ class FakeServer:
             )
             try:
                 register_servicer(GpuServicer(self._storage, self._gate, self), server)
-                enable_reflection(server, SERVICE.full_name)  # grpcurl list/describe, if installed
+                enable_reflection(server)  # grpcurl list/describe, if installed
                 self._socket.bind(server)
                 self._gate.serving = True
                 server.start()

@@ -110,12 +110,8 @@ class ServerSocket:
             os.unlink(path)
         self._socket_id = None
         created, self._created_dirs = self._created_dirs, []
-        _remove_created(created)
-        if self._private_dir is not None:
-            try:
-                os.rmdir(self._private_dir)
-            except OSError:
-                _log.debug("leaving %s in place (not empty or already gone)", self._private_dir)
+        # The private directory is the outermost (bind() made none inside it but the socket).
+        _remove_created([self._private_dir, *created] if self._private_dir else created)
 
 
 def _probe_listening(path: str) -> bool:

@@ -22,8 +22,9 @@ tracker's:
   revision older than the history, ahead of the storage (only a server that lost its state is
   asked for one: the client must relist; the Kubernetes watch cache refuses it too) or not a
   decimal number fails with :class:`~nvinformers.errors.ExpiredError`. ``send_initial_events``
-  is the streaming list (the burst whatever the revision, then, with ``allow_watch_bookmarks``,
-  a BOOKMARK annotated ``k8s.io/initial-events-end: "true"``); ``False`` starts from now.
+  is the streaming list (the burst whatever the revision, then, with ``allow_watch_bookmarks``
+  as in the apiserver's storage, a BOOKMARK at the snapshot revision annotated
+  ``k8s.io/initial-events-end: "true"``); ``False`` starts from now, even from ""/"0".
 * Namespaces, with ``stamp_default_namespace`` (the device-apiserver's behaviour): an object
   created without a namespace is stored under ``default``, and the named operations (get,
   update, delete, patch) look in the namespace they are given, ``""`` meaning ``default``; an
@@ -340,11 +341,9 @@ class Storage:
             raise already_exists(name) from None
 
     def update(self, gpu: pb.Gpu) -> GPU:
-        """Replace spec, labels and annotations (``Update``); status is left alone.
-
-        The generation is bumped only when the spec changes. A ``resource_version`` in ``gpu``
-        acts as a precondition; the object is looked up in ``gpu``'s namespace (see the module
-        docstring). Nothing changes → no write, the current object.
+        """Replace spec, labels and annotations (``Update``); status is left alone. The write
+        rules (generation, precondition, namespace, no-op) are the module docstring's; a no-op
+        returns the current object.
 
         Raises:
             BadRequestError: no name, invalid labels, or a different uid (immutable).
@@ -449,20 +448,17 @@ class Storage:
         while True:
             record = self._lookup(name, namespace)
             meta = record.gpu.metadata
-            if uid and uid != meta.uid:
-                raise ConflictError(
-                    f"Precondition failed: UID in precondition: {uid}, "
-                    f"UID in object meta: {meta.uid}",
-                    resource=_QUALIFIED,
-                    name=name,
-                )
-            if resource_version and resource_version != meta.resource_version:
-                raise ConflictError(
-                    f"Precondition failed: ResourceVersion in precondition: {resource_version}, "
-                    f"ResourceVersion in meta: {meta.resource_version}",
-                    resource=_QUALIFIED,
-                    name=name,
-                )
+            for what, wanted, actual, where in (
+                ("UID", uid, meta.uid, "object meta"),
+                ("ResourceVersion", resource_version, meta.resource_version, "meta"),
+            ):
+                if wanted and wanted != actual:
+                    raise ConflictError(
+                        f"Precondition failed: {what} in precondition: {wanted}, "
+                        f"{what} in {where}: {actual}",
+                        resource=_QUALIFIED,
+                        name=name,
+                    )
             try:
                 return self.tracker.delete(key(name), revision=record.revision).gpu
             except StaleRevisionError:
@@ -490,16 +486,9 @@ class Storage:
         allow_watch_bookmarks: bool = False,
         ignore_resource_version: bool = False,
     ) -> Watcher[StoredGPU]:
-        """Open a watch, preloaded with what it must see first (see the module docstring);
-        close it with ``tracker.unwatch``.
-
-        * ``resource_version`` "" or "0" (or ``ignore_resource_version``): an ADDED event for
-          every matching object, then live changes.
-        * a revision ``R``: every change after ``R`` from the history, then live changes.
-        * ``send_initial_events=True``: the ADDED burst of the current state whatever the
-          revision, then, with ``allow_watch_bookmarks`` (as in the apiserver's storage), a
-          BOOKMARK at the snapshot revision annotated ``k8s.io/initial-events-end: "true"``;
-          ``False``: no burst even for ""/"0" (the watch starts from now).
+        """Open a watch, preloaded with what it must see first (see the module docstring:
+        ``ignore_resource_version`` makes every watch start with the ADDED burst); close it
+        with ``tracker.unwatch``.
 
         Raises:
             ExpiredError: ``R`` is older than the compacted history, ahead of the storage (see

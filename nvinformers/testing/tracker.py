@@ -274,13 +274,10 @@ class Watcher(Generic[ObjT]):
         """
         with self._cond:
             buffer = self._buffer
-            if self._end is None and not (buffer and (held is None or not held())):
-                self._cond.wait_for(
-                    lambda: (
-                        self._end is not None or (bool(buffer) and (held is None or not held()))
-                    ),
-                    timeout,
-                )
+            self._cond.wait_for(  # returns at once when the predicate already holds
+                lambda: self._end is not None or (bool(buffer) and (held is None or not held())),
+                timeout,
+            )
             end = self._end
             if end is not None and not (end[1] and buffer):
                 return end[0]

@@ -2,18 +2,19 @@
 
 ``FakeClientset(*gpus)`` offers ``device_v1alpha1().gpus()`` with get, list and watch over an
 :class:`ObjectTracker` with real revisions and watch replay, recorded :meth:`actions
-<FakeClientset.actions>` and prepended reactors. See :mod:`nvinformers.clientset.fake._clientset`
-and :mod:`nvinformers.clientset.fake._tracker`.
+<FakeClientset.actions>` and prepended reactors. See :mod:`nvinformers.clientset.fake._clientset`.
 """
 
 from nvinformers.clientset.fake._clientset import (
+    DEFAULT_HISTORY_LIMIT,
     Action,
     FakeClientset,
     FakeDeviceV1alpha1Client,
     FakeGPUClient,
+    FakeGPUWatch,
+    ObjectTracker,
     Reaction,
 )
-from nvinformers.clientset.fake._tracker import DEFAULT_HISTORY_LIMIT, FakeGPUWatch, ObjectTracker
 
 __all__ = [
     "FakeClientset",

@@ -13,19 +13,19 @@ Kubernetes API server does::
 
 What it serves (one module per concept):
 
-* Discovery (:mod:`.discovery`): ``/version``, ``/api``, ``/api/v1``, ``/apis``, and aggregated
+* Discovery (:mod:`._resources`): ``/version``, ``/api``, ``/api/v1``, ``/apis``, and aggregated
   discovery (``apidiscovery.k8s.io`` v2/v2beta1) for clients that ask for it first, as kubectl
   does; health (``/healthz``, ``/livez``, ``/readyz``).
-* Resources (:mod:`.resources`, :mod:`.routing`, :mod:`.handlers`, :mod:`.registry`):
+* Resources (:mod:`._resources`, :mod:`._http`, :mod:`._handlers`, :mod:`._registry`):
   ``/api/v1/<plural>[/<name>[/status]]`` and
   ``/api/v1/namespaces/<ns>/<plural>[/<name>[/status]]``; verbs list, watch, get, create (POST,
   ``generateName`` included), update (PUT), patch (PATCH), delete. Namespaces ``default`` and
   ``kube-system`` exist from the start; a create over HTTP in a namespace that does not exist is
   404, as the API server's admission answers. The ``status`` subresource changes only
   ``status``; the main resource keeps the stored ``status``.
-* Patches (:mod:`.patch`): JSON merge, strategic merge (keyed lists of the core types merge by
-  key) and JSON patch.
-* Storage (:mod:`.objects` over :mod:`nvinformers.testing.tracker`, the store every fake
+* Patches (:mod:`nvinformers.testing._patch`): JSON merge, strategic merge (keyed lists of the
+  core types merge by key) and JSON patch.
+* Storage (:mod:`._registry` over :mod:`nvinformers.testing.tracker`, the store every fake
   shares): one global integer ``resourceVersion``, a bounded history, a write that changes
   nothing writes nothing, ``metadata.resourceVersion`` in a write is a precondition (409
   Conflict when stale).
@@ -35,9 +35,9 @@ What it serves (one module per concept):
   ``status.phase`` for pods...). Every list serves the latest state, complete (``limit`` is
   ignored, as for the API server's lists from its watch cache); an ``Exact`` list of a
   compacted revision is 410.
-* Tables (:mod:`.tables`): ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` gets
+* Tables (:mod:`._tables`): ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` gets
   kubectl's columns, ``-o wide`` ones included.
-* Watches (:mod:`.watch`): chunked, one JSON event per line. From ``""`` / ``"0"`` (or with
+* Watches (:mod:`._handlers`): chunked, one JSON event per line. From ``""`` / ``"0"`` (or with
   ``sendInitialEvents=true``): an ADDED burst of the current state, sorted by key; with
   ``sendInitialEvents`` (which requires ``resourceVersionMatch=NotOlderThan``) then a BOOKMARK
   annotated ``k8s.io/initial-events-end: "true"``. From a revision: the history after it, then
@@ -48,7 +48,7 @@ What it serves (one module per concept):
   the stream cleanly. BOOKMARKs (when ``allowWatchBookmarks=true``) on
   :meth:`~FakeKubeAPIServer.send_bookmarks` and every ``bookmark_interval`` seconds, queued in
   order with the events.
-* Errors are ``Status`` objects with the API server's codes and reasons (:mod:`.errors`).
+* Errors are ``Status`` objects with the API server's codes and reasons (:mod:`._errors`).
 
 Fault injection and inspection (thread-safe, usable while clients are connected):
 :meth:`~FakeKubeAPIServer.end_watches`, :meth:`~FakeKubeAPIServer.drop_next_events`,
@@ -56,12 +56,12 @@ Fault injection and inspection (thread-safe, usable while clients are connected)
 :meth:`~FakeKubeAPIServer.hold_watch_requests`, :meth:`~FakeKubeAPIServer.pause_delivery` /
 :meth:`~FakeKubeAPIServer.resume_delivery`, request counters and a log of recent requests.
 
-Threads (:mod:`.http`): ``nvinformers-kube-api-serve`` accepts connections; each connection has
+Threads (:mod:`._http`): ``nvinformers-kube-api-serve`` accepts connections; each connection has
 its own ``nvinformers-kube-api-conn-<n>`` thread (a watch holds one for its lifetime). All are
 joined by :meth:`~FakeKubeAPIServer.stop`, which first ends every watch. No thread sleeps:
 watches wait on their own condition variable.
 
-The ``nvinformers fake-kube-apiserver`` command (:mod:`.command`) runs one with a few Nodes and
+The ``nvinformers fake-kube-apiserver`` command (:mod:`._command`) runs one with a few Nodes and
 writes a kubeconfig for it.
 """
 

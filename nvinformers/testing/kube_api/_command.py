@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nvinformers.signals import SignalStop
-from nvinformers.testing.kube_api._discovery import SERVER_VERSION
-from nvinformers.testing.kube_api._objects import now
+from nvinformers.testing.kube_api._registry import now
+from nvinformers.testing.kube_api._resources import SERVER_VERSION
 from nvinformers.testing.kube_api._server import FakeKubeAPIServer
 
 __all__ = ["main_fake_kube_apiserver", "add_kubelet_node", "DEFAULT_NODES"]

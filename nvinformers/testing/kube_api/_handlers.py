@@ -1,28 +1,44 @@
 """The HTTP endpoints of the fake Kubernetes API server: each request routed, logged, answered.
 
-:class:`APIHandlers` is what the HTTP server calls for every request (:class:`~.http.App`):
-fixed endpoints (health, ``/version``, discovery) and the resources' verbs, in the
-representation the client accepts (JSON, or a ``Table``); a watch becomes a stream
-(:mod:`.watch`) that holds the connection's thread. :class:`RequestLog` counts and records the
-requests for tests.
+:class:`APIHandlers` is what the HTTP server calls for every request (:class:`~._http.App`):
+fixed endpoints (health, ``/version``, discovery) and the resources' verbs (PATCH bodies by
+:mod:`nvinformers.testing._patch`), in the representation the client accepts (JSON, or a
+``Table``). :class:`RequestLog` counts and records the requests for tests. :class:`RequestFaults`
+holds the fault injection that acts on requests rather than on stored state (dropped events,
+ended watches and compaction are the tracker's): answer the next N requests of a verb with an
+error ``Status``, park new watch requests (to change and compact the history while a client's
+watch is down), pause the delivery of watch events.
 
-Thread-safety: called on every connection's thread at once; the log has its own lock, the rest
-is the registry's and the tracker's.
+A watch becomes a stream (:func:`stream`) that holds the connection's thread and blocks on its
+watcher's condition (no polling, no sleep): it writes the batches of :meth:`ObjectTracker.events
+<nvinformers.testing.tracker.ObjectTracker.events>` as HTTP chunks of one JSON event per line (at
+most :data:`MAX_LINES_PER_CHUNK` lines per chunk; events queue while delivery is paused),
+rendered as the client asked: the object itself (:class:`JSONRenderer`), or a one-row ``Table``
+(:class:`TableRenderer`, column definitions in the first event only). It ends when the tracker
+ends its watch: after what is queued (:data:`TIMED_OUT`: a server-side timeout) or at once
+(:data:`STOPPING`: the server is stopping).
+
+Thread-safety: called on every connection's thread at once; the log has its own lock, the faults
+one condition (guarding the failure queues, the hold flag and the count of parked requests;
+:meth:`RequestFaults.park` blocks on it), the rest is the registry's and the tracker's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Protocol
 
-from nvinformers.testing.kube_api import _discovery as discovery
-from nvinformers.testing.kube_api import _patch as patch
+from nvinformers.errors import BadRequestError
+from nvinformers.options import INITIAL_EVENTS_END_ANNOTATION
+from nvinformers.testing import _patch as patch
+from nvinformers.testing.kube_api import _resources as discovery
 from nvinformers.testing.kube_api import _tables as tables
 from nvinformers.testing.kube_api._errors import (
     FakeKubeAPIError,
@@ -30,35 +46,113 @@ from nvinformers.testing.kube_api._errors import (
     expired,
     invalid,
 )
-from nvinformers.testing.kube_api._faults import RequestFaults
-from nvinformers.testing.kube_api._http import JSON, Handler
-from nvinformers.testing.kube_api._objects import Record, dumps
-from nvinformers.testing.kube_api._registry import Registry
-from nvinformers.testing.kube_api._resources import Resource
-from nvinformers.testing.kube_api._routing import (
+from nvinformers.testing.kube_api._http import (
     HEALTH_PATHS,
+    JSON,
+    Handler,
     MediaRange,
     Route,
     parse_accept,
     route,
     verb_for,
 )
-from nvinformers.testing.kube_api._watch import (
-    MAX_LINES_PER_CHUNK,
-    STOPPING,
-    JSONRenderer,
-    Renderer,
-    TableRenderer,
-    stream,
-)
+from nvinformers.testing.kube_api._registry import Record, Registry, dumps
+from nvinformers.testing.kube_api._resources import Resource
 from nvinformers.testing.tracker import (
+    BOOKMARK,
+    Ended,
     ObjectTracker,
     RevisionExpiredError,
+    WatchEvent,
     parse_revision,
     watch_start,
 )
 
-__all__ = ["APIHandlers", "RequestLog", "RequestRecord"]
+__all__ = [
+    "APIHandlers",
+    "RequestLog",
+    "RequestRecord",
+    "RequestFaults",
+    "STOPPING",
+    "TIMED_OUT",
+]
+
+#: Lines written per chunk at most when a watch has a backlog.
+MAX_LINES_PER_CHUNK: Final = 512
+#: Why the tracker ended a watch: the server is stopping (the stream ends at once; a watch
+#: opened meanwhile is refused with 503).
+STOPPING: Final = "stop"
+#: Why the tracker ended a watch: a server-side timeout (the stream sends what is queued first).
+TIMED_OUT: Final = "end"
+
+
+class Renderer(Protocol):
+    """Turns one watch event into one line (with its newline)."""
+
+    def __call__(self, event: WatchEvent[Record]) -> bytes: ...
+
+
+def _bookmark_object(res: Resource, event: WatchEvent[Record]) -> bytes:
+    meta: dict[str, object] = {"resourceVersion": str(event.revision), "creationTimestamp": None}
+    if event.initial_events_end:
+        meta["annotations"] = {INITIAL_EVENTS_END_ANNOTATION: "true"}
+    return dumps({"kind": res.kind, "apiVersion": "v1", "metadata": meta}).encode()
+
+
+class JSONRenderer:
+    """``{"type": ..., "object": <the object>}`` lines, as the API server streams them."""
+
+    def __init__(self, res: Resource) -> None:
+        self._res = res
+
+    def __call__(self, event: WatchEvent[Record]) -> bytes:
+        record = event.object
+        body = record.full() if record is not None else _bookmark_object(self._res, event)
+        return b'{"type":"%s","object":%s}\n' % (event.type.encode(), body)
+
+
+class TableRenderer:
+    """Lines whose object is a one-row ``Table`` (column definitions in the first only)."""
+
+    def __init__(self, res: Resource, version: str, include: str) -> None:
+        self._res = res
+        self._version = version
+        self._include = include
+        self._headers = True
+
+    def __call__(self, event: WatchEvent[Record]) -> bytes:
+        if event.type == BOOKMARK:
+            # A bookmark's object carries only a revision; its table has no rows.
+            rows = []
+        else:
+            assert event.object is not None
+            rows = [event.object.load()]
+        doc = tables.table(
+            self._res, rows, resource_version=str(event.revision), version=self._version,
+            include=self._include, headers=self._headers,
+        )  # fmt: skip
+        self._headers = False
+        return b'{"type":"%s","object":%s}\n' % (event.type.encode(), dumps(doc).encode())
+
+
+def stream(
+    write_chunk: Callable[[bytes], None],
+    events: Iterable[list[WatchEvent[Record]] | Ended],
+    render: Renderer,
+) -> None:
+    """Write a watch's ``events`` (:meth:`ObjectTracker.events
+    <nvinformers.testing.tracker.ObjectTracker.events>`) as chunks of rendered lines, then the
+    last, empty chunk.
+
+    Raises:
+        OSError: the client went away.
+    """
+    for item in events:
+        if isinstance(item, Ended):
+            break
+        write_chunk(b"".join(render(e) for e in item))  # rendered outside every lock
+    write_chunk(b"")
+
 
 log = logging.getLogger("nvinformers.testing.kube_api")
 
@@ -119,6 +213,49 @@ def _flag(value: str | None) -> bool:
 
 def _invalid_revision(rv: str) -> FakeKubeAPIError:
     return bad_request(f'invalid resource version "{rv}"')
+
+
+_PATCH_TYPES: Final = (patch.JSON, patch.MERGE, patch.STRATEGIC_MERGE)
+
+
+def _apply_patch(content_type: str, current: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """``current`` (not modified) with the PATCH ``body`` of ``content_type`` applied (see
+    :mod:`nvinformers.testing._patch`).
+
+    Raises:
+        FakeKubeAPIError: as the API server answers: 415 another content type, 400 a body that
+            does not decode (or a strategic merge list entry without its key), 422 a JSON patch
+            that does not apply or a result that is not an object.
+    """
+    if content_type not in _PATCH_TYPES:
+        raise FakeKubeAPIError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{', '.join(_PATCH_TYPES)}",
+        )
+    try:
+        doc = json.loads(body) if body else None
+    except ValueError as exc:
+        raise bad_request(f"error decoding patch: {exc}") from exc
+    apply: Callable[[Any, Any], Any]
+    if content_type == patch.JSON:
+        if not isinstance(doc, list):
+            raise bad_request("error decoding patch: a JSON patch must be a list of operations")
+        apply, refused = patch.apply_json_patch, invalid  # 422: the patch does not apply
+    elif not isinstance(doc, dict):
+        raise bad_request("error decoding patch: a merge patch must be a JSON object")
+    elif content_type == patch.MERGE:
+        apply, refused = patch.apply_merge_patch, invalid  # (a merge patch always applies)
+    else:
+        apply, refused = patch.apply_strategic_merge_patch, bad_request  # 400: a malformed body
+    try:
+        patched = apply(current, doc)
+    except BadRequestError as exc:
+        raise refused(exc.message) from exc
+    if not isinstance(patched, dict):
+        raise invalid("the patched object is not a JSON object")
+    return patched
 
 
 class APIHandlers:
@@ -236,7 +373,7 @@ class APIHandlers:
             return 200, self._registry.delete(res, namespace, name).full()
         if verb == "patch":
             return 200, self._registry.update(
-                res, namespace, name, sub, lambda cur: patch.apply(content_type, cur, body)
+                res, namespace, name, sub, lambda cur: _apply_patch(content_type, cur, body)
             ).full()
         try:
             sent = json.loads(body) if body else None
@@ -337,3 +474,68 @@ class APIHandlers:
             log.debug("kube-api: watch client went away")
         finally:
             self._tracker.unwatch(watcher)
+
+
+class RequestFaults:
+    """Injected failures, parked watch requests and paused delivery (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._failures: dict[str, deque[FakeKubeAPIError]] = {}  # guarded by _cond
+        self._holding = False  # guarded by _cond
+        self._held = 0  # guarded by _cond
+        self._released = False  # guarded by _cond: the server is stopping, park nothing
+        self._paused = False  # read without the lock by streams: a bool flips atomically
+
+    def fail_next(self, verb: str, count: int, error: FakeKubeAPIError) -> None:
+        """Answer the next ``count`` requests of ``verb`` with ``error``."""
+        with self._cond:
+            self._failures.setdefault(verb, deque()).extend([error] * count)
+
+    def take_failure(self, verb: str) -> FakeKubeAPIError | None:
+        """Consume the next injected failure of ``verb`` (None: none pending)."""
+        with self._cond:
+            queue = self._failures.get(verb)
+            return queue.popleft() if queue else None
+
+    @contextlib.contextmanager
+    def hold_watch_requests(self) -> Iterator[None]:
+        """Park new watch requests (:meth:`park`) until the block exits."""
+        with self._cond:
+            self._holding = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holding = False
+                self._cond.notify_all()
+
+    def park(self) -> None:
+        """Block a watch request while requests are held (returns at once otherwise, and when
+        :meth:`release_all` is called)."""
+        with self._cond:
+            if not self._holding or self._released:
+                return
+            self._held += 1
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._holding or self._released)
+            self._held -= 1
+
+    def wait_for_held(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` watch requests are parked; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._held >= count, timeout)
+
+    def release_all(self, released: bool = True) -> None:
+        """Let every parked request go and park none (the server is stopping); ``False``
+        re-arms parking (the server starts again)."""
+        with self._cond:
+            self._released = released
+            self._cond.notify_all()
+
+    def pause(self, paused: bool) -> None:
+        """Pause (queue events without sending them) or resume delivery."""
+        self._paused = paused
+
+    def paused(self) -> bool:
+        return self._paused

@@ -1,10 +1,23 @@
-"""The resources the fake Kubernetes API server serves: names, kinds, scope, selectable fields.
+"""The resources the fake Kubernetes API server serves (names, kinds, scope, selectable fields),
+and discovery, which advertises them.
 
-One :class:`Resource` per core/v1 resource. Discovery (:mod:`.discovery`), routing, field
-selectors and the tables (:mod:`.tables`) all read this one table, so a resource added here is
-served, advertised and selectable at once.
+One :class:`Resource` per core/v1 resource. Discovery, routing, field selectors and the tables
+(:mod:`._tables`) all read this one table, so a resource added here is served, advertised and
+selectable at once. What discovery clients ask for, and get:
 
-Thread-safety: immutable values.
+* ``/version``: the server's version (``v1.32.0``, a minor kubectl 1.32 supports without skew
+  warnings).
+* ``/api``: ``APIVersions`` (the core group's one version, ``v1``).
+* ``/api/v1``: ``APIResourceList``: every served resource with its singular name, kind, scope,
+  verbs, short names and categories, and each subresource as its own ``<plural>/<sub>`` entry.
+* ``/apis``: ``APIGroupList`` with no groups (the fake serves only the core group).
+* Aggregated discovery: a request for ``/api`` or ``/apis`` whose ``Accept`` prefers
+  ``application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList`` (kubectl 1.30+ and
+  client-go ask for it first; ``v2beta1`` too) gets an ``APIGroupDiscoveryList`` with that
+  ``Content-Type``, as the API server answers; any other ``Accept`` gets the legacy documents,
+  which is what older clients (and kopf) read.
+
+Thread-safety: immutable values and pure functions.
 """
 
 from __future__ import annotations
@@ -13,7 +26,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["Resource", "RESOURCES", "VERBS", "SUBRESOURCE_VERBS", "resource_named"]
+__all__ = [
+    "Resource",
+    "RESOURCES",
+    "VERBS",
+    "SUBRESOURCE_VERBS",
+    "resource_named",
+    "SERVER_VERSION",
+    "version_info",
+    "api_versions",
+    "resource_list",
+    "group_list",
+    "aggregated",
+    "aggregated_version",
+]
 
 #: Verbs served on every resource (no ``deletecollection``: the fake does not serve it, and
 #: discovery advertises only what is served).
@@ -103,3 +129,122 @@ def resource_named(plural: str) -> Resource:
     if res is None:
         raise ValueError(f"unknown resource {plural!r} (known: {', '.join(RESOURCES)})")
     return res
+
+
+SERVER_VERSION: Final = "v1.32.0"
+_DISCOVERY_GROUP: Final = "apidiscovery.k8s.io"
+_AGGREGATED_KIND: Final = "APIGroupDiscoveryList"
+_AGGREGATED_VERSIONS: Final = ("v2", "v2beta1")
+
+
+def version_info() -> dict[str, str]:
+    """The ``/version`` document."""
+    major, minor, _ = SERVER_VERSION[1:].split(".")
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": SERVER_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2024-12-11T00:00:00Z",
+        "goVersion": "go1.23.4",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def api_versions(server_address: str) -> dict[str, Any]:
+    """The legacy ``/api`` document."""
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def resource_list() -> dict[str, Any]:
+    """The ``/api/v1`` document."""
+    resources: list[dict[str, Any]] = []
+    for res in RESOURCES.values():
+        entry: dict[str, Any] = {
+            "name": res.plural,
+            "singularName": res.singular,
+            "namespaced": res.namespaced,
+            "kind": res.kind,
+            "verbs": list(VERBS),
+            "shortNames": list(res.short_names),
+        }
+        if res.categories:
+            entry["categories"] = list(res.categories)
+        resources.append(entry)
+        resources.extend(
+            {
+                "name": f"{res.plural}/{sub}",
+                "singularName": "",
+                "namespaced": res.namespaced,
+                "kind": res.kind,
+                "verbs": list(SUBRESOURCE_VERBS),
+            }
+            for sub in res.subresources
+        )
+    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}
+
+
+def group_list() -> dict[str, Any]:
+    """The legacy ``/apis`` document: no groups besides the core one."""
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+
+
+def aggregated_version(media_type: str, params: dict[str, str]) -> str | None:
+    """The aggregated discovery version an ``Accept`` entry asks for (None: not aggregated)."""
+    if media_type != "application/json":
+        return None
+    if params.get("g") != _DISCOVERY_GROUP or params.get("as") != _AGGREGATED_KIND:
+        return None
+    version = params.get("v", "")
+    return version if version in _AGGREGATED_VERSIONS else None
+
+
+def aggregated(version: str, *, core: bool) -> tuple[str, dict[str, Any]]:
+    """The aggregated document for ``/api`` (``core``) or ``/apis``, and its Content-Type."""
+    items: list[dict[str, Any]] = []
+    if core:
+        resources = []
+        for res in RESOURCES.values():
+            kind = {"group": "", "version": "v1", "kind": res.kind}
+            entry: dict[str, Any] = {
+                "resource": res.plural,
+                "responseKind": kind,
+                "scope": "Namespaced" if res.namespaced else "Cluster",
+                "singularResource": res.singular,
+                "verbs": list(VERBS),
+                "shortNames": list(res.short_names),
+            }
+            if res.categories:
+                entry["categories"] = list(res.categories)
+            if res.subresources:
+                entry["subresources"] = [
+                    {
+                        "subresource": sub,
+                        "responseKind": kind,
+                        "verbs": list(SUBRESOURCE_VERBS),
+                    }
+                    for sub in res.subresources
+                ]
+            resources.append(entry)
+        items.append(
+            {
+                "metadata": {"creationTimestamp": None},
+                "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
+            }
+        )
+    content_type = f"application/json;g={_DISCOVERY_GROUP};v={version};as={_AGGREGATED_KIND}"
+    document = {
+        "kind": _AGGREGATED_KIND,
+        "apiVersion": f"{_DISCOVERY_GROUP}/{version}",
+        "metadata": {},
+        "items": items,
+    }
+    return content_type, document

@@ -1,9 +1,9 @@
 """``FakeKubeAPIServer``: the fake Kubernetes API server's façade — lifecycle, a Python object
 API for tests, inspection and fault injection.
 
-The parts it joins: :mod:`.http` (connections), :mod:`.handlers` (endpoints), :mod:`.registry`
-(the verbs), :mod:`nvinformers.testing.tracker` (revisioned storage and watches, the store every
-fake shares) and :mod:`.faults`. See the package docstring for what is served.
+The parts it joins: :mod:`._http` (connections), :mod:`._handlers` (endpoints, request faults),
+:mod:`._registry` (the verbs), :mod:`nvinformers.testing.tracker` (revisioned storage and
+watches, the store every fake shares). See the package docstring for what is served.
 """
 
 from __future__ import annotations
@@ -17,13 +17,23 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from nvinformers.testing.kube_api._errors import FakeKubeAPIError
-from nvinformers.testing.kube_api._faults import RequestFaults
-from nvinformers.testing.kube_api._handlers import APIHandlers, RequestLog, RequestRecord
+from nvinformers.testing.kube_api._handlers import (
+    STOPPING,
+    TIMED_OUT,
+    APIHandlers,
+    RequestFaults,
+    RequestLog,
+    RequestRecord,
+)
 from nvinformers.testing.kube_api._http import HTTPServer
-from nvinformers.testing.kube_api._objects import Record, merge_conditions, new_object, now
-from nvinformers.testing.kube_api._registry import Registry
+from nvinformers.testing.kube_api._registry import (
+    Record,
+    Registry,
+    merge_conditions,
+    new_object,
+    now,
+)
 from nvinformers.testing.kube_api._resources import resource_named
-from nvinformers.testing.kube_api._watch import STOPPING, TIMED_OUT
 from nvinformers.testing.tracker import ObjectTracker
 
 __all__ = ["FakeKubeAPIServer", "RequestRecord", "DEFAULT_NAMESPACES"]

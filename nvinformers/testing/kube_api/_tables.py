@@ -2,17 +2,9 @@
 
 kubectl's ``get`` asks for ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` and prints
 the columns the server sends. Like the API server's printers, this module gives each resource
-its kubectl columns, every column always included (``-o wide`` only shows the ``priority: 1``
-ones):
-
-* nodes: NAME, STATUS (``Ready``/``NotReady``/``Unknown``, ``,SchedulingDisabled`` when
-  cordoned), ROLES (``node-role.kubernetes.io/<role>`` and ``kubernetes.io/role`` labels), AGE,
-  VERSION; wide: INTERNAL-IP, EXTERNAL-IP, OS-IMAGE, KERNEL-VERSION, CONTAINER-RUNTIME.
-* pods: NAME, READY (ready/total containers), STATUS (the phase, refined by init and container
-  states, ``Terminating``), RESTARTS (with ``(5m ago)``), AGE; wide: IP, NODE, NOMINATED NODE,
-  READINESS GATES.
-* namespaces: NAME, STATUS, AGE. events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE; wide:
-  SUBOBJECT, SOURCE, FIRST SEEN, COUNT, NAME.
+its kubectl columns (the table ``_PRINTERS`` below: name, type, format, priority and description
+of each, and the function computing a row's cells), every column always included (``-o wide``
+only shows the ``priority: 1`` ones).
 
 Each row carries the object as ``includeObject`` asks: ``Metadata`` (the default: a
 ``PartialObjectMetadata``, which kubectl reads for ``-A``'s NAMESPACE column and

@@ -1,4 +1,4 @@
-"""nvinformers.testing._patch (merge / JSON patch on the JSON form) and faults.FailurePlan."""
+"""nvinformers.testing._patch (merge / JSON patch on the JSON form) and _servicer.FailurePlan."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from nvinformers.api.device.v1alpha1 import GPU, Condition
 from nvinformers.api.device.v1alpha1 import gpu_pb2 as pb
 from nvinformers.errors import BadRequestError
-from nvinformers.testing._faults import FailurePlan
 from nvinformers.testing._patch import (
     JSON,
     MERGE,
@@ -22,6 +21,7 @@ from nvinformers.testing._patch import (
     gpu_from_json,
     gpu_to_json,
 )
+from nvinformers.testing._servicer import FailurePlan
 
 WHEN = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from nvinformers.testing.kube_api import FakeKubeAPIError
+from nvinformers.testing.kube_api._http import parse_accept, route, verb_for
 from nvinformers.testing.kube_api._resources import RESOURCES
-from nvinformers.testing.kube_api._routing import parse_accept, route, verb_for
 from nvinformers.testing.kube_api._tables import table
 
 
