@@ -18,7 +18,6 @@ else). :meth:`SyncWait.interrupt` ends a wait at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import logging
@@ -135,6 +134,10 @@ class SyncWait:
         Raises:
             asyncio.CancelledError: the awaiting task was cancelled.
         """
+        # Imported here: thread users of the cache (the Kubernetes source has no gRPC, which
+        # would load asyncio anyway) must not pay asyncio's import at start-up.
+        import asyncio
+
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -163,3 +165,13 @@ def test_an_informer_that_stops_unsynced_ends_the_wait(make: Callable[..., Harne
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(TypeError, match="got int"):
         wait_for_cache_sync(None, 42)  # type: ignore[arg-type]
+
+
+def test_the_cache_and_the_kubernetes_source_do_not_import_asyncio() -> None:
+    """Only coroutines need asyncio (``SyncWait.wait_async`` imports it when awaited): a thread
+    user of the cache without gRPC, such as the Kubernetes source, does not pay its import."""
+    code = "import sys, nvinformers.cache, nvinformers.kube; sys.exit('asyncio' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr or "asyncio was imported"
