@@ -195,13 +195,13 @@ class SignalStop:
         """Run ``callback`` on the first stop signal (at once if one already arrived).
 
         Callbacks run on the relay thread, one after the other: they must be short and must not
-        block (``watch.stop``, ``event.set``). One that raises is logged and the others still
-        run. Thread-safe.
+        block (``watch.stop``, ``event.set``). One that raises is logged (by the latch, on the
+        ``nvinformers.cancel`` logger) and the others still run. Thread-safe.
 
         Returns:
             A function that unregisters ``callback``.
         """
-        return self._callbacks.add_callback(lambda: _call(callback))
+        return self._callbacks.add_callback(callback)
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -242,14 +242,3 @@ class SignalStop:
                 continue
             self.event.set()
             self._callbacks.set()
-
-
-def _call(callback: Callable[[], None]) -> None:
-    try:
-        callback()
-    except Exception:  # a stop callback must not keep the others (or the stop) from running
-        # Imported here: this module is imported before anything else at the CLI's start-up,
-        # while a signal still has its default effect, so it imports as little as it can.
-        import logging
-
-        logging.getLogger("nvinformers.signals").exception("stop callback %r failed", callback)

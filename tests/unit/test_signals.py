@@ -79,7 +79,7 @@ def test_a_failing_callback_is_logged_and_the_others_still_run(
         stop.on_stop(ran.set)
         os.kill(os.getpid(), signal.SIGTERM)
         assert ran.wait(WAIT)
-    assert "stop callback" in caplog.text and "boom" in caplog.text
+    assert "callback" in caplog.text and "boom" in caplog.text  # logged by the latch
 
 
 def test_restore_puts_the_handlers_back_and_joins_the_relay_thread() -> None:
